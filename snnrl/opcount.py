@@ -1,0 +1,201 @@
+"""Exact operation counting per layer and per timestep, with forward hooks that never change outputs.
+
+What is counted (``T`` timesteps, ``B`` samples):
+
+* synaptic layers (``nn.Linear``, ``nn.Conv1d/2d``), per timestep:
+  - analog (non-spike) input: dense multiply-accumulates, ``MACs = output elements × fan-in``;
+  - spike input (all values in {-1, 0, 1}): ``accumulates = Σ over non-zero inputs of their fan-out``
+    (exact for convolutions, padding and stride included);
+* spiking neurons: ``neuron_updates`` = number of neuron states updated, ``spikes`` = non-zero outputs.
+
+Multi-step layers (:class:`snnrl.layers.MultiStep`) and multi-step neurons see ``[T, B, ...]`` and produce one
+record per timestep. In single-step mode each call is one timestep; the counter numbers timesteps per layer
+from the last :meth:`OperationCounter.reset`.
+
+Example
+-------
+>>> import torch
+>>> from snnrl.layers import SpikingSequential
+>>> from snnrl.neurons import IFNeuron
+>>> net = SpikingSequential(torch.nn.Linear(4, 3), IFNeuron(), torch.nn.Linear(3, 2))
+>>> with OperationCounter(net) as counter:
+...     _ = net(torch.full((2, 1, 4), 0.5))
+>>> counter.summary().macs          # first layer: 2 timesteps x 3 outputs x 4 inputs
+24
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from snnrl.layers import MultiStep
+from snnrl.neurons import SpikingNeuron
+
+__all__ = ["LayerOps", "OpsSummary", "OperationCounter", "is_spike_tensor"]
+
+_SYNAPTIC = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+@dataclass(frozen=True)
+class LayerOps:
+    """Operations of one layer at one timestep, summed over the batch."""
+
+    layer: str
+    kind: str
+    timestep: int
+    samples: int
+    macs: int = 0
+    accumulates: int = 0
+    neuron_updates: int = 0
+    spikes: int = 0
+
+
+@dataclass(frozen=True)
+class OpsSummary:
+    """Totals of a set of :class:`LayerOps` records (summed over layers, timesteps and samples)."""
+
+    macs: int = 0
+    accumulates: int = 0
+    neuron_updates: int = 0
+    spikes: int = 0
+
+    def __add__(self, other: "OpsSummary") -> "OpsSummary":
+        return OpsSummary(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def scaled(self, factor: float) -> dict[str, float]:
+        """Each total multiplied by ``factor`` (e.g. ``1 / samples`` for per-sample numbers)."""
+        return {k: v * factor for k, v in asdict(self).items()}
+
+
+def is_spike_tensor(x: torch.Tensor) -> bool:
+    """True when every value of ``x`` is -1, 0 or 1 (binary or ternary spikes)."""
+    return bool(((x == 0) | (x == 1) | (x == -1)).all())
+
+
+def _synapse_ops(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[list[int], list[int]]:
+    """Per-row-group (timestep) MACs and accumulates of ``layer`` on input ``x`` ``[T, B, ...]``."""
+    steps = x.shape[0]
+    if not is_spike_tensor(x):
+        if isinstance(layer, nn.Linear):
+            per_output = layer.in_features
+        else:
+            per_output = (layer.in_channels // layer.groups) * int(torch.tensor(layer.kernel_size).prod())
+        outputs_per_step = y[0].numel()
+        return [outputs_per_step * per_output] * steps, [0] * steps
+    nonzero = (x != 0).to(torch.float32)
+    if isinstance(layer, nn.Linear):
+        acc = nonzero.flatten(1).sum(1) * layer.out_features
+    else:
+        flat = nonzero.flatten(0, 1)
+        ones = torch.ones_like(layer.weight, dtype=torch.float32)
+        conv = F.conv2d if isinstance(layer, nn.Conv2d) else F.conv1d
+        fan = conv(flat, ones, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+        acc = fan.unflatten(0, x.shape[:2]).flatten(1).sum(1)
+    return [0] * steps, [int(round(v)) for v in acc.tolist()]
+
+
+class OperationCounter:
+    """Count operations of ``net`` while inside the ``with`` block (hooks are removed on exit).
+
+    Parameters
+    ----------
+    net
+        Any module holding synaptic layers and :class:`~snnrl.neurons.SpikingNeuron` s.
+    enabled
+        ``False`` makes the counter a no-op (no hooks), so call sites need no branching.
+    """
+
+    def __init__(self, net: nn.Module, *, enabled: bool = True) -> None:
+        self.net = net
+        self.enabled = enabled
+        self.records: list[LayerOps] = []
+        self._clock: dict[str, int] = defaultdict(int)
+        self._handles: list[Any] = []
+
+    # -- hooks ---------------------------------------------------------------------------------------
+    def _targets(self) -> list[tuple[str, nn.Module]]:
+        targets: list[tuple[str, nn.Module]] = []
+        claimed: set[int] = set()
+        for name, module in self.net.named_modules():
+            if id(module) in claimed:
+                continue
+            if isinstance(module, SpikingNeuron) or (isinstance(module, MultiStep) and isinstance(module.layer, _SYNAPTIC)):
+                targets.append((name, module))
+                claimed.update(id(m) for m in module.modules())
+            elif isinstance(module, _SYNAPTIC):
+                targets.append((name, module))
+                claimed.add(id(module))
+        return targets
+
+    def __enter__(self) -> "OperationCounter":
+        if self.enabled:
+            for name, module in self._targets():
+                self._handles.append(module.register_forward_hook(self._make_hook(name, module)))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+
+    def _make_hook(self, name: str, module: nn.Module):
+        def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+            with torch.no_grad():
+                self._record(name, mod, inputs[0].detach(), output.detach())
+        return hook
+
+    def _record(self, name: str, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+        multi = getattr(module, "step_mode", "s") == "m"
+        if not multi:
+            x, y = x.unsqueeze(0), y.unsqueeze(0)
+        steps, samples = y.shape[0], y.shape[1]
+        start = self._clock[name]
+        self._clock[name] = start + steps
+        if isinstance(module, SpikingNeuron):
+            per_step = y[0].numel()
+            spikes = (y != 0).flatten(1).sum(1).tolist()
+            for t in range(steps):
+                self.records.append(LayerOps(name, "neuron", start + t, samples, neuron_updates=per_step,
+                                             spikes=int(spikes[t])))
+            return
+        layer = module.layer if isinstance(module, MultiStep) else module
+        macs, acc = _synapse_ops(layer, x, y)
+        kind = "linear" if isinstance(layer, nn.Linear) else "conv"
+        for t in range(steps):
+            self.records.append(LayerOps(name, kind, start + t, samples, macs=macs[t], accumulates=acc[t]))
+
+    # -- results -------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Drop the records and restart timestep numbering."""
+        self.records.clear()
+        self._clock.clear()
+
+    def summary(self, layer: str | None = None) -> OpsSummary:
+        """Totals over all records (or one layer's)."""
+        total = OpsSummary()
+        for r in self.records:
+            if layer is None or r.layer == layer:
+                total = total + OpsSummary(r.macs, r.accumulates, r.neuron_updates, r.spikes)
+        return total
+
+    def by_layer(self) -> dict[str, OpsSummary]:
+        """Totals per layer, in execution order."""
+        out: dict[str, OpsSummary] = {}
+        for r in self.records:
+            out[r.layer] = out.get(r.layer, OpsSummary()) + OpsSummary(r.macs, r.accumulates, r.neuron_updates,
+                                                                        r.spikes)
+        return out
+
+    def by_timestep(self) -> dict[int, OpsSummary]:
+        """Totals per timestep index."""
+        out: dict[int, OpsSummary] = {}
+        for r in self.records:
+            out[r.timestep] = out.get(r.timestep, OpsSummary()) + OpsSummary(r.macs, r.accumulates,
+                                                                              r.neuron_updates, r.spikes)
+        return dict(sorted(out.items()))

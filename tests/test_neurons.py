@@ -1,0 +1,191 @@
+import math
+
+import pytest
+import torch
+
+from snnrl.layers import InputError, SpikingSequential
+from snnrl.neurons import (ATMNNeuron, IFNeuron, LIFNeuron, ParametricLIFNeuron, SelfPredictionNeuron,
+                           StateShapeError)
+from snnrl.surrogate import FastSigmoid, Sigmoid
+
+
+def test_if_neuron_hand_computed_spike_train_and_residual():
+    # theta = 1, soft reset, V0 = 0; input 0.6, 0.6, 0.6, 1.5, -0.4, 0.9
+    x = torch.tensor([0.625, 0.625, 0.625, 1.5, -0.375, 0.875]).view(6, 1, 1)
+    neuron = IFNeuron(threshold=1.0)
+    out = neuron(x).flatten().tolist()
+    # V: .625 -> 1.25 (spike, .25) -> .875 -> 2.375 (spike, 1.375) -> 1.0 (spike, 0) -> .875
+    assert out == [0.0, 1.0, 0.0, 1.0, 1.0, 0.0]
+    assert neuron.get_state()["v"].item() == 0.875
+
+
+def test_if_neuron_hard_reset_and_signed():
+    x = torch.tensor([1.5, -0.5, -2.0, 0.25]).view(4, 1, 1)
+    hard = IFNeuron(1.0, reset="zero")
+    assert hard(x).flatten().tolist() == [1.0, 0.0, 0.0, 0.0]
+    assert hard.get_state()["v"].item() == -2.25
+    signed = IFNeuron(1.0, signed=True)
+    # V: 1.5 (+1 -> .5), 0.0, -2.0 (-1 -> -1.0), -0.75
+    assert signed(x).flatten().tolist() == [1.0, 0.0, -1.0, 0.0]
+    assert signed.get_state()["v"].item() == -0.75
+
+
+def test_if_per_neuron_threshold_and_initial_potential():
+    neuron = IFNeuron(torch.tensor([1.0, 2.0]), v_init=torch.tensor([0.5, 1.0]))
+    out = neuron(torch.full((2, 1, 2), 0.5))
+    assert out[:, 0].tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def _snntorch_leaky(x, beta, threshold, reset):
+    import snntorch as snn
+
+    lif = snn.Leaky(beta=beta, threshold=threshold, reset_mechanism=reset)
+    mem = lif.init_leaky()
+    spikes, mems = [], []
+    for t in range(x.shape[0]):
+        s, mem = lif(x[t], mem)
+        spikes.append(s)
+        mems.append(mem)
+    return torch.stack(spikes), torch.stack(mems)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_lif_equals_snntorch_leaky(reset):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(16, 8, 32, generator=gen) * 0.8 + 0.3
+    ref_spk, ref_mem = _snntorch_leaky(x, beta=0.5, threshold=1.0, reset=reset)
+    lif = LIFNeuron(beta=0.5, threshold=1.0, reset=reset)
+    spk = lif(x)
+    assert torch.equal(spk, ref_spk)
+    assert torch.allclose(lif.get_state()["v"], ref_mem[-1], atol=1e-6)
+    assert ref_spk.sum() > 100  # the comparison exercised the reset
+
+
+def test_lif_gradient_equals_snntorch_leaky():
+    import snntorch as snn
+
+    gen = torch.Generator().manual_seed(1)
+    x = (torch.randn(8, 4, 16, generator=gen) + 0.5).requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    LIFNeuron(beta=0.5)(x).sum().backward()
+    lif = snn.Leaky(beta=0.5, threshold=1.0, reset_mechanism="subtract")
+    mem = lif.init_leaky()
+    total = 0
+    for t in range(x_ref.shape[0]):
+        s, mem = lif(x_ref[t], mem)
+        total = total + s.sum()
+    total.backward()
+    assert torch.allclose(x.grad, x_ref.grad, atol=1e-6)
+
+
+def test_if_equals_spikingjelly_ifnode():
+    from spikingjelly.activation_based import neuron as sj
+
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(16, 8, 32, generator=gen)
+    ref = sj.IFNode(v_threshold=1.0, v_reset=None, step_mode="m")
+    ours = IFNeuron(1.0)
+    assert torch.equal(ours(x), ref(x))
+    assert torch.allclose(ours.get_state()["v"], ref.v, atol=1e-6)
+
+
+def test_lif_equals_spikingjelly_lifnode():
+    from spikingjelly.activation_based import neuron as sj
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(16, 8, 32, generator=gen) + 0.4
+    ref = sj.LIFNode(tau=2.0, decay_input=False, v_reset=None, step_mode="m")
+    ours = LIFNeuron(beta=0.5, reset_delay=False)
+    spk = ours(x)
+    assert torch.equal(spk, ref(x))
+    assert torch.allclose(ours.get_state()["v"], ref.v, atol=1e-6)
+
+
+def test_plif_equals_spikingjelly_parametric_lif():
+    from spikingjelly.activation_based import neuron as sj
+
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(12, 4, 16, generator=gen) * 2 + 0.5
+    ref = sj.ParametricLIFNode(init_tau=3.0, v_reset=None, step_mode="m")
+    ours = ParametricLIFNeuron(init_tau=3.0)
+    assert torch.equal(ours(x), ref(x))
+    assert torch.allclose(ours.get_state()["v"], ref.v, atol=1e-6)
+    assert torch.allclose(ours.w.detach(), ref.w.detach())
+
+
+def test_single_step_mode_matches_multi_step():
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(10, 3, 7, generator=gen)
+    multi = LIFNeuron(beta=0.7)(x)
+    single = LIFNeuron(beta=0.7, step_mode="s")
+    assert torch.equal(torch.stack([single(x[t]) for t in range(10)]), multi)
+
+
+def test_self_prediction_neuron_hand_computed():
+    # a = sigmoid(0) = 0.5, theta = 1, IF inside
+    neuron = SelfPredictionNeuron(IFNeuron(1.0))
+    x = torch.tensor([0.5, 0.5, 0.5]).view(3, 1, 1)
+    out = neuron(x).flatten().tolist()
+    # t0: P=0, V=.5, s=0, M=.25 ; t1: V=.5+.75=1.25 s=1 V=.25, M=.125+.5*(.5-1)=-.125
+    # t2: V=.25+.5-.125=.625 s=0, M=-.0625+.25=.1875
+    assert out == [0.0, 1.0, 0.0]
+    assert neuron.get_state()["m"].item() == pytest.approx(0.1875)
+    assert neuron.neuron.get_state()["v"].item() == pytest.approx(0.625)
+
+
+def test_self_prediction_gives_gradient_to_omega():
+    neuron = SelfPredictionNeuron(LIFNeuron(beta=0.5))
+    x = torch.rand(6, 2, 4) * 2
+    neuron(x).sum().backward()
+    assert neuron.omega.grad is not None and neuron.omega.grad != 0
+
+
+def test_atmn_ternary_hand_computed():
+    neuron = ATMNNeuron(tau=0.5, init_amplitude=1.0)  # residual doubles each step (binary expansion)
+    x = torch.tensor([[1.25], [-0.75]])
+    out = neuron(torch.stack([x, x, x]))
+    # row 0: h=1.25 -> +1, u=.25; h=.5 -> 0, u=.5; h=1.0 -> +1, u=0
+    # row 1: h=-.75 -> 0, u=-.75; h=-1.5 -> -1, u=-.5; h=-1.0 -> -1, u=0
+    assert out[:, 0, 0].tolist() == [1.0, 0.0, 1.0]
+    assert out[:, 1, 0].tolist() == [0.0, -1.0, -1.0]
+
+
+def test_partial_reset_only_touches_masked_rows():
+    neuron = IFNeuron(1.0, v_init=0.5)
+    neuron(torch.full((3, 2, 2), 0.3))
+    before = neuron.get_state()["v"].clone()
+    neuron.reset_state(torch.tensor([True, False]))
+    after = neuron.get_state()["v"]
+    assert torch.equal(after[1], before[1])
+    assert torch.equal(after[0], torch.full((2,), 0.5))
+
+
+def test_errors_are_clear():
+    net = SpikingSequential(torch.nn.Linear(4, 3), IFNeuron())
+    with pytest.raises(InputError, match="no time dimension"):
+        net(torch.ones(2, 4))
+    with pytest.raises(InputError, match="T=0"):
+        net(torch.ones(0, 2, 4))
+    with pytest.raises(InputError, match="NaN"):
+        net(torch.tensor([[[0.0, float("nan"), 0.0, 0.0]]]))
+    neuron = IFNeuron()
+    neuron(torch.ones(1, 2, 3))
+    with pytest.raises(StateShapeError, match="reset_state"):
+        neuron(torch.ones(1, 5, 3))
+    with pytest.raises(StateShapeError, match="per-sample shape"):
+        neuron.set_state({"v": torch.zeros(2, 4)})
+    with pytest.raises(ValueError, match="threshold must be > 0"):
+        IFNeuron(0.0)
+    with pytest.raises(ValueError, match="step_mode"):
+        IFNeuron(step_mode="x")
+
+
+def test_surrogates_are_selectable_per_neuron():
+    x = torch.tensor([[[0.9]]], requires_grad=True)
+    LIFNeuron(surrogate=Sigmoid(4.0))(x).sum().backward()
+    sig = torch.sigmoid(torch.tensor(4.0 * -0.1))
+    assert x.grad.item() == pytest.approx((4.0 * sig * (1 - sig)).item(), rel=1e-6)
+    y = torch.tensor([[[0.9]]], requires_grad=True)
+    LIFNeuron(surrogate=FastSigmoid(25.0))(y).sum().backward()
+    assert y.grad.item() == pytest.approx(1 / (1 + 25 * 0.1) ** 2, rel=1e-5)
+    assert math.isfinite(y.grad.item())
