@@ -78,30 +78,44 @@ def is_spike_tensor(x: torch.Tensor) -> bool:
     return bool(((x == 0) | (x == 1) | (x == -1)).all())
 
 
-def _synapse_ops(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[list[int], list[int]]:
-    """Per-row-group (timestep) MACs and accumulates of ``layer`` on input ``x`` ``[T, B, ...]``."""
-    steps = x.shape[0]
+_FIELDS = ("macs", "accumulates", "neuron_updates", "spikes")
+
+
+def _synapse_ops(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """MACs and accumulates of ``layer`` per timestep and sample, each ``[T, B]``, for input ``[T, B, ...]``."""
+    steps, batch = x.shape[:2]
+    zeros = torch.zeros(steps, batch, dtype=torch.int64)
     if not is_spike_tensor(x):
         if isinstance(layer, nn.Linear):
             per_output = layer.in_features
         else:
             per_output = (layer.in_channels // layer.groups) * int(torch.tensor(layer.kernel_size).prod())
-        outputs_per_step = y[0].numel()
-        return [outputs_per_step * per_output] * steps, [0] * steps
+        outputs_per_sample = y[0, 0].numel()
+        return torch.full((steps, batch), outputs_per_sample * per_output, dtype=torch.int64), zeros
     nonzero = (x != 0).to(torch.float32)
     if isinstance(layer, nn.Linear):
-        acc = nonzero.flatten(1).sum(1) * layer.out_features
+        acc = nonzero.flatten(2).sum(2) * layer.out_features
     else:
-        flat = nonzero.flatten(0, 1)
         ones = torch.ones_like(layer.weight, dtype=torch.float32)
         conv = F.conv2d if isinstance(layer, nn.Conv2d) else F.conv1d
-        fan = conv(flat, ones, None, layer.stride, layer.padding, layer.dilation, layer.groups)
-        acc = fan.unflatten(0, x.shape[:2]).flatten(1).sum(1)
-    return [0] * steps, [int(round(v)) for v in acc.tolist()]
+        fan = conv(nonzero.flatten(0, 1), ones, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+        acc = fan.unflatten(0, (steps, batch)).flatten(2).sum(2)
+    return zeros, acc.round().to(torch.int64)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    layer: str
+    kind: str
+    start: int
+    counts: torch.Tensor  # [T, B, 4] int64: macs, accumulates, neuron_updates, spikes
 
 
 class OperationCounter:
     """Count operations of ``net`` while inside the ``with`` block (hooks are removed on exit).
+
+    Counts are kept per layer, per timestep and per sample (batch row), so a vectorised policy can
+    attribute operations to each environment (:meth:`by_sample`).
 
     Parameters
     ----------
@@ -114,7 +128,7 @@ class OperationCounter:
     def __init__(self, net: nn.Module, *, enabled: bool = True) -> None:
         self.net = net
         self.enabled = enabled
-        self.records: list[LayerOps] = []
+        self._entries: list[_Entry] = []
         self._clock: dict[str, int] = defaultdict(int)
         self._handles: list[Any] = []
 
@@ -125,7 +139,8 @@ class OperationCounter:
         for name, module in self.net.named_modules():
             if id(module) in claimed:
                 continue
-            if isinstance(module, SpikingNeuron) or (isinstance(module, MultiStep) and isinstance(module.layer, _SYNAPTIC)):
+            if isinstance(module, SpikingNeuron) or (isinstance(module, MultiStep)
+                                                     and isinstance(module.layer, _SYNAPTIC)):
                 targets.append((name, module))
                 claimed.update(id(m) for m in module.modules())
             elif isinstance(module, _SYNAPTIC):
@@ -134,9 +149,9 @@ class OperationCounter:
         return targets
 
     def __enter__(self) -> "OperationCounter":
-        if self.enabled:
+        if self.enabled and not self._handles:
             for name, module in self._targets():
-                self._handles.append(module.register_forward_hook(self._make_hook(name, module)))
+                self._handles.append(module.register_forward_hook(self._make_hook(name)))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -144,52 +159,58 @@ class OperationCounter:
             handle.remove()
         self._handles.clear()
 
-    def _make_hook(self, name: str, module: nn.Module):
+    def _make_hook(self, name: str):
         def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             with torch.no_grad():
                 self._record(name, mod, inputs[0].detach(), output.detach())
         return hook
 
     def _record(self, name: str, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-        multi = getattr(module, "step_mode", "s") == "m"
-        if not multi:
+        if getattr(module, "step_mode", "s") != "m":
             x, y = x.unsqueeze(0), y.unsqueeze(0)
-        steps, samples = y.shape[0], y.shape[1]
+        steps, batch = y.shape[:2]
+        counts = torch.zeros(steps, batch, 4, dtype=torch.int64)
+        if isinstance(module, SpikingNeuron):
+            kind = "neuron"
+            counts[..., 2] = y[0, 0].numel()
+            counts[..., 3] = (y != 0).flatten(2).sum(2)
+        else:
+            layer = module.layer if isinstance(module, MultiStep) else module
+            kind = "linear" if isinstance(layer, nn.Linear) else "conv"
+            counts[..., 0], counts[..., 1] = _synapse_ops(layer, x, y)
         start = self._clock[name]
         self._clock[name] = start + steps
-        if isinstance(module, SpikingNeuron):
-            per_step = y[0].numel()
-            spikes = (y != 0).flatten(1).sum(1).tolist()
-            for t in range(steps):
-                self.records.append(LayerOps(name, "neuron", start + t, samples, neuron_updates=per_step,
-                                             spikes=int(spikes[t])))
-            return
-        layer = module.layer if isinstance(module, MultiStep) else module
-        macs, acc = _synapse_ops(layer, x, y)
-        kind = "linear" if isinstance(layer, nn.Linear) else "conv"
-        for t in range(steps):
-            self.records.append(LayerOps(name, kind, start + t, samples, macs=macs[t], accumulates=acc[t]))
+        self._entries.append(_Entry(name, kind, start, counts))
 
     # -- results -------------------------------------------------------------------------------------
     def reset(self) -> None:
-        """Drop the records and restart timestep numbering."""
-        self.records.clear()
+        """Drop the counts and restart timestep numbering."""
+        self._entries.clear()
         self._clock.clear()
 
+    @property
+    def records(self) -> list[LayerOps]:
+        """One :class:`LayerOps` per layer call and timestep, summed over the batch."""
+        out = []
+        for e in self._entries:
+            per_step = e.counts.sum(1).tolist()
+            for t, (macs, acc, upd, spk) in enumerate(per_step):
+                out.append(LayerOps(e.layer, e.kind, e.start + t, e.counts.shape[1], macs, acc, upd, spk))
+        return out
+
     def summary(self, layer: str | None = None) -> OpsSummary:
-        """Totals over all records (or one layer's)."""
-        total = OpsSummary()
-        for r in self.records:
-            if layer is None or r.layer == layer:
-                total = total + OpsSummary(r.macs, r.accumulates, r.neuron_updates, r.spikes)
-        return total
+        """Totals over all counts (or one layer's)."""
+        totals = [0, 0, 0, 0]
+        for e in self._entries:
+            if layer is None or e.layer == layer:
+                totals = [a + b for a, b in zip(totals, e.counts.sum((0, 1)).tolist())]
+        return OpsSummary(*totals)
 
     def by_layer(self) -> dict[str, OpsSummary]:
         """Totals per layer, in execution order."""
         out: dict[str, OpsSummary] = {}
-        for r in self.records:
-            out[r.layer] = out.get(r.layer, OpsSummary()) + OpsSummary(r.macs, r.accumulates, r.neuron_updates,
-                                                                        r.spikes)
+        for e in self._entries:
+            out[e.layer] = out.get(e.layer, OpsSummary()) + OpsSummary(*e.counts.sum((0, 1)).tolist())
         return out
 
     def by_timestep(self) -> dict[int, OpsSummary]:
@@ -199,3 +220,12 @@ class OperationCounter:
             out[r.timestep] = out.get(r.timestep, OpsSummary()) + OpsSummary(r.macs, r.accumulates,
                                                                               r.neuron_updates, r.spikes)
         return dict(sorted(out.items()))
+
+    def by_sample(self) -> dict[str, torch.Tensor]:
+        """Per-layer totals per sample: ``{layer: int64 tensor [B, 4]}`` with columns
+        ``macs, accumulates, neuron_updates, spikes`` (summed over timesteps and calls)."""
+        out: dict[str, torch.Tensor] = {}
+        for e in self._entries:
+            per_sample = e.counts.sum(0)
+            out[e.layer] = out[e.layer] + per_sample if e.layer in out else per_sample
+        return out

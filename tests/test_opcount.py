@@ -91,3 +91,22 @@ def test_disabled_counter_records_nothing():
     with OperationCounter(net, enabled=False) as counter:
         net(repeat_over_time(torch.ones(1, 2), 3))
     assert counter.records == []
+
+
+def test_per_sample_counts_add_up_to_the_totals():
+    gen = torch.Generator().manual_seed(3)
+    net = SpikingSequential(nn.Linear(5, 6), IFNeuron(0.4), nn.Linear(6, 2))
+    x = torch.rand(3, 4, 5, generator=gen)
+    with OperationCounter(net) as counter:
+        net(x)
+    per_sample = counter.by_sample()
+    for layer, totals in counter.by_layer().items():
+        assert per_sample[layer].sum(0).tolist() == [totals.macs, totals.accumulates, totals.neuron_updates,
+                                                      totals.spikes]
+    # each row alone gives its own row's counts
+    for row in range(4):
+        net[1].reset_state()
+        with OperationCounter(net) as alone:
+            net(x[:, row:row + 1])
+        for layer, counts in alone.by_sample().items():
+            assert counts[0].tolist() == per_sample[layer][row].tolist()
