@@ -33,6 +33,15 @@ def _cmd_train_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export_teacher(args: argparse.Namespace) -> int:
+    from snnrl.agents.zoo import export_teacher
+
+    entry = export_teacher(args.name, workdir=args.workdir, require_target=not args.force)
+    print(f"{args.name}: exported, return {entry['return_mean']:.1f} ± {entry['return_std']:.1f} "
+          f"over {entry['eval_episodes']} episodes -> snnrl/zoo/{entry['file']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snnrl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
@@ -48,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--workdir", default=None, help="checkpoint directory (default $SNNRL_HOME/teachers/NAME)")
     teach.add_argument("--checkpoint-every", type=int, default=25_000)
     teach.set_defaults(func=_cmd_train_teacher)
+
+    export = sub.add_parser("export-teacher", help="evaluate a trained teacher and add it to the zoo")
+    export.add_argument("name")
+    export.add_argument("--workdir", default=None)
+    export.add_argument("--force", action="store_true", help="export even if below the target return")
+    export.set_defaults(func=_cmd_export_teacher)
     return parser
 
 

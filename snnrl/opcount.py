@@ -81,11 +81,12 @@ def is_spike_tensor(x: torch.Tensor) -> bool:
 _FIELDS = ("macs", "accumulates", "neuron_updates", "spikes")
 
 
-def _synapse_ops(layer: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _synapse_ops(layer: nn.Module, x: torch.Tensor, y: torch.Tensor, *, dense: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """MACs and accumulates of ``layer`` per timestep and sample, each ``[T, B]``, for input ``[T, B, ...]``."""
     steps, batch = x.shape[:2]
     zeros = torch.zeros(steps, batch, dtype=torch.int64)
-    if not is_spike_tensor(x):
+    if dense or not is_spike_tensor(x):
         if isinstance(layer, nn.Linear):
             per_output = layer.in_features
         else:
@@ -123,11 +124,15 @@ class OperationCounter:
         Any module holding synaptic layers and :class:`~snnrl.neurons.SpikingNeuron` s.
     enabled
         ``False`` makes the counter a no-op (no hooks), so call sites need no branching.
+    dense
+        Count every synaptic layer as dense MACs whatever its input (conventional ANN hardware), instead of
+        accumulates for spike inputs.
     """
 
-    def __init__(self, net: nn.Module, *, enabled: bool = True) -> None:
+    def __init__(self, net: nn.Module, *, enabled: bool = True, dense: bool = False) -> None:
         self.net = net
         self.enabled = enabled
+        self.dense = dense
         self._entries: list[_Entry] = []
         self._clock: dict[str, int] = defaultdict(int)
         self._handles: list[Any] = []
@@ -177,7 +182,7 @@ class OperationCounter:
         else:
             layer = module.layer if isinstance(module, MultiStep) else module
             kind = "linear" if isinstance(layer, nn.Linear) else "conv"
-            counts[..., 0], counts[..., 1] = _synapse_ops(layer, x, y)
+            counts[..., 0], counts[..., 1] = _synapse_ops(layer, x, y, dense=self.dense)
         start = self._clock[name]
         self._clock[name] = start + steps
         self._entries.append(_Entry(name, kind, start, counts))

@@ -110,3 +110,15 @@ def test_per_sample_counts_add_up_to_the_totals():
             net(x[:, row:row + 1])
         for layer, counts in alone.by_sample().items():
             assert counts[0].tolist() == per_sample[layer][row].tolist()
+
+
+def test_dense_mode_counts_macs_even_for_zero_or_binary_input():
+    net = _hand_net()
+    x = repeat_over_time(torch.tensor([[0.0, 1.0]]), 2)  # looks like spikes
+    with OperationCounter(net) as auto:
+        net(x)
+    assert auto.by_layer()["0"] == OpsSummary(accumulates=2 * 3)  # one non-zero input x fan-out 3, per step
+    net[1].reset_state(), net[3].reset_state()
+    with OperationCounter(net, dense=True) as dense:
+        net(x)
+    assert dense.by_layer()["0"] == OpsSummary(macs=12) and dense.summary().accumulates == 0

@@ -196,9 +196,11 @@ def train_teacher(
     best_path, progress_path = work / "best_actor.pt", work / "progress.json"
     atomic_write_json(work / "spec.json", asdict(replace(spec, total_steps=total)))
     progress = TrainingProgress.load(progress_path, spec.name)
-    if progress.finished:
+    stop_reached = spec.stop_return is not None and progress.best_return >= spec.stop_return
+    if progress.finished and (progress.steps >= total or stop_reached):
         logger.info("%s: already finished (%d steps, best %.1f)", spec.name, progress.steps, progress.best_return)
         return progress
+    progress.finished = False
 
     env = Monitor(gym.make(spec.env_id))
     eval_env = Monitor(gym.make(spec.env_id))

@@ -1,1 +1,1 @@
-"""snnrl.envs"""
+"""snnrl.envs: gymnasium wrappers that host spiking policies in the control loop."""

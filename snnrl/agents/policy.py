@@ -1,0 +1,215 @@
+"""Policies with stable-baselines3's ``predict(observation, state, episode_start, deterministic)`` contract.
+
+* :class:`SpikingPolicy` — a converted actor run for ``T`` IF timesteps per decision, optionally with CRPI. Its
+  recurrent ``state`` is the CRPI carry of every IF layer, one row per environment; ``episode_start`` resets
+  only the rows of the environments that start an episode. So
+  ``stable_baselines3.common.evaluation.evaluate_policy`` works on it with single and vectorised envs.
+* :class:`AnnPolicy` — the teacher actor under the same contract (for side-by-side evaluation and energy).
+
+Both meter their operations per decision and per environment row when ``metering`` is on
+(:attr:`last_decision_ops`), which the energy wrapper and the evaluation read.
+
+Example
+-------
+>>> policy = SpikingPolicy.load("policy.pt")                                     # doctest: +SKIP
+>>> from stable_baselines3.common.evaluation import evaluate_policy             # doctest: +SKIP
+>>> evaluate_policy(policy, env, n_eval_episodes=10)                             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnrl.agents.actor import TeacherActor
+from snnrl.agents.conversion import SpikingActor
+from snnrl.agents.crpi import CRPIConfig, next_carry, start_potential
+from snnrl.encoding import check_timesteps
+from snnrl.io import ArtifactError, load_versioned, save_versioned
+from snnrl.opcount import OperationCounter
+from snnrl.state import NetworkState
+
+__all__ = ["SpikingPolicy", "AnnPolicy", "ObservationError", "POLICY_FORMAT_VERSION"]
+
+POLICY_FORMAT = "snnrl-spiking-policy"
+POLICY_FORMAT_VERSION = 1
+
+
+class ObservationError(ValueError):
+    """An observation of the wrong shape, or with NaN / inf values."""
+
+
+def _as_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, bool]:
+    """``(obs [B, obs_dim] float32, was_single)``, with clear errors for bad input."""
+    obs = np.asarray(observation, dtype=np.float32)
+    if obs.shape == (obs_dim,):
+        single = True
+        obs = obs[None]
+    elif obs.ndim == 2 and obs.shape[1] == obs_dim:
+        single = False
+    else:
+        hint = " Did you forget to unbatch?" if obs.ndim > 2 else ""
+        raise ObservationError(f"Expected observation of shape ({obs_dim},) or (n_envs, {obs_dim}), got "
+                               f"{obs.shape}.{hint} Is the policy meant for this environment?")
+    if not np.isfinite(obs).all():
+        rows = sorted({int(r) for r in np.argwhere(~np.isfinite(obs))[:, 0]})
+        raise ObservationError(f"Observation contains NaN or inf (env rows {rows}). Check the environment / "
+                               "observation wrapper; the policy's state was left unchanged.")
+    return torch.from_numpy(obs), single
+
+
+def _episode_mask(episode_start: Any, batch: int) -> torch.Tensor | None:
+    if episode_start is None:
+        return None
+    mask = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1))
+    if mask.numel() == 1 and batch > 1:
+        mask = mask.expand(batch)
+    if mask.shape != (batch,):
+        raise ValueError(f"episode_start must have one entry per environment ({batch}), got shape {tuple(mask.shape)}.")
+    return mask
+
+
+class _MeteredPolicy:
+    """Shared metering: an :class:`OperationCounter` around each decision, per-row results kept."""
+
+    network: torch.nn.Module
+
+    dense_ops = False  # count every synaptic layer as dense MACs (ANN hardware)
+
+    def _init_metering(self, metering: bool) -> None:
+        self.metering = metering
+        self.last_decision_ops: dict[str, torch.Tensor] = {}
+
+    def _metered(self, fn, *args: Any) -> Any:
+        counter = OperationCounter(self.network, enabled=self.metering, dense=self.dense_ops)
+        with torch.no_grad(), counter:
+            result = fn(*args)
+        self.last_decision_ops = counter.by_sample() if self.metering else {}
+        return result
+
+
+class SpikingPolicy(_MeteredPolicy):
+    """A converted spiking actor with SB3's recurrent ``predict`` contract.
+
+    Parameters
+    ----------
+    actor
+        The converted actor (:func:`snnrl.agents.conversion.convert_actor`).
+    timesteps
+        IF timesteps ``T`` per decision (>= 1).
+    crpi
+        CRPI settings, or ``None`` for plain conversion (every decision starts at ``θ/2``).
+    metering
+        Count operations per decision (:attr:`last_decision_ops`); never changes actions.
+    meta
+        Free-form provenance (teacher name, env id, calibration) saved with the policy.
+    """
+
+    def __init__(self, actor: SpikingActor, *, timesteps: int, crpi: CRPIConfig | None = None,
+                 metering: bool = True, meta: dict[str, Any] | None = None) -> None:
+        self.actor = actor.eval()
+        self.network = actor
+        self.timesteps = check_timesteps(timesteps)
+        self.crpi = crpi
+        self.meta = dict(meta or {})
+        self._init_metering(metering)
+
+    # -- state ---------------------------------------------------------------------------------------
+    def initial_state(self, n_envs: int = 1) -> NetworkState:
+        """Zero carry for ``n_envs`` environments."""
+        return NetworkState({str(i): {"carry": torch.zeros(n_envs, theta.numel())}
+                             for i, theta in enumerate(self.actor.thresholds)})
+
+    def with_settings(self, *, timesteps: int | None = None, crpi: CRPIConfig | None | str = "keep") -> "SpikingPolicy":
+        """A policy sharing this actor with other ``timesteps`` / ``crpi`` (``crpi=None`` turns CRPI off)."""
+        return SpikingPolicy(self.actor, timesteps=timesteps or self.timesteps,
+                             crpi=self.crpi if crpi == "keep" else crpi, metering=self.metering, meta=self.meta)
+
+    # -- acting --------------------------------------------------------------------------------------
+    def predict(self, observation: Any, state: NetworkState | None = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, NetworkState]:
+        """Actions for ``observation`` (``(obs_dim,)`` or ``(n_envs, obs_dim)``) and the next state.
+
+        ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
+        """
+        obs, single = _as_batch(observation, self.actor.obs_dim)
+        batch = obs.shape[0]
+        if state is None or state.batch_size != batch:
+            state = self.initial_state(batch)
+        carries = [state.tensors[str(i)]["carry"] for i in range(len(self.actor.neurons))]
+        mask = _episode_mask(episode_start, batch)
+        if mask is not None and (self.crpi is None or self.crpi.reset_on_episode_start):
+            keep = (~mask).to(torch.float32).unsqueeze(1)
+            carries = [c * keep for c in carries]
+        thetas = self.actor.thresholds
+        v_start = [start_potential(theta, c) for theta, c in zip(thetas, carries)]
+        decision = self._metered(self.actor.decide, obs, v_start, self.timesteps)
+        if self.crpi is not None:
+            carries = [next_carry(vs, ve, n, theta, self.crpi)
+                       for vs, ve, n, theta in zip(v_start, decision.v_end, decision.spike_counts, thetas)]
+        else:
+            carries = [torch.zeros_like(c) for c in carries]
+        actions = self.actor.squash_action(decision.pre_action).numpy()
+        new_state = NetworkState({str(i): {"carry": c} for i, c in enumerate(carries)})
+        return (actions[0] if single else actions), new_state
+
+    # -- files ---------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save actor, settings and provenance as a versioned file, atomically."""
+        a = self.actor
+        payload = {
+            "state_dict": {k: v.detach().clone() for k, v in a.state_dict().items()},
+            "widths": [n.threshold.numel() for n in a.neurons],
+            "obs_dim": a.obs_dim, "action_dim": a.action_dim, "squash": a.squash,
+            "normalised": a.obs_low is not None,
+            "timesteps": self.timesteps, "crpi": None if self.crpi is None else asdict(self.crpi),
+            "meta": self.meta,
+        }
+        return save_versioned(path, kind=POLICY_FORMAT, version=POLICY_FORMAT_VERSION, payload=payload)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, metering: bool = True) -> "SpikingPolicy":
+        """Load a policy written by :meth:`save` (raises :class:`~snnrl.io.ArtifactError` on a bad file)."""
+        from torch import nn
+
+        payload = load_versioned(path, kind=POLICY_FORMAT, version=POLICY_FORMAT_VERSION)
+        try:
+            widths, sd = payload["widths"], payload["state_dict"]
+            dims = [payload["obs_dim"], *widths]
+            thresholds = [sd[f"neurons.{i}.threshold"] for i in range(len(widths))]
+            actor = SpikingActor(nn.Linear(dims[0], dims[1]),
+                                 [nn.Linear(dims[i], dims[i + 1]) for i in range(1, len(widths))],
+                                 nn.Linear(widths[-1], payload["action_dim"]), thresholds,
+                                 obs_low=sd.get("obs_low"), obs_high=sd.get("obs_high"),
+                                 action_low=sd["action_low"], action_high=sd["action_high"], squash=payload["squash"])
+            actor.load_state_dict(sd)
+            crpi = None if payload["crpi"] is None else CRPIConfig(**payload["crpi"])
+            return cls(actor, timesteps=payload["timesteps"], crpi=crpi, metering=metering, meta=payload["meta"])
+        except (KeyError, TypeError, RuntimeError, ValueError, IndexError) as exc:
+            raise ArtifactError(f"'{path}' is a damaged spiking-policy file ({type(exc).__name__}: {exc}). "
+                                "Re-create it with `snnrl convert`.") from exc
+
+
+class AnnPolicy(_MeteredPolicy):
+    """The ANN teacher under the same ``predict`` contract (stateless; ``state`` is passed through).
+
+    Its operations are dense MACs (conventional ANN hardware), whatever the data.
+    """
+
+    dense_ops = True
+
+    def __init__(self, actor: TeacherActor, *, metering: bool = True) -> None:
+        self.actor = actor.eval()
+        self.network = actor
+        self._init_metering(metering)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        obs, single = _as_batch(observation, self.actor.obs_dim)
+        actions = self._metered(self.actor, obs).numpy()
+        return (actions[0] if single else actions), state

@@ -1,0 +1,118 @@
+"""The committed teacher zoo: small actor-only files and a manifest, inside the package (no downloads).
+
+``snnrl/zoo/manifest.json`` has one entry per teacher: algorithm, env id, training steps, seed, evaluation
+return (mean ± std over 10 seeded episodes), the actor file's SHA-256 and the package versions it was made
+with. :func:`export_teacher` writes an entry from a finished training run (:mod:`snnrl.agents.teachers`);
+:func:`load_teacher` reads one back, checking the file hash.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnrl.agents.actor import TeacherActor, actor_from_sb3, load_actor, save_actor
+from snnrl.io import ArtifactError, atomic_write_json, sha256_file
+
+__all__ = ["ZOO_DIR", "list_teachers", "load_teacher", "export_teacher", "package_versions"]
+
+ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages a result depends on."""
+    out = {}
+    for name in ("snnrl", "torch", "stable-baselines3", "gymnasium", "mujoco", "numpy", "avalanche-lib"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def _manifest_path(zoo_dir: Path) -> Path:
+    return zoo_dir / "manifest.json"
+
+
+def list_teachers(zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> dict[str, dict[str, Any]]:
+    """The manifest: ``{name: entry}`` (empty if there is no zoo yet)."""
+    path = _manifest_path(Path(zoo_dir))
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())["teachers"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise ArtifactError(f"Teacher manifest '{path}' is damaged ({exc}); restore it from version control.") from exc
+
+
+def load_teacher(name: str, zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> tuple[TeacherActor, dict[str, Any]]:
+    """Load zoo teacher ``name``; returns ``(actor, manifest entry)``. Checks the file's SHA-256."""
+    zoo = Path(zoo_dir)
+    teachers = list_teachers(zoo)
+    if name not in teachers:
+        known = ", ".join(sorted(teachers)) or "none yet"
+        raise KeyError(f"No teacher {name!r} in the zoo ({zoo}). Known teachers: {known}.")
+    entry = teachers[name]
+    path = zoo / entry["file"]
+    if not path.is_file():
+        raise ArtifactError(f"Teacher file '{path}' is missing; restore it from version control.")
+    digest = sha256_file(path)
+    if digest != entry["sha256"]:
+        raise ArtifactError(f"Teacher file '{path}' does not match its manifest hash (file changed or damaged). "
+                            "Restore it from version control or re-export the teacher.")
+    actor, _ = load_actor(path)
+    return actor, entry
+
+
+def export_teacher(name: str, *, workdir: str | os.PathLike[str] | None = None,
+                   zoo_dir: str | os.PathLike[str] = ZOO_DIR, eval_episodes: int = 10, eval_seed: int = 1000,
+                   require_target: bool = True) -> dict[str, Any]:
+    """Turn a training run's best actor into a zoo entry (file + manifest), after a fresh evaluation.
+
+    Raises
+    ------
+    ValueError
+        If ``require_target`` and the evaluation's mean return is below the teacher's target.
+    """
+    import gymnasium as gym
+    import torch
+
+    from snnrl.agents.evaluation import run_episodes
+    from snnrl.agents.policy import AnnPolicy
+    from snnrl.agents.teachers import TEACHER_SPECS, TrainingProgress, _make_model, default_workdir
+
+    spec = TEACHER_SPECS[name]
+    work = Path(workdir) if workdir is not None else default_workdir(name)
+    best = work / "best_actor.pt"
+    if not best.is_file():
+        raise FileNotFoundError(f"No best actor at '{best}': train first (snnrl train-teacher {name}).")
+    progress = TrainingProgress.load(work / "progress.json", name)
+    env = gym.make(spec.env_id)
+    model = _make_model(spec, env)
+    model.policy.load_state_dict(torch.load(best, map_location="cpu", weights_only=True))
+    actor = actor_from_sb3(model, env_id=spec.env_id)
+    results = run_episodes(AnnPolicy(actor, metering=False), spec.env_id, episodes=eval_episodes, seed=eval_seed)
+    returns = np.array([r.episode_return for r in results])
+    mean, std = float(returns.mean()), float(returns.std())
+    if require_target and mean < spec.target_return:
+        raise ValueError(f"{name}: evaluation return {mean:.1f} ± {std:.1f} is below the target "
+                         f"{spec.target_return:.0f}; train longer before exporting.")
+    zoo = Path(zoo_dir)
+    file_name = f"{name}.pt"
+    entry = {
+        "algo": spec.algo, "env_id": spec.env_id, "net_arch": list(spec.net_arch), "seed": spec.seed,
+        "steps": progress.best_step, "steps_trained": progress.steps, "target_return": spec.target_return,
+        "return_mean": mean, "return_std": std, "eval_episodes": eval_episodes, "eval_seed": eval_seed,
+        "file": file_name, "versions": package_versions(),
+    }
+    save_actor(zoo / file_name, actor, meta={"name": name, **{k: v for k, v in entry.items() if k != "versions"}})
+    entry["sha256"] = sha256_file(zoo / file_name)
+    manifest = {"format": "snnrl-teacher-zoo", "format_version": 1,
+                "teachers": {**list_teachers(zoo), name: entry}}
+    atomic_write_json(_manifest_path(zoo), manifest)
+    return entry
