@@ -42,13 +42,60 @@ def _cmd_export_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_actor_arg(args: argparse.Namespace):
+    """A zoo teacher by name, or a user's SB3 zip (with --env)."""
+    from pathlib import Path
+
+    if args.teacher.endswith(".zip") or Path(args.teacher).is_file():
+        if not args.env:
+            raise SystemExit("error: an SB3 zip needs --env ENV_ID (SB3 files do not record the env id)")
+        import stable_baselines3 as sb3
+
+        from snnrl.agents.actor import actor_from_sb3
+
+        for algo in ("TD3", "SAC", "PPO", "A2C", "DDPG"):
+            try:
+                model = getattr(sb3, algo).load(args.teacher, device="cpu")
+                break
+            except Exception:  # noqa: BLE001 - try the next algorithm
+                continue
+        else:
+            raise SystemExit(f"error: {args.teacher} is not a loadable TD3/SAC/PPO/A2C/DDPG zip")
+        return actor_from_sb3(model, env_id=args.env), Path(args.teacher).stem, args.env
+    from snnrl.agents.zoo import load_teacher
+
+    actor, entry = load_teacher(args.teacher)
+    return actor, args.teacher, args.env or entry["env_id"]
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from snnrl.agents.conversion import ConversionConfig
+    from snnrl.agents.sweep import SweepConfig, format_summary, run_sweep, summarise, write_reports
+
+    actor, name, env_id = _load_actor_arg(args)
+    config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
+                         seed=args.seed, reset_on_episode_start=not args.carry_across_episodes,
+                         conversion=ConversionConfig(threshold_method=args.threshold,
+                                                     calibration_steps=args.calibration_steps, seed=args.seed))
+    results, calibration = run_sweep(actor, env_id, config, progress=not args.no_progress)
+    out = Path(args.out or f"runs/evaluate-{name}")
+    paths = write_reports(out, results, teacher=name, env_id=env_id, config=config, calibration=calibration)
+    print(f"{name} on {env_id}: {args.episodes} episodes per row (seeds {args.seed}..{args.seed + args.episodes - 1})")
+    print(format_summary(summarise(results)))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snnrl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="run the toolkit's main demo on embedded defaults")
-    demo.set_defaults(func=lambda a: __import__("snnrl.demo", fromlist=["main"]).main())
+    demo.add_argument("--core", action="store_true", help="the core demo (spiking stack on digits) instead")
+    demo.set_defaults(func=lambda a: __import__("snnrl.demo", fromlist=["main"]).main(["--core"] if a.core else []))
 
     teach = sub.add_parser("train-teacher", help="train (or resume) an SB3 teacher of the zoo")
     teach.add_argument("name", help="zoo name, e.g. td3-hopper")
@@ -63,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--workdir", default=None)
     export.add_argument("--force", action="store_true", help="export even if below the target return")
     export.set_defaults(func=_cmd_export_teacher)
+
+    ev = sub.add_parser("evaluate", help="ANN vs SNN vs SNN+CRPI over T and alpha, with energy reports")
+    ev.add_argument("teacher", help="zoo name (e.g. td3-hopper) or path to an SB3 .zip (then give --env)")
+    ev.add_argument("--env", default=None, help="gymnasium id (required for an SB3 zip)")
+    ev.add_argument("--timesteps", type=int, nargs="+", default=[4, 8, 16])
+    ev.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    ev.add_argument("--episodes", type=int, default=10)
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--threshold", choices=["max", "percentile"], default="max")
+    ev.add_argument("--calibration-steps", type=int, default=10_000)
+    ev.add_argument("--carry-across-episodes", action="store_true",
+                    help="keep the CRPI carry across episodes (the reference code's behaviour)")
+    ev.add_argument("--out", default=None, help="output directory (default runs/evaluate-NAME)")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=_cmd_evaluate)
     return parser
 
 

@@ -1,8 +1,10 @@
-"""Core demo: a spiking layer stack on a few 8x8 digits, with its operation and energy count.
+"""The toolkit's demos (``snnrl demo``), on embedded defaults, needing no download.
 
-Runs in seconds on a CPU, needs no download (the digits ship with scikit-learn). Prints, per layer, the
-multiply-accumulates, accumulates, neuron updates and spikes of the spiking network over ``T`` timesteps,
-and compares the energy (digital 45 nm model) with the same network run as an ANN (ReLU instead of IF).
+* Control demo (default, the README's main job): a committed teacher of the zoo (TD3 Hopper when present) is
+  converted to a spiking policy and evaluated in MuJoCo — ANN vs SNN vs SNN+CRPI at ``T = 8``, a few seeded
+  episodes — printing returns and energy per episode; reports go to ``runs/demo/``.
+* Core demo (``snnrl demo --core``): a spiking layer stack on a few 8x8 digits, with per-layer MACs,
+  accumulates, neuron updates, spikes and energy, next to the same network run as an ANN.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from snnrl.neurons import IFNeuron
 from snnrl.opcount import OperationCounter
 from snnrl.tables import format_table
 
-__all__ = ["run_core_demo", "main"]
+__all__ = ["run_core_demo", "run_control_demo", "main", "DEMO_TEACHERS"]
+
+#: Zoo teachers the control demo uses, first present wins.
+DEMO_TEACHERS = ("td3-hopper", "td3-walker2d", "td3-halfcheetah", "td3-inverteddoublependulum", "td3-invertedpendulum")
 
 
 def _digits(batch: int) -> torch.Tensor:
@@ -63,17 +68,59 @@ def run_core_demo(*, timesteps: int = 8, batch: int = 16, seed: int = 0) -> dict
             "timesteps": timesteps, "batch": batch}
 
 
-def main() -> int:
-    start = time.perf_counter()
+def print_core_demo() -> None:
     result = run_core_demo()
     print(f"snnrl core demo: conv-IF-linear-IF-linear on {result['batch']} digits (8x8), "
           f"T={result['timesteps']}, untrained weights (seed 0)")
     print(format_table(result["rows"], ["layer", "MACs", "ACs", "neuron updates", "spikes", "energy/sample pJ"]))
     print(f"energy per sample ({DIGITAL_45NM_FP32.name}): SNN {result['snn_energy_pj']:,.0f} pJ vs "
           f"ANN {result['ann_energy_pj']:,.0f} pJ; SNN/ANN top-1 agreement {result['agreement']:.2f}")
+
+
+def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 3, out_dir: str = "runs/demo",
+                     progress: bool = True) -> dict[str, object]:
+    """Convert a zoo teacher and evaluate ANN / SNN / SNN+CRPI; returns the results and report paths."""
+    from snnrl.agents.sweep import EvalJob, SweepConfig, format_summary, run_sweep, summarise, write_reports
+    from snnrl.agents.zoo import list_teachers, load_teacher
+
+    available = list_teachers()
+    name = next((n for n in DEMO_TEACHERS if n in available), None)
+    if name is None:
+        raise RuntimeError("The teacher zoo is empty; train and export a teacher first (snnrl train-teacher).")
+    actor, entry = load_teacher(name)
+    config = SweepConfig(timesteps=(timesteps,), alphas=(alpha,), episodes=episodes)
+    jobs = [EvalJob("ann"), EvalJob("snn", timesteps), EvalJob("snn+crpi", timesteps, alpha)]
+    results, calibration = run_sweep(actor, entry["env_id"], config, jobs=jobs, progress=progress)
+    paths = write_reports(out_dir, results, teacher=name, env_id=entry["env_id"], config=config,
+                          calibration=calibration)
+    return {"teacher": name, "entry": entry, "results": results, "summary": format_summary(summarise(results)),
+            "paths": paths}
+
+
+def print_control_demo() -> None:
+    demo = run_control_demo()
+    entry, results = demo["entry"], demo["results"]
+    print(f"\nsnnrl demo: {demo['teacher']} ({entry['algo']} on {entry['env_id']}, zoo return "
+          f"{entry['return_mean']:.0f} ± {entry['return_std']:.0f}) converted to a spiking policy")
+    rows = [[r.job.label, e.seed, e.episode_return, e.length, e.energy["energy_per_decision_pj"] / 1000,
+             e.energy["spikes"] / max(1, e.length), e.energy["energy_pj"] / 1e6]
+            for r in results for e in r.episodes]
+    print(format_table(rows, ["policy", "seed", "return", "steps", "nJ/decision", "spikes/decision", "episode uJ"]))
+    print(f"\nsummary ({DIGITAL_45NM_FP32.name}):")
+    print(demo["summary"])
+    print("reports: " + ", ".join(str(p) for p in demo["paths"].values()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="snnrl demo")
+    parser.add_argument("--core", action="store_true", help="run the core demo (spiking stack on digits)")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    if args.core:
+        print_core_demo()
+    else:
+        print_control_demo()
     print(f"done in {time.perf_counter() - start:.1f} s")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

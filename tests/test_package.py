@@ -26,8 +26,8 @@ def test_subpackages_import():
     import snnrl.hardware  # noqa: F401
 
 
-def test_cli_demo_runs():
-    result = subprocess.run([sys.executable, "-m", "snnrl.cli", "demo"], capture_output=True, text=True)
+def test_cli_core_demo_runs():
+    result = subprocess.run([sys.executable, "-m", "snnrl.cli", "demo", "--core"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "energy per sample" in result.stdout and "SNN" in result.stdout
 

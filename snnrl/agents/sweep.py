@@ -1,0 +1,291 @@
+"""Conversion sweeps: ANN vs SNN vs SNN+CRPI over timesteps and CRPI strengths, with reports.
+
+A sweep calibrates thresholds once, then evaluates independent jobs (:class:`EvalJob`: ANN, or SNN at ``T`` with
+CRPI ``alpha`` or without) on the same seeded episodes. :func:`summarise` turns the per-job results into the
+table of the issue (per ``T``: ANN return, SNN without CRPI, SNN+CRPI at the best ``alpha`` and at ``alpha=1``,
+lag-1 autocorrelation of the action error with and without CRPI); :func:`write_reports` writes JSON, CSV, a PNG
+plot of the return ratio vs ``T`` and the per-episode energy report.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnrl.agents.actor import TeacherActor
+from snnrl.agents.conversion import ConversionConfig, calibrate_thresholds, convert_actor
+from snnrl.agents.crpi import CRPIConfig
+from snnrl.agents.evaluation import EpisodeResult, run_episodes
+from snnrl.agents.policy import AnnPolicy, SpikingPolicy
+from snnrl.encoding import check_timesteps
+from snnrl.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+
+__all__ = ["SweepConfig", "EvalJob", "JobResult", "run_sweep", "summarise", "format_summary", "write_reports",
+           "SWEEP_SCHEMA_VERSION"]
+
+SWEEP_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What to evaluate.
+
+    Attributes
+    ----------
+    timesteps
+        IF timesteps per decision to try.
+    alphas
+        CRPI strengths to try (each ``T`` is also run without CRPI).
+    episodes
+        Seeded episodes per job (episode ``i`` uses ``seed + i``).
+    seed
+        First episode seed.
+    conversion
+        Threshold calibration settings.
+    reset_on_episode_start
+        CRPI carry reset at episode start (``False`` reproduces the reference's carry-over).
+    """
+
+    timesteps: tuple[int, ...] = (4, 8, 16)
+    alphas: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
+    episodes: int = 10
+    seed: int = 0
+    conversion: ConversionConfig = field(default_factory=ConversionConfig)
+    reset_on_episode_start: bool = True
+
+    def __post_init__(self) -> None:
+        for t in self.timesteps:
+            check_timesteps(t)
+        for a in self.alphas:
+            CRPIConfig(alpha=a)
+        if self.episodes < 1:
+            raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
+
+    def jobs(self) -> list["EvalJob"]:
+        """ANN first, then per ``T``: no CRPI and each ``alpha``."""
+        out = [EvalJob("ann")]
+        for t in self.timesteps:
+            out.append(EvalJob("snn", t))
+            out += [EvalJob("snn+crpi", t, a) for a in self.alphas]
+        return out
+
+
+@dataclass(frozen=True)
+class EvalJob:
+    """One policy configuration: ``kind`` in {"ann", "snn", "snn+crpi"}."""
+
+    kind: str
+    timesteps: int | None = None
+    alpha: float | None = None
+
+    @property
+    def label(self) -> str:
+        if self.kind == "ann":
+            return "ANN"
+        return f"SNN T={self.timesteps}" + (f" CRPI a={self.alpha:g}" if self.alpha is not None else "")
+
+
+@dataclass
+class JobResult:
+    """The episodes of one job, with summary statistics."""
+
+    job: EvalJob
+    episodes: list[EpisodeResult]
+    wall_s: float
+
+    @property
+    def returns(self) -> np.ndarray:
+        return np.array([e.episode_return for e in self.episodes])
+
+    @property
+    def lag1(self) -> float | None:
+        values = [e.action_error_lag1 for e in self.episodes if e.action_error_lag1 is not None]
+        return float(np.mean(values)) if values else None
+
+    @property
+    def energy_per_decision_pj(self) -> float:
+        total = sum(e.energy["energy_pj"] for e in self.episodes)
+        steps = sum(e.energy["steps"] for e in self.episodes)
+        return total / steps if steps else 0.0
+
+    def row(self, ann_mean: float) -> dict[str, Any]:
+        r = self.returns
+        return {"policy": self.job.kind, "timesteps": self.job.timesteps, "alpha": self.job.alpha,
+                "return_mean": float(r.mean()), "return_std": float(r.std()),
+                "return_ratio": float(r.mean() / ann_mean) if ann_mean else None,
+                "action_error_lag1": self.lag1,
+                "action_error_rms": _mean_or_none([e.action_error_rms for e in self.episodes]),
+                "energy_per_decision_pj": self.energy_per_decision_pj,
+                "episode_length_mean": float(np.mean([e.length for e in self.episodes])), "wall_s": self.wall_s}
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def run_sweep(actor: TeacherActor, env_id: str, config: SweepConfig = SweepConfig(), *,
+              jobs: Sequence[EvalJob] | None = None, progress: bool = True,
+              on_job: Callable[[JobResult], None] | None = None) -> tuple[list[JobResult], dict[str, Any]]:
+    """Calibrate once, run every job; returns ``(results, calibration info)``."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    thresholds = calibrate_thresholds(actor, env_id, config.conversion, progress=progress)
+    calibration = {"wall_s": time.perf_counter() - start, **asdict(config.conversion),
+                   "threshold_mean": [float(t.mean()) for t in thresholds]}
+    snn = convert_actor(actor, thresholds)
+    ann = AnnPolicy(actor)
+    jobs = list(jobs if jobs is not None else config.jobs())
+    results = []
+    bar = tqdm(total=len(jobs) * config.episodes, desc=f"evaluating {env_id}", unit="episode", disable=not progress)
+    for job in jobs:
+        bar.set_postfix_str(job.label)
+        t0 = time.perf_counter()
+        if job.kind == "ann":
+            policy, teacher = ann, None
+        else:
+            crpi = None if job.alpha is None else CRPIConfig(alpha=job.alpha,
+                                                             reset_on_episode_start=config.reset_on_episode_start)
+            policy, teacher = SpikingPolicy(snn, timesteps=job.timesteps, crpi=crpi), AnnPolicy(actor, metering=False)
+        episodes = run_episodes(policy, env_id, episodes=config.episodes, seed=config.seed, teacher=teacher,
+                                progress=bar)
+        result = JobResult(job, episodes, time.perf_counter() - t0)
+        results.append(result)
+        if on_job is not None:
+            on_job(result)
+    bar.close()
+    return results, calibration
+
+
+def summarise(results: Sequence[JobResult]) -> list[dict[str, Any]]:
+    """Per ``T``: ANN, SNN, SNN+CRPI (best alpha and alpha=1), lag-1 autocorrelations and energy."""
+    ann = next(r for r in results if r.job.kind == "ann")
+    ann_mean = float(ann.returns.mean())
+    rows = []
+    for t in sorted({r.job.timesteps for r in results if r.job.timesteps is not None}):
+        plain = next((r for r in results if r.job.kind == "snn" and r.job.timesteps == t), None)
+        crpi = [r for r in results if r.job.kind == "snn+crpi" and r.job.timesteps == t]
+        best = max(crpi, key=lambda r: r.returns.mean()) if crpi else None
+        full = next((r for r in crpi if r.job.alpha == 1.0), None)
+        rows.append({
+            "timesteps": t, "ann_return": ann_mean, "ann_return_std": float(ann.returns.std()),
+            "snn_return": None if plain is None else float(plain.returns.mean()),
+            "snn_return_std": None if plain is None else float(plain.returns.std()),
+            "crpi_best_alpha": None if best is None else best.job.alpha,
+            "crpi_best_return": None if best is None else float(best.returns.mean()),
+            "crpi_best_return_std": None if best is None else float(best.returns.std()),
+            "crpi_alpha1_return": None if full is None else float(full.returns.mean()),
+            "crpi_alpha1_return_std": None if full is None else float(full.returns.std()),
+            "lag1_snn": None if plain is None else plain.lag1,
+            "lag1_crpi_best": None if best is None else best.lag1,
+            "lag1_crpi_alpha1": None if full is None else full.lag1,
+            "ratio_snn": None if plain is None else float(plain.returns.mean()) / ann_mean,
+            "ratio_crpi_best": None if best is None else float(best.returns.mean()) / ann_mean,
+            "energy_ann_pj": ann.energy_per_decision_pj,
+            "energy_snn_pj": None if plain is None else plain.energy_per_decision_pj,
+            "energy_crpi_best_pj": None if best is None else best.energy_per_decision_pj,
+        })
+    return rows
+
+
+def _fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_summary(summary: Sequence[dict[str, Any]]) -> str:
+    """The summary as a text table."""
+    from snnrl.tables import format_table
+
+    rows = [[s["timesteps"], f"{_fmt(s['ann_return'])} ± {_fmt(s['ann_return_std'])}",
+             f"{_fmt(s['snn_return'])} ± {_fmt(s['snn_return_std'])}",
+             f"{_fmt(s['crpi_best_return'])} ± {_fmt(s['crpi_best_return_std'])} (a={s['crpi_best_alpha']})",
+             f"{_fmt(s['crpi_alpha1_return'])} ± {_fmt(s['crpi_alpha1_return_std'])}",
+             _fmt(s["ratio_crpi_best"], 3), _fmt(s["lag1_snn"], 2), _fmt(s["lag1_crpi_best"], 2),
+             _fmt(s["energy_snn_pj"] and s["energy_snn_pj"] / 1000, 1), _fmt(s["energy_ann_pj"] / 1000, 1)]
+            for s in summary]
+    return format_table(rows, ["T", "ANN", "SNN", "SNN+CRPI best", "SNN+CRPI a=1", "best/ANN", "lag1 SNN",
+                               "lag1 CRPI", "SNN nJ/dec", "ANN nJ/dec"])
+
+
+def _plot(summary: Sequence[dict[str, Any]], results: Sequence[JobResult], title: str) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ann_mean = float(next(r for r in results if r.job.kind == "ann").returns.mean())
+    ts = [s["timesteps"] for s in summary]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    ax.plot(ts, [s["ratio_snn"] for s in summary], "o-", label="SNN (no CRPI)")
+    ax.plot(ts, [s["ratio_crpi_best"] for s in summary], "s-", label="SNN + CRPI (best alpha)")
+    a1 = [s["crpi_alpha1_return"] / ann_mean if s["crpi_alpha1_return"] is not None and ann_mean else None
+          for s in summary]
+    if any(v is not None for v in a1):
+        ax.plot(ts, a1, "^--", label="SNN + CRPI (alpha = 1)")
+    ax.axhline(1.0, color="grey", lw=0.8)
+    ax.axhline(0.95, color="grey", lw=0.8, ls=":", label="95% of ANN")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ts, [str(t) for t in ts])
+    ax.set_xlabel("timesteps T per decision")
+    ax.set_ylabel("return / ANN return")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _csv(rows: Sequence[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_reports(out_dir: str | Path, results: Sequence[JobResult], *, teacher: str, env_id: str,
+                  config: SweepConfig, calibration: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Write ``results.json``, ``results.csv``, ``summary.csv``, ``return_ratio.png``, ``energy_episodes.csv``."""
+    from snnrl.agents.zoo import package_versions
+
+    out = Path(out_dir)
+    ann_mean = float(next(r for r in results if r.job.kind == "ann").returns.mean())
+    rows = [r.row(ann_mean) for r in results]
+    summary = summarise(results)
+    episodes = [{"policy": r.job.kind, "timesteps": r.job.timesteps, "alpha": r.job.alpha, "seed": e.seed,
+                 "return": e.episode_return, "length": e.length, "energy_pj": e.energy["energy_pj"],
+                 "energy_per_decision_pj": e.energy["energy_per_decision_pj"], "spikes": e.energy["spikes"],
+                 "accumulates": e.energy["synaptic_ops"]["accumulates"], "macs": e.energy["synaptic_ops"]["macs"],
+                 "action_error_rms": e.action_error_rms, "action_error_lag1": e.action_error_lag1,
+                 "spikes_per_layer": e.energy["spikes_per_layer"]}
+                for r in results for e in r.episodes]
+    document = {
+        "schema_version": SWEEP_SCHEMA_VERSION, "kind": "snnrl-conversion-sweep", "teacher": teacher, "env_id": env_id,
+        "config": asdict(config), "calibration": calibration, "versions": package_versions(),
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "processor": platform.processor() or platform.machine()},
+        "profile": results[0].episodes[0].energy["profile"], "summary": summary, "jobs": rows, "episodes": episodes,
+        **(extra or {}),
+    }
+    paths = {"json": out / "results.json", "csv": out / "results.csv", "summary": out / "summary.csv",
+             "plot": out / "return_ratio.png", "energy": out / "energy_episodes.csv"}
+    atomic_write_json(paths["json"], document)
+    atomic_write_text(paths["csv"], _csv(rows))
+    atomic_write_text(paths["summary"], _csv(summary))
+    atomic_write_text(paths["energy"], _csv([{k: v for k, v in e.items() if k != "spikes_per_layer"} for e in episodes]))
+    atomic_write_bytes(paths["plot"], _plot(summary, results, f"{teacher} ({env_id})"))
+    return paths

@@ -1,0 +1,74 @@
+"""Conversion sweeps and their reports, on the committed InvertedPendulum teacher (short episodes)."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from snnrl.agents.conversion import ConversionConfig
+from snnrl.agents.evaluation import lag1_autocorrelation
+from snnrl.agents.sweep import EvalJob, SweepConfig, format_summary, run_sweep, summarise, write_reports
+from snnrl.agents.zoo import load_teacher
+
+
+def test_lag1_autocorrelation_values():
+    assert lag1_autocorrelation(np.array([1.0, -1.0] * 50)) == pytest.approx(-1.0)
+    rng = np.random.default_rng(0)
+    walk = np.cumsum(rng.normal(size=(2000, 2)), axis=0)
+    assert lag1_autocorrelation(walk) > 0.95
+    assert abs(lag1_autocorrelation(rng.normal(size=(5000, 3)))) < 0.05
+    assert lag1_autocorrelation(np.ones((10, 1))) is None
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    actor, entry = load_teacher("td3-invertedpendulum")
+    config = SweepConfig(timesteps=(4, 8), alphas=(0.5, 1.0), episodes=2,
+                         conversion=ConversionConfig(calibration_steps=500))
+    jobs = [EvalJob("ann"), EvalJob("snn", 4), EvalJob("snn+crpi", 4, 0.5), EvalJob("snn+crpi", 4, 1.0),
+            EvalJob("snn", 8)]
+    results, calibration = run_sweep(actor, entry["env_id"], config, jobs=jobs, progress=False)
+    out = tmp_path_factory.mktemp("sweep")
+    paths = write_reports(out, results, teacher="td3-invertedpendulum", env_id=entry["env_id"], config=config,
+                          calibration=calibration)
+    return results, paths
+
+
+def test_sweep_summary(sweep):
+    results, _ = sweep
+    summary = summarise(results)
+    assert [s["timesteps"] for s in summary] == [4, 8]
+    t4 = summary[0]
+    crpi = {r.job.alpha: r.returns.mean() for r in results if r.job.kind == "snn+crpi"}
+    assert t4["crpi_best_return"] == max(crpi.values()) and t4["crpi_alpha1_return"] == crpi[1.0]
+    assert summary[1]["crpi_best_return"] is None
+    assert t4["ann_return"] == pytest.approx(1000.0)
+    assert t4["energy_snn_pj"] < t4["energy_ann_pj"]
+    assert "SNN+CRPI best" in format_summary(summary)
+
+
+def test_sweep_reports_are_written(sweep):
+    results, paths = sweep
+    doc = json.loads(paths["json"].read_text())
+    assert doc["schema_version"] == 1 and doc["teacher"] == "td3-invertedpendulum"
+    assert len(doc["episodes"]) == 2 * len(results) and doc["config"]["episodes"] == 2
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    header = paths["energy"].read_text().splitlines()[0]
+    assert "energy_per_decision_pj" in header and "return" in header
+    assert len(paths["csv"].read_text().splitlines()) == len(results) + 1
+
+
+def test_bad_sweep_settings():
+    with pytest.raises(ValueError, match="timesteps must be an integer >= 1"):
+        SweepConfig(timesteps=(0,))
+    with pytest.raises(ValueError, match="alpha"):
+        SweepConfig(alphas=(2.0,))
+
+
+def test_cli_evaluate_rejects_zip_without_env(tmp_path):
+    fake = tmp_path / "model.zip"
+    fake.write_bytes(b"PK")
+    result = subprocess.run([sys.executable, "-m", "snnrl.cli", "evaluate", str(fake)], capture_output=True, text=True)
+    assert result.returncode != 0 and "--env" in result.stderr
