@@ -88,6 +88,49 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_continual(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from snnrl.continual.experiment import ContinualConfig, run_continual
+    from snnrl.continual.reports import write_continual_reports
+    from snnrl.tables import format_table
+
+    benchmark = args.benchmark if args.benchmark.startswith("split-") else f"split-{args.benchmark}"
+    out = Path(args.out or f"runs/continual-{benchmark}")
+    groups: dict[str, list] = {}
+    for strategy in args.strategy:
+        for buffer_size in (args.buffer_size if strategy != "naive" else [args.buffer_size[0]]):
+            base = ContinualConfig(
+                benchmark=benchmark, strategy=strategy, backbone=args.backbone, buffer_size=buffer_size,
+                timesteps=args.timesteps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                n_experiences=args.experiences, train_per_class=args.train_per_class,
+                test_per_class=args.test_per_class, ce_mode=args.ce_mode, data_root=args.data_root,
+                staer_alignment=not args.no_alignment, staer_expansion_contraction=not args.no_expansion)
+            label = base.label.rsplit("-s", 1)[0] + args.tag
+            runs = []
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                config = replace(base, seed=seed)
+                result = run_continual(config, run_dir=out / f"{label}-s{seed}", resume=not args.restart,
+                                       progress=not args.no_progress)
+                print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}  task-IL "
+                      f"{100 * result['task_il_accuracy']:.2f}  ({result['wall_s']:.0f} s)", flush=True)
+                runs.append(result)
+            groups[label] = runs
+    paths = write_continual_reports(out, groups)
+    from snnrl.continual.reports import aggregate_runs
+
+    rows = []
+    for label, runs in groups.items():
+        agg = aggregate_runs(runs)
+        fmt = lambda k, s=100: f"{s * agg[k]['mean']:.2f} ± {s * agg[k]['std']:.2f}"  # noqa: E731
+        rows.append([label, len(runs), fmt("class_il_accuracy"), fmt("task_il_accuracy"),
+                     fmt("class_il_forgetting"), fmt("class_il_bwt"), fmt("wall_s", 1)])
+    print(format_table(rows, ["run", "seeds", "class-IL %", "task-IL %", "forgetting %", "BWT %", "wall s"]))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="snnrl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
@@ -125,6 +168,31 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", default=None, help="output directory (default runs/evaluate-NAME)")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=_cmd_evaluate)
+
+    cl = sub.add_parser("continual", help="class-incremental benchmark with a spiking backbone (Avalanche)")
+    cl.add_argument("--benchmark", default="split-mnist",
+                    help="split-mnist, split-fashion-mnist, split-digits, split-cifar10, split-cifar100")
+    cl.add_argument("--strategy", nargs="+", default=["staer"], choices=["naive", "er", "derpp", "staer"])
+    cl.add_argument("--buffer-size", type=int, nargs="+", default=[200])
+    cl.add_argument("--backbone", default="mlp", choices=["mlp", "conv", "resnet19"])
+    cl.add_argument("--timesteps", type=int, default=4)
+    cl.add_argument("--epochs", type=int, default=1)
+    cl.add_argument("--batch-size", type=int, default=10)
+    cl.add_argument("--lr", type=float, default=3e-3)
+    cl.add_argument("--experiences", type=int, default=5)
+    cl.add_argument("--seeds", type=int, default=1, help="number of seeds")
+    cl.add_argument("--first-seed", type=int, default=0)
+    cl.add_argument("--train-per-class", type=int, default=None)
+    cl.add_argument("--test-per-class", type=int, default=None)
+    cl.add_argument("--ce-mode", choices=["mean", "per_timestep"], default="mean")
+    cl.add_argument("--no-alignment", action="store_true", help="STAER ablation: drop the Soft-DTW term")
+    cl.add_argument("--no-expansion", action="store_true", help="STAER ablation: no temporal expansion/contraction")
+    cl.add_argument("--tag", default="", help="suffix for the run labels (e.g. for ablations)")
+    cl.add_argument("--data-root", default=None, help="folder with user-provided data (CIFAR)")
+    cl.add_argument("--out", default=None, help="output directory (default runs/continual-BENCHMARK)")
+    cl.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
+    cl.add_argument("--no-progress", action="store_true")
+    cl.set_defaults(func=_cmd_continual)
     return parser
 
 

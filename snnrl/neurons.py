@@ -84,6 +84,12 @@ class SpikingNeuron(nn.Module):
         self._state: dict[str, torch.Tensor] = {}
         self._sample_shape: tuple[int, ...] | None = None
 
+    def __getstate__(self) -> dict:
+        # Pickling / deepcopy keep the state's values but not its autograd history (graph tensors cannot be copied).
+        state = self.__dict__.copy()
+        state["_state"] = {k: v.detach() for k, v in self._state.items()}
+        return state
+
     # -- state -------------------------------------------------------------------------------------
     def initial_state(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The state of a fresh batch shaped like ``x`` (``[B, ...]``)."""

@@ -76,3 +76,16 @@ def test_masked_reset_of_whole_network():
     after = capture_state(net)
     assert after.select(0).equal(before.select(0))
     assert not after.select(1).equal(before.select(1))
+
+
+def test_networks_copy_and_pickle_after_a_forward_with_gradients():
+    import copy
+    import pickle
+
+    net = _net()
+    x = torch.randn(3, 2, 3, requires_grad=True)
+    net(x).sum().backward()
+    clone = copy.deepcopy(net)
+    assert capture_state(clone).equal(capture_state(net))
+    restored = pickle.loads(pickle.dumps(net))
+    assert capture_state(restored).equal(capture_state(net))

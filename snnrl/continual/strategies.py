@@ -1,0 +1,295 @@
+"""Spiking continual-learning strategies on Avalanche: a thin template plus rehearsal plugins.
+
+* :class:`SpikingSupervisedTemplate` — Avalanche's ``SupervisedTemplate`` for backbones that return per-timestep
+  logits ``[T, B, C]``: ``mb_output`` is the time-averaged logits (what Avalanche's metrics read), the sequence
+  stays available as ``mb_output_seq``. Loss: cross-entropy of the time-averaged logits (``ce_mode="mean"``,
+  methods notes) or the mean of per-timestep cross-entropies (``"per_timestep"``, the reference's TSCE).
+* :class:`ERPlugin` — experience replay: each training batch is extended with a batch drawn from a reservoir
+  buffer (inputs + labels); the current batch is offered to the buffer after every iteration.
+* :class:`DERPPPlugin` — DER++: the buffer also stores the per-timestep logits at insertion; loss
+  ``+ alpha·MSE(f(x'), z') + beta·CE(f(x''), y'')`` on two buffer batches.
+* :class:`STAERPlugin` — STAER (arXiv 2601.20870): ER plus the temporal alignment term
+  ``β·(D(f(x)_T, z_T) + α1·D(f(x[:B/2])_T, z_{T/2}) + α2·D(f(x[:B/2])_T, z_{2T})) / (1 + α1 + α2)`` with the
+  Soft-DTW divergence ``D``; the buffer stores the logits of the input played for ``T/2``, ``T`` and ``2T``
+  steps (temporal contraction / expansion). One buffer holds everything (the reference keeps a second,
+  equally large buffer for the logits; one buffer keeps memory equal to the baselines').
+* :class:`CosineRestartPlugin` — optimizer state reset and a cosine learning-rate schedule rebuilt each
+  experience (the reference's AdamW + cosine).
+
+:func:`make_strategy` assembles a named strategy (``naive``, ``er``, ``derpp``, ``staer``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from avalanche.core import SupervisedPlugin
+from avalanche.training.templates import SupervisedTemplate
+
+from snnrl.continual.buffer import ReservoirBuffer
+from snnrl.continual.soft_dtw import SoftDTWDivergence
+
+__all__ = ["SpikingSupervisedTemplate", "ERPlugin", "DERPPPlugin", "STAERPlugin", "CosineRestartPlugin",
+           "ERConfig", "DERPPConfig", "STAERConfig", "make_strategy", "STRATEGIES", "check_sequence_logits"]
+
+STRATEGIES = ("naive", "er", "derpp", "staer")
+
+
+def check_sequence_logits(out: Any, batch: int) -> torch.Tensor:
+    """Raise a clear error unless ``out`` is a ``[T, B, C]`` tensor of per-timestep logits."""
+    if not isinstance(out, torch.Tensor) or out.dim() != 3 or out.shape[1] != batch:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        hint = " It looks like [B, C]: return the per-timestep logits, not their mean." if (
+            isinstance(out, torch.Tensor) and out.dim() == 2) else ""
+        raise ValueError(f"A spiking backbone must return per-timestep logits [T, B, C] with B={batch}; got {shape}."
+                         f"{hint} (see snnrl.continual.backbones)")
+    return out
+
+
+def _timesteps_of(model: torch.nn.Module) -> int:
+    t = getattr(model, "timesteps", None)
+    if not isinstance(t, int):
+        raise ValueError("the backbone must expose an int attribute 'timesteps' (see snnrl.continual.backbones).")
+    return t
+
+
+class SpikingSupervisedTemplate(SupervisedTemplate):
+    """``SupervisedTemplate`` for spiking backbones returning ``[T, B, C]``.
+
+    Parameters
+    ----------
+    ce_mode
+        ``"mean"``: cross-entropy of the time-averaged logits; ``"per_timestep"``: mean of the per-timestep
+        cross-entropies (TSCE). Everything else is passed to ``SupervisedTemplate``.
+    """
+
+    def __init__(self, *, ce_mode: str = "mean", **kwargs: Any) -> None:
+        if ce_mode not in ("mean", "per_timestep"):
+            raise ValueError(f"ce_mode must be 'mean' or 'per_timestep', got {ce_mode!r}.")
+        super().__init__(**kwargs)
+        self.ce_mode = ce_mode
+        self.mb_output_seq: torch.Tensor | None = None
+
+    def forward(self) -> torch.Tensor:
+        out = check_sequence_logits(self.model(self.mb_x), self.mb_x.shape[0])
+        self.mb_output_seq = out
+        return out.mean(0)
+
+    def criterion(self) -> torch.Tensor:
+        if self.is_training and self.ce_mode == "per_timestep":
+            return sequence_cross_entropy(self.mb_output_seq, self.mb_y)
+        return F.cross_entropy(self.mb_output, self.mb_y)
+
+
+def sequence_cross_entropy(logits_seq: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over timesteps of the cross-entropy of ``logits_seq [T, B, C]`` against ``targets [B]``."""
+    steps = logits_seq.shape[0]
+    return F.cross_entropy(logits_seq.flatten(0, 1), targets.repeat(steps))
+
+
+@dataclass(frozen=True)
+class ERConfig:
+    """Experience replay: ``minibatch_size`` buffer samples join each batch (``None``: the batch size)."""
+
+    buffer_size: int = 200
+    minibatch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class DERPPConfig:
+    """DER++: ``alpha`` weighs the logit-matching MSE, ``beta`` the buffer cross-entropy (our defaults;
+    the DER paper tunes both per data set and buffer size)."""
+
+    buffer_size: int = 200
+    minibatch_size: int | None = None
+    alpha: float = 0.5
+    beta: float = 0.5
+
+
+@dataclass(frozen=True)
+class STAERConfig:
+    """STAER, named as in the methods notes, with the reference values as defaults.
+
+    ``alignment=False`` drops the Soft-DTW term (ablation); ``expansion_contraction=False`` keeps only the
+    ``T``-vs-``T`` term (``α1 = α2 = 0``, ablation).
+    """
+
+    buffer_size: int = 200
+    minibatch_size: int | None = None
+    alpha1: float = 0.5
+    alpha2: float = 0.5
+    beta: float = 1e-4
+    gamma: float = 1.0
+    normalize: bool = True
+    alignment: bool = True
+    expansion_contraction: bool = True
+
+
+class _RehearsalPlugin(SupervisedPlugin):
+    """Shared rehearsal mechanics: remembers the current batch and offers it to the buffer each iteration."""
+
+    def __init__(self, buffer: ReservoirBuffer, *, minibatch_size: int | None) -> None:
+        super().__init__()
+        self.buffer = buffer
+        self.minibatch_size = minibatch_size
+        self._current: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _batch_size(self, strategy: Any) -> int:
+        return self.minibatch_size or strategy.train_mb_size
+
+    def before_forward(self, strategy: Any, **kwargs: Any) -> None:
+        self._current = (strategy.mb_x, strategy.mb_y)
+
+    def record(self, strategy: Any, x: torch.Tensor, out_seq: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Extra fields stored with the kept samples ``x`` (override); ``out_seq`` is their training output."""
+        return {}
+
+    def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        x, y = self._current
+        seq = strategy.mb_output_seq
+        current_seq = None if seq is None else seq[:, : len(x)].detach()
+
+        def record(kept: torch.Tensor) -> dict[str, torch.Tensor]:
+            return self.record(strategy, x[kept], None if current_seq is None else current_seq[:, kept])
+
+        self.buffer.add(x=x, y=y, record=record)
+
+
+def _concat_replay(strategy: Any, samples: dict[str, torch.Tensor]) -> None:
+    """Extend the strategy's current mini-batch with buffer samples (inputs, labels, task label 0)."""
+    device = strategy.mb_x.device
+    bx, by = samples["x"].to(device), samples["y"].to(device)
+    mbatch = list(strategy.mbatch)
+    mbatch[0] = torch.cat([mbatch[0], bx])
+    mbatch[1] = torch.cat([mbatch[1], by])
+    if len(mbatch) > 2:
+        mbatch[-1] = torch.cat([mbatch[-1], torch.zeros_like(by)])
+    strategy.mbatch = mbatch
+
+
+class ERPlugin(_RehearsalPlugin):
+    """Experience replay: a buffer batch joins every training batch (one forward, one cross-entropy)."""
+
+    def before_forward(self, strategy: Any, **kwargs: Any) -> None:
+        super().before_forward(strategy)
+        if len(self.buffer):
+            _concat_replay(strategy, self.buffer.sample(self._batch_size(strategy)))
+
+
+class DERPPPlugin(_RehearsalPlugin):
+    """DER++ (Buzzega et al. 2020) on per-timestep logits: MSE to the stored logits + buffer cross-entropy."""
+
+    def __init__(self, buffer: ReservoirBuffer, *, minibatch_size: int | None, alpha: float, beta: float) -> None:
+        super().__init__(buffer, minibatch_size=minibatch_size)
+        self.alpha, self.beta = alpha, beta
+
+    def record(self, strategy: Any, x: torch.Tensor, out_seq: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        return {"logits": out_seq.transpose(0, 1)}  # [n, T, C]
+
+    def before_backward(self, strategy: Any, **kwargs: Any) -> None:
+        if not len(self.buffer):
+            return
+        device, n = strategy.mb_x.device, self._batch_size(strategy)
+        first = self.buffer.sample(n)
+        out = check_sequence_logits(strategy.model(first["x"].to(device)), len(first["x"]))
+        strategy.loss += self.alpha * F.mse_loss(out.transpose(0, 1), first["logits"].to(device))
+        second = self.buffer.sample(n)
+        out = check_sequence_logits(strategy.model(second["x"].to(device)), len(second["x"]))
+        strategy.loss += self.beta * F.cross_entropy(out.mean(0), second["y"].to(device))
+
+
+class STAERPlugin(ERPlugin):
+    """STAER: experience replay plus Soft-DTW alignment of replayed output trajectories (see module docstring)."""
+
+    def __init__(self, buffer: ReservoirBuffer, *, config: STAERConfig) -> None:
+        super().__init__(buffer, minibatch_size=config.minibatch_size)
+        self.config = config
+        self.divergence = SoftDTWDivergence(gamma=config.gamma, normalize=config.normalize)
+        self.last_alignment: float = 0.0
+
+    def record(self, strategy: Any, x: torch.Tensor, out_seq: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        model, t = strategy.model, _timesteps_of(strategy.model)
+        with torch.no_grad():
+            fields = {"logits": model(x, timesteps=t).transpose(0, 1)}
+            if self.config.expansion_contraction:
+                fields["logits_half"] = model(x, timesteps=max(1, t // 2)).transpose(0, 1)
+                fields["logits_double"] = model(x, timesteps=2 * t).transpose(0, 1)
+        return fields
+
+    def before_backward(self, strategy: Any, **kwargs: Any) -> None:
+        cfg = self.config
+        if not cfg.alignment or not len(self.buffer):
+            return
+        device = strategy.mb_x.device
+        samples = {k: v.to(device) for k, v in self.buffer.sample(self._batch_size(strategy)).items()}
+        current = check_sequence_logits(strategy.model(samples["x"]), len(samples["x"])).transpose(0, 1)  # [B,T,C]
+        loss = self.divergence(current, samples["logits"])
+        weight = 1.0
+        if cfg.expansion_contraction:
+            half = max(1, len(current) // 2)
+            loss = loss + cfg.alpha1 * self.divergence(current[:half], samples["logits_half"][:half])
+            loss = loss + cfg.alpha2 * self.divergence(current[:half], samples["logits_double"][:half])
+            weight = 1.0 + cfg.alpha1 + cfg.alpha2
+        alignment = cfg.beta * loss / weight
+        self.last_alignment = float(alignment.detach())
+        strategy.loss += alignment
+
+
+class CosineRestartPlugin(SupervisedPlugin):
+    """Reset the optimizer's state and restart a cosine learning-rate schedule at every experience."""
+
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.lr = lr
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+
+    def before_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        optimizer = strategy.optimizer
+        optimizer.state.clear()
+        for group in optimizer.param_groups:
+            group["lr"] = self.lr
+            group["initial_lr"] = self.lr
+        total = max(1, strategy.train_epochs * len(strategy.dataloader))
+        self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+
+    def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        if self.scheduler is not None:
+            self.scheduler.step()
+
+
+def make_strategy(name: str, model: torch.nn.Module, *, lr: float = 3e-3, train_mb_size: int = 10,
+                  train_epochs: int = 1, eval_mb_size: int = 256, buffer_seed: int = 0, ce_mode: str = "mean",
+                  er: ERConfig | None = None, derpp: DERPPConfig | None = None, staer: STAERConfig | None = None,
+                  evaluator: Any = None, extra_plugins: list[Any] | None = None,
+                  device: str = "cpu") -> tuple[SpikingSupervisedTemplate, ReservoirBuffer | None]:
+    """Build strategy ``name`` (``naive``, ``er``, ``derpp``, ``staer``) on ``model``; returns it and its buffer.
+
+    The optimizer is AdamW with a cosine schedule restarted at each experience (the reference's setup).
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; choose one of {STRATEGIES}.")
+    plugins: list[Any] = [CosineRestartPlugin(lr)]
+    buffer = None
+    if name == "er":
+        cfg = er or ERConfig()
+        buffer = ReservoirBuffer(cfg.buffer_size, seed=buffer_seed)
+        plugins.append(ERPlugin(buffer, minibatch_size=cfg.minibatch_size))
+    elif name == "derpp":
+        cfg = derpp or DERPPConfig()
+        buffer = ReservoirBuffer(cfg.buffer_size, seed=buffer_seed)
+        plugins.append(DERPPPlugin(buffer, minibatch_size=cfg.minibatch_size, alpha=cfg.alpha, beta=cfg.beta))
+    elif name == "staer":
+        cfg = staer or STAERConfig()
+        buffer = ReservoirBuffer(cfg.buffer_size, seed=buffer_seed)
+        plugins.append(STAERPlugin(buffer, config=cfg))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    kwargs: dict[str, Any] = {}
+    if evaluator is not None:
+        kwargs["evaluator"] = evaluator
+    strategy = SpikingSupervisedTemplate(
+        model=model, optimizer=optimizer, ce_mode=ce_mode, train_mb_size=train_mb_size, train_epochs=train_epochs,
+        eval_mb_size=eval_mb_size, device=device, plugins=plugins + list(extra_plugins or []), **kwargs)
+    return strategy, buffer
