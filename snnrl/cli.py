@@ -106,7 +106,9 @@ def _cmd_continual(args: argparse.Namespace) -> int:
                 timesteps=args.timesteps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                 n_experiences=args.experiences, train_per_class=args.train_per_class,
                 test_per_class=args.test_per_class, ce_mode=args.ce_mode, data_root=args.data_root,
-                staer_alignment=not args.no_alignment, staer_expansion_contraction=not args.no_expansion)
+                staer_alignment=not args.no_alignment, staer_expansion_contraction=not args.no_expansion,
+                staer_beta=args.staer_beta, staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2,
+                derpp_alpha=args.derpp_alpha, derpp_beta=args.derpp_beta)
             label = base.label.rsplit("-s", 1)[0] + args.tag
             runs = []
             for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -185,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--train-per-class", type=int, default=None)
     cl.add_argument("--test-per-class", type=int, default=None)
     cl.add_argument("--ce-mode", choices=["mean", "per_timestep"], default="mean")
+    cl.add_argument("--staer-beta", type=float, default=1e-4, help="STAER alignment weight beta")
+    cl.add_argument("--staer-alpha1", type=float, default=0.5, help="STAER temporal-contraction weight")
+    cl.add_argument("--staer-alpha2", type=float, default=0.5, help="STAER temporal-expansion weight")
+    cl.add_argument("--derpp-alpha", type=float, default=0.5, help="DER++ logit-matching weight")
+    cl.add_argument("--derpp-beta", type=float, default=0.5, help="DER++ buffer cross-entropy weight")
     cl.add_argument("--no-alignment", action="store_true", help="STAER ablation: drop the Soft-DTW term")
     cl.add_argument("--no-expansion", action="store_true", help="STAER ablation: no temporal expansion/contraction")
     cl.add_argument("--tag", default="", help="suffix for the run labels (e.g. for ablations)")

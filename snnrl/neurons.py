@@ -55,6 +55,7 @@ __all__ = [
     "SelfPredictionNeuron",
     "ATMNNeuron",
     "StateShapeError",
+    "record_potentials",
 ]
 
 _STEP_MODES = ("m", "s")
@@ -83,11 +84,18 @@ class SpikingNeuron(nn.Module):
         self.step_mode = _check_step_mode(step_mode)
         self._state: dict[str, torch.Tensor] = {}
         self._sample_shape: tuple[int, ...] | None = None
+        self.potential_trace: list[torch.Tensor] | None = None
+
+    def _observe(self, potential: torch.Tensor) -> None:
+        """Record the pre-spike membrane potential of this step when tracing (:func:`record_potentials`)."""
+        if self.potential_trace is not None:
+            self.potential_trace.append(potential)
 
     def __getstate__(self) -> dict:
         # Pickling / deepcopy keep the state's values but not its autograd history (graph tensors cannot be copied).
         state = self.__dict__.copy()
         state["_state"] = {k: v.detach() for k, v in self._state.items()}
+        state["potential_trace"] = None
         return state
 
     # -- state -------------------------------------------------------------------------------------
@@ -237,6 +245,7 @@ class IFNeuron(SpikingNeuron):
     def _step(self, x: torch.Tensor) -> torch.Tensor:
         theta = self.threshold.to(x)
         v = self._state["v"] + x                                  # charge
+        self._observe(v)
         s = self.surrogate(v - theta)                             # fire
         if self.signed:
             s = s - self.surrogate(-v - theta)
@@ -311,9 +320,11 @@ class LIFNeuron(SpikingNeuron):
                 v = self._charge(v, x) - r * theta
             else:
                 v = self._charge((1 - r) * v, x)
+            self._observe(v)
             s = self.surrogate(v - theta)
         else:
             v = self._charge(v, x)
+            self._observe(v)
             s = self.surrogate(v - theta)
             r = s.detach() if self.detach_reset else s
             v = v - r * theta if self.reset == "subtract" else v * (1 - r)
@@ -419,9 +430,35 @@ class ATMNNeuron(SpikingNeuron):
             first = (t == 0).view(-1, *([1] * (x.dim() - 1)))
             inject = x * first.to(x)
         h = inject + u / self.tau
+        self._observe(h)
         va = self.amplitude
         s = self.surrogate(h - va) - self.surrogate(-h - va)
         out = s * va
         self._state["u"] = h - out
         self._state["t"] = t + 1
         return out
+
+
+class record_potentials:  # noqa: N801 - used as a function-like context manager
+    """Record every neuron's pre-spike membrane potential per timestep while inside the ``with`` block.
+
+    >>> import torch
+    >>> from snnrl.layers import SpikingSequential
+    >>> net = SpikingSequential(torch.nn.Linear(2, 3), IFNeuron())
+    >>> with record_potentials(net) as traces:
+    ...     _ = net(torch.ones(4, 1, 2))
+    >>> len(traces["1"]), tuple(traces["1"][0].shape)
+    (4, (1, 3))
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        self.neurons = {name: m for name, m in net.named_modules() if isinstance(m, SpikingNeuron)}
+
+    def __enter__(self) -> dict[str, list[torch.Tensor]]:
+        for neuron in self.neurons.values():
+            neuron.potential_trace = []
+        return {name: neuron.potential_trace for name, neuron in self.neurons.items()}
+
+    def __exit__(self, *exc: object) -> None:
+        for neuron in self.neurons.values():
+            neuron.potential_trace = None
