@@ -196,7 +196,7 @@ class SpikingNeuron(nn.Module):
 
 
 def _threshold_buffer(threshold: float | torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(threshold, dtype=torch.float32).clone()
+    t = torch.as_tensor(threshold, dtype=torch.float32).detach().clone()
     if (t <= 0).any():
         raise ValueError(f"threshold must be > 0, got {threshold!r}.")
     return t
@@ -233,7 +233,7 @@ class IFNeuron(SpikingNeuron):
                  step_mode: str = "m") -> None:
         super().__init__(step_mode=step_mode)
         self.register_buffer("threshold", _threshold_buffer(threshold))
-        self.register_buffer("v_init", torch.as_tensor(v_init, dtype=torch.float32).clone())
+        self.register_buffer("v_init", torch.as_tensor(v_init, dtype=torch.float32).detach().clone())
         self.reset = _check_reset(reset)
         self.signed = bool(signed)
         self.v_reset = float(v_reset)

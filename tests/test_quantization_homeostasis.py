@@ -107,3 +107,28 @@ def test_ahsar_raises_thresholds_of_too_active_layers_and_restores():
     ahsar.close()
     assert net[1].threshold.item() == pytest.approx(0.1) and before["global_gain"] == 1.0
     assert not any(p.requires_grad for p in [net[1].threshold, net[3].threshold])  # no trainable parameters
+
+
+def test_quantized_spiking_actor_distillation_reduces_the_mismatch():
+    import numpy as np
+
+    from snnrl.agents.actor import ActorInfo, TeacherActor
+    from snnrl.agents.conversion import convert_actor, thresholds_from_activations
+    from snnrl.agents.quantized import distill_spiking_actor, quantize_spiking_actor
+
+    torch.manual_seed(4)
+    actor = TeacherActor(nn.Sequential(nn.Linear(3, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU()), nn.Linear(32, 2),
+                         action_low=-np.ones(2), action_high=np.ones(2), info=ActorInfo(algo="TD3", env_id="none"))
+    obs = torch.rand(512, 3) * 2 - 1
+    fp = convert_actor(actor, thresholds_from_activations(actor.hidden_activations(obs)))
+    student = quantize_spiking_actor(fp, bits=2, membrane_bits=16)
+    assert isinstance(student.neurons[1], MembraneQuantizer) and isinstance(student.hidden_layers[0].layer, QuantLinear)
+
+    def mismatch() -> float:
+        with torch.no_grad():
+            return float((student(obs, timesteps=8) - fp(obs, timesteps=8)).abs().mean())
+
+    before = mismatch()
+    losses = distill_spiking_actor(student, fp, obs, timesteps=8, epochs=15, lr=3e-3,
+                                   generator=torch.Generator().manual_seed(0))
+    assert losses[-1] < losses[0] and mismatch() < before

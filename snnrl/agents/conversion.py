@@ -138,7 +138,7 @@ def thresholds_from_activations(activations: list[torch.Tensor], *, method: str 
     Neurons that were never active get the layer's largest threshold (they will rarely fire either way).
     """
     thresholds = []
-    for acts in activations:
+    for acts in (a.detach() for a in activations):
         if method == "max":
             theta = acts.max(0).values
         elif method == "percentile":

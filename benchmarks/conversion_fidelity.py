@@ -1,0 +1,52 @@
+"""Benchmark 1 (benchmarks.md): conversion fidelity of every zoo teacher.
+
+For each teacher: ANN, SNN without CRPI and SNN+CRPI (alpha sweep) over T in {1, 2, 4, 8, 16, 32}, >= 10 seeded
+episodes each; return ratio SNN/ANN, lag-1 autocorrelation of the action error, energy per decision. Writes
+``benchmarks/results/conversion/<teacher>/`` (results.json with schema version, config, seed, versions, machine
+info, raw per-episode numbers and the summary; CSV; return-ratio plot; per-episode energy CSV).
+
+Usage::
+
+    .venv/bin/python benchmarks/conversion_fidelity.py                 # every teacher in the zoo
+    .venv/bin/python benchmarks/conversion_fidelity.py td3-hopper --timesteps 4 8 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from snnrl.agents.conversion import ConversionConfig
+from snnrl.agents.sweep import SweepConfig, format_summary, run_sweep, summarise, write_reports
+from snnrl.agents.zoo import list_teachers, load_teacher
+
+RESULTS = Path(__file__).resolve().parent / "results" / "conversion"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("teachers", nargs="*", help="zoo names (default: all)")
+    parser.add_argument("--timesteps", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--episodes", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    names = args.teachers or sorted(list_teachers())
+    for name in names:
+        actor, entry = load_teacher(name)
+        config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
+                             seed=args.seed, conversion=ConversionConfig(seed=args.seed))
+        results, calibration = run_sweep(actor, entry["env_id"], config)
+        write_reports(args.out / name, results, teacher=name, env_id=entry["env_id"], config=config,
+                      calibration=calibration, extra={"benchmark": "conversion_fidelity", "zoo_entry": entry})
+        print(f"\n{name} ({entry['env_id']}):\n{format_summary(summarise(results))}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
