@@ -115,7 +115,7 @@ def collect_activations(actor: TeacherActor, env_id: str, *, steps: int = 10_000
     if progress:
         from tqdm import tqdm
 
-        iterator = tqdm(iterator, desc=f"calibrating on {env_id}", unit="step", leave=False)
+        iterator = tqdm(iterator, desc=f"calibrating on {env_id}", unit="step", leave=False, disable=None)
     for _ in iterator:
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).unsqueeze(0)
         acts = actor.hidden_activations(x)

@@ -146,7 +146,8 @@ def run_sweep(actor: TeacherActor, env_id: str, config: SweepConfig = SweepConfi
     ann = AnnPolicy(actor)
     jobs = list(jobs if jobs is not None else config.jobs())
     results = []
-    bar = tqdm(total=len(jobs) * config.episodes, desc=f"evaluating {env_id}", unit="episode", disable=not progress)
+    bar = tqdm(total=len(jobs) * config.episodes, desc=f"evaluating {env_id}", unit="episode",
+               disable=None if progress else True)  # None: off when not on a terminal
     for job in jobs:
         bar.set_postfix_str(job.label)
         t0 = time.perf_counter()
