@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from snnrl.hardware.digital import DIGITAL_45NM_FP32, DigitalProfile
-from snnrl.hardware.episode import EpisodeEnergyRecorder
+from snnrl.hardware.digital import DIGITAL_45NM_FP32
+from snnrl.hardware.episode import EnergyModel, EpisodeEnergyRecorder
 
 __all__ = ["EpisodeResult", "run_episodes", "lag1_autocorrelation"]
 
@@ -53,7 +53,7 @@ def lag1_autocorrelation(errors: np.ndarray) -> float | None:
 
 
 def run_episodes(policy: Any, env_id: str, *, episodes: int = 10, seed: int = 0, teacher: Any | None = None,
-                 profile: DigitalProfile = DIGITAL_45NM_FP32, max_steps: int | None = None,
+                 profile: EnergyModel = DIGITAL_45NM_FP32, max_steps: int | None = None,
                  progress: Any | None = None) -> list[EpisodeResult]:
     """Play ``episodes`` episodes (env ``i`` reset with ``seed + i``) with ``policy`` in parallel.
 

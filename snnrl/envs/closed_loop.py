@@ -38,8 +38,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from snnrl.hardware.digital import DIGITAL_45NM_FP32, DigitalProfile
-from snnrl.hardware.episode import EpisodeEnergyRecorder
+from snnrl.hardware.digital import DIGITAL_45NM_FP32
+from snnrl.hardware.episode import EnergyModel, EpisodeEnergyRecorder
 
 __all__ = ["ClosedLoop"]
 
@@ -58,7 +58,7 @@ class ClosedLoop(gym.Wrapper):
         Hardware profile turning operations into energy.
     """
 
-    def __init__(self, env: gym.Env, policy: Any, *, profile: DigitalProfile = DIGITAL_45NM_FP32) -> None:
+    def __init__(self, env: gym.Env, policy: Any, *, profile: EnergyModel = DIGITAL_45NM_FP32) -> None:
         super().__init__(env)
         if not callable(getattr(policy, "predict", None)):
             raise TypeError(f"policy must have an SB3-style predict(...) method, got {type(policy).__name__}.")

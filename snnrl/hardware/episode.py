@@ -9,14 +9,22 @@ end and that evaluation reports write out.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
-from snnrl.hardware.digital import DIGITAL_45NM_FP32, DigitalProfile
+from snnrl.hardware.digital import DIGITAL_45NM_FP32
 from snnrl.opcount import OpsSummary
 
-__all__ = ["EpisodeEnergyRecorder", "ENERGY_RECORD_KEYS"]
+__all__ = ["EpisodeEnergyRecorder", "EnergyModel", "ENERGY_RECORD_KEYS"]
+
+
+class EnergyModel(Protocol):
+    """Anything that prices an :class:`~snnrl.opcount.OpsSummary` in pJ (digital and neuromorphic profiles)."""
+
+    name: str
+
+    def energy_pj(self, ops: OpsSummary) -> float: ...
 
 ENERGY_RECORD_KEYS = ("steps", "energy_pj", "energy_per_decision_pj", "energy_per_step_pj", "synaptic_ops",
                       "neuron_updates", "spikes", "spikes_per_layer", "ops_per_layer", "profile")
@@ -25,7 +33,7 @@ ENERGY_RECORD_KEYS = ("steps", "energy_pj", "energy_per_decision_pj", "energy_pe
 class EpisodeEnergyRecorder:
     """Accumulate one episode's operations and energy under a hardware ``profile``."""
 
-    def __init__(self, profile: DigitalProfile = DIGITAL_45NM_FP32) -> None:
+    def __init__(self, profile: EnergyModel = DIGITAL_45NM_FP32) -> None:
         self.profile = profile
         self.reset()
 
