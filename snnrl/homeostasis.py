@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnrl.layers import outermost_modules
 from snnrl.neurons import SpikingNeuron
 
 __all__ = ["AHSARConfig", "AHSAR"]
@@ -63,14 +64,9 @@ class AHSAR:
 
     def __init__(self, net: nn.Module, config: AHSARConfig = AHSARConfig()) -> None:
         self.net, self.config = net, config
-        claimed: set[int] = set()
-        self.neurons: list[tuple[str, SpikingNeuron]] = []
-        for name, module in net.named_modules():
-            if id(module) in claimed or not isinstance(module, SpikingNeuron):
-                continue
-            claimed.update(id(m) for m in module.modules())
-            if isinstance(getattr(module, "threshold", None), torch.Tensor):
-                self.neurons.append((name, module))
+        self.neurons: list[tuple[str, SpikingNeuron]] = [
+            (name, m) for name, m in outermost_modules(net, lambda m: isinstance(m, SpikingNeuron))
+            if isinstance(getattr(m, "threshold", None), torch.Tensor)]
         if not self.neurons:
             raise ValueError("AHSAR found no spiking neuron with a threshold in the network.")
         n = len(self.neurons)

@@ -21,7 +21,7 @@ from torch import nn
 
 from snnrl.neurons import SpikingNeuron, _check_step_mode
 
-__all__ = ["MultiStep", "SpikingSequential", "set_step_mode", "InputError", "check_input"]
+__all__ = ["MultiStep", "SpikingSequential", "set_step_mode", "InputError", "check_input", "outermost_modules"]
 
 
 class InputError(ValueError):
@@ -61,6 +61,20 @@ def _sample_ndim_of(module: nn.Module) -> int | None:
         if isinstance(inner, cls):
             return ndim
     return None
+
+
+def outermost_modules(net: nn.Module, predicate) -> list[tuple[str, nn.Module]]:  # noqa: ANN001
+    """``(name, module)`` of every module matching ``predicate`` that is not inside another match, in order.
+
+    E.g. a neuron wrapped by another neuron (self-prediction, membrane quantization) is reached through its wrapper.
+    """
+    found: list[tuple[str, nn.Module]] = []
+    claimed: set[int] = set()
+    for name, module in net.named_modules():
+        if id(module) not in claimed and predicate(module):
+            found.append((name, module))
+            claimed.update(id(m) for m in module.modules())
+    return found
 
 
 def set_step_mode(module: nn.Module, step_mode: str) -> nn.Module:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from snnrl.layers import MultiStep
+from snnrl.layers import MultiStep, outermost_modules
 from snnrl.neurons import SpikingNeuron
 
 __all__ = ["LayerOps", "OpsSummary", "OperationCounter", "is_spike_tensor"]
@@ -139,19 +139,8 @@ class OperationCounter:
 
     # -- hooks ---------------------------------------------------------------------------------------
     def _targets(self) -> list[tuple[str, nn.Module]]:
-        targets: list[tuple[str, nn.Module]] = []
-        claimed: set[int] = set()
-        for name, module in self.net.named_modules():
-            if id(module) in claimed:
-                continue
-            if isinstance(module, SpikingNeuron) or (isinstance(module, MultiStep)
-                                                     and isinstance(module.layer, _SYNAPTIC)):
-                targets.append((name, module))
-                claimed.update(id(m) for m in module.modules())
-            elif isinstance(module, _SYNAPTIC):
-                targets.append((name, module))
-                claimed.add(id(module))
-        return targets
+        return outermost_modules(self.net, lambda m: isinstance(m, (SpikingNeuron, *_SYNAPTIC)) or (
+            isinstance(m, MultiStep) and isinstance(m.layer, _SYNAPTIC)))
 
     def __enter__(self) -> "OperationCounter":
         if self.enabled and not self._handles:
