@@ -76,7 +76,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     actor, name, env_id = _load_actor_arg(args)
     config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
-                         seed=args.seed, reset_on_episode_start=not args.carry_across_episodes,
+                         seed=args.seed, reset_on_episode_start=not args.carry_across_episodes, exact=args.exact,
                          conversion=ConversionConfig(threshold_method=args.threshold,
                                                      calibration_steps=args.calibration_steps, seed=args.seed))
     results, calibration = run_sweep(actor, env_id, config, progress=not args.no_progress)
@@ -84,6 +84,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     paths = write_reports(out, results, teacher=name, env_id=env_id, config=config, calibration=calibration)
     print(f"{name} on {env_id}: {args.episodes} episodes per row (seeds {args.seed}..{args.seed + args.episodes - 1})")
     print(format_summary(summarise(results)))
+    for r in (r for r in results if r.job.kind == "exact"):
+        print(f"exact SNN: return {r.returns.mean():.1f} ± {r.returns.std():.1f}, "
+              f"{r.energy_per_decision_pj / 1e6:.3f} uJ per decision, max |action - ANN| "
+              f"{max(float(abs(e.action_errors).max()) for e in r.episodes):.3g}")
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -167,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--calibration-steps", type=int, default=10_000)
     ev.add_argument("--carry-across-episodes", action="store_true",
                     help="keep the CRPI carry across episodes (the reference code's behaviour)")
+    ev.add_argument("--exact", action="store_true",
+                    help="also evaluate the bit-exact gate-level conversion (slow: about 2 decisions/s)")
     ev.add_argument("--out", default=None, help="output directory (default runs/evaluate-NAME)")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=_cmd_evaluate)

@@ -72,3 +72,22 @@ def test_cli_evaluate_rejects_zip_without_env(tmp_path):
     fake.write_bytes(b"PK")
     result = subprocess.run([sys.executable, "-m", "snnrl.cli", "evaluate", str(fake)], capture_output=True, text=True)
     assert result.returncode != 0 and "--env" in result.stderr
+
+
+def test_sweep_runs_the_exact_mode_job():
+    import gymnasium as gym
+
+    env_id = "snnrl-test/InvertedPendulumShort-v5"
+    if env_id not in gym.registry:
+        gym.register(id=env_id, entry_point="gymnasium.envs.mujoco.inverted_pendulum_v5:InvertedPendulumEnv",
+                     max_episode_steps=3)
+    actor, _ = load_teacher("td3-invertedpendulum")
+    config = SweepConfig(timesteps=(4,), alphas=(1.0,), episodes=2, conversion=ConversionConfig(calibration_steps=50),
+                         exact=True)
+    assert config.jobs()[-1] == EvalJob("exact")
+    results, _ = run_sweep(actor, env_id, config, jobs=[EvalJob("ann"), EvalJob("exact")], progress=False)
+    ann, exact = results
+    assert exact.job.label == "exact SNN" and [e.length for e in exact.episodes] == [3, 3]
+    assert list(exact.returns) == list(ann.returns)
+    assert max(float(abs(e.action_errors).max()) for e in exact.episodes) < 1e-5  # vs the BLAS-order ANN
+    assert exact.energy_per_decision_pj > 100 * ann.energy_per_decision_pj

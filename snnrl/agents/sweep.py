@@ -52,6 +52,8 @@ class SweepConfig:
         Threshold calibration settings.
     reset_on_episode_start
         CRPI carry reset at episode start (``False`` reproduces the reference's carry-over).
+    exact
+        Also evaluate the bit-exact gate-level conversion (:mod:`snnrl.exact`; about 2 decisions/s on a CPU).
     """
 
     timesteps: tuple[int, ...] = (4, 8, 16)
@@ -60,6 +62,7 @@ class SweepConfig:
     seed: int = 0
     conversion: ConversionConfig = field(default_factory=ConversionConfig)
     reset_on_episode_start: bool = True
+    exact: bool = False
 
     def __post_init__(self) -> None:
         for t in self.timesteps:
@@ -75,12 +78,14 @@ class SweepConfig:
         for t in self.timesteps:
             out.append(EvalJob("snn", t))
             out += [EvalJob("snn+crpi", t, a) for a in self.alphas]
+        if self.exact:
+            out.append(EvalJob("exact"))
         return out
 
 
 @dataclass(frozen=True)
 class EvalJob:
-    """One policy configuration: ``kind`` in {"ann", "snn", "snn+crpi"}."""
+    """One policy configuration: ``kind`` in {"ann", "snn", "snn+crpi", "exact"}."""
 
     kind: str
     timesteps: int | None = None
@@ -88,8 +93,8 @@ class EvalJob:
 
     @property
     def label(self) -> str:
-        if self.kind == "ann":
-            return "ANN"
+        if self.kind in ("ann", "exact"):
+            return {"ann": "ANN", "exact": "exact SNN"}[self.kind]
         return f"SNN T={self.timesteps}" + (f" CRPI a={self.alpha:g}" if self.alpha is not None else "")
 
 
@@ -153,6 +158,10 @@ def run_sweep(actor: TeacherActor, env_id: str, config: SweepConfig = SweepConfi
         t0 = time.perf_counter()
         if job.kind == "ann":
             policy, teacher = ann, None
+        elif job.kind == "exact":
+            from snnrl.exact import convert_exact
+
+            policy, teacher = convert_exact(actor), AnnPolicy(actor, metering=False)
         else:
             crpi = None if job.alpha is None else CRPIConfig(alpha=job.alpha,
                                                              reset_on_episode_start=config.reset_on_episode_start)
