@@ -31,7 +31,7 @@ from snnrl.encoding import check_timesteps
 from snnrl.layers import MultiStep
 from snnrl.neurons import IFNeuron
 
-__all__ = ["ConversionError", "ConversionConfig", "SpikingActor", "Decision", "calibrate_thresholds",
+__all__ = ["ConversionError", "ConversionConfig", "check_convertible", "SpikingActor", "Decision", "calibrate_thresholds",
            "collect_activations", "thresholds_from_activations", "convert_actor"]
 
 logger = logging.getLogger("snnrl")
@@ -71,7 +71,7 @@ class ConversionConfig:
             raise ValueError(f"calibration_steps must be >= 1, got {self.calibration_steps}.")
 
 
-def _check_convertible(actor: TeacherActor) -> list[nn.Linear]:
+def check_convertible(actor: TeacherActor) -> list[nn.Linear]:
     """The hidden Linear layers, after checking the stack is ``(Linear, ReLU)*``."""
     layers = list(actor.hidden)
     linears: list[nn.Linear] = []
@@ -107,7 +107,7 @@ def collect_activations(actor: TeacherActor, env_id: str, *, steps: int = 10_000
     """Hidden activations ``[steps, width]`` per layer, from deterministic teacher rollouts in ``env_id``."""
     import gymnasium as gym
 
-    _check_convertible(actor)
+    check_convertible(actor)
     env = gym.make(env_id)
     obs, _ = env.reset(seed=seed)
     buffers: list[list[torch.Tensor]] = []
@@ -234,7 +234,7 @@ class SpikingActor(nn.Module):
 
 def convert_actor(actor: TeacherActor, thresholds: list[torch.Tensor]) -> SpikingActor:
     """Build the :class:`SpikingActor` of ``actor`` with calibrated ``thresholds`` (one tensor per hidden layer)."""
-    linears = _check_convertible(actor)
+    linears = check_convertible(actor)
     if len(thresholds) != len(linears):
         raise ConversionError(f"got {len(thresholds)} threshold tensors for {len(linears)} hidden layers.")
     for index, (layer, theta) in enumerate(zip(linears, thresholds)):

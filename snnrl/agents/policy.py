@@ -34,7 +34,8 @@ from snnrl.io import ArtifactError, load_versioned, save_versioned
 from snnrl.opcount import OperationCounter
 from snnrl.state import NetworkState
 
-__all__ = ["SpikingPolicy", "AnnPolicy", "ObservationError", "POLICY_FORMAT_VERSION"]
+__all__ = ["SpikingPolicy", "AnnPolicy", "ObservationError", "POLICY_FORMAT_VERSION", "observation_batch",
+           "episode_start_mask"]
 
 POLICY_FORMAT = "snnrl-spiking-policy"
 POLICY_FORMAT_VERSION = 1
@@ -44,7 +45,7 @@ class ObservationError(ValueError):
     """An observation of the wrong shape, or with NaN / inf values."""
 
 
-def _as_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, bool]:
+def observation_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, bool]:
     """``(obs [B, obs_dim] float32, was_single)``, with clear errors for bad input."""
     obs = np.asarray(observation, dtype=np.float32)
     if obs.shape == (obs_dim,):
@@ -63,7 +64,8 @@ def _as_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, bool]:
     return torch.from_numpy(obs), single
 
 
-def _episode_mask(episode_start: Any, batch: int) -> torch.Tensor | None:
+def episode_start_mask(episode_start: Any, batch: int) -> torch.Tensor | None:
+    """SB3's ``episode_start`` (None, a bool, or one per env) as a bool tensor ``[batch]``."""
     if episode_start is None:
         return None
     mask = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1))
@@ -137,12 +139,12 @@ class SpikingPolicy(_MeteredPolicy):
 
         ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
         """
-        obs, single = _as_batch(observation, self.actor.obs_dim)
+        obs, single = observation_batch(observation, self.actor.obs_dim)
         batch = obs.shape[0]
         if state is None or state.batch_size != batch:
             state = self.initial_state(batch)
         carries = [state.tensors[str(i)]["carry"] for i in range(len(self.actor.neurons))]
-        mask = _episode_mask(episode_start, batch)
+        mask = episode_start_mask(episode_start, batch)
         if mask is not None and (self.crpi is None or self.crpi.reset_on_episode_start):
             keep = (~mask).to(torch.float32).unsqueeze(1)
             carries = [c * keep for c in carries]
@@ -210,6 +212,6 @@ class AnnPolicy(_MeteredPolicy):
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        obs, single = _as_batch(observation, self.actor.obs_dim)
+        obs, single = observation_batch(observation, self.actor.obs_dim)
         actions = self._metered(self.actor, obs).numpy()
         return (actions[0] if single else actions), state

@@ -34,8 +34,8 @@ import torch
 from torch import nn
 
 from snnrl.agents.actor import TeacherActor
-from snnrl.agents.conversion import ConversionError, _check_convertible
-from snnrl.agents.policy import _as_batch, _episode_mask
+from snnrl.agents.conversion import ConversionError, check_convertible
+from snnrl.agents.policy import observation_batch, episode_start_mask
 from snnrl.exact.network import ExactLayer, ExactNetwork
 from snnrl.exact.reference import reference_actor_forward
 
@@ -45,7 +45,7 @@ __all__ = ["check_exact_convertible", "convert_exact", "ExactSpikingPolicy", "Se
 def check_exact_convertible(actor: TeacherActor) -> list[nn.Linear]:
     """The hidden ``Linear`` layers of ``actor`` after checking exact mode supports it (else
     :class:`~snnrl.agents.conversion.ConversionError`)."""
-    layers = _check_convertible(actor)
+    layers = check_convertible(actor)
     if actor.info.squash != "tanh":
         raise ConversionError(f"exact mode supports tanh-squashed actors (TD3/SAC), got squash={actor.info.squash!r}. "
                               "Use rate conversion (snnrl.agents.conversion.convert_actor) for this actor.")
@@ -93,8 +93,8 @@ class ExactSpikingPolicy:
 
         ``deterministic`` is accepted for SB3 compatibility; the policy is always deterministic.
         """
-        obs, single = _as_batch(observation, self.obs_dim)
-        _episode_mask(episode_start, obs.shape[0])                 # same shape check as SpikingPolicy
+        obs, single = observation_batch(observation, self.obs_dim)
+        episode_start_mask(episode_start, obs.shape[0])                 # same shape check as SpikingPolicy
         actions, ops = self.network.decide(obs, metering=self.metering)
         self.last_decision_ops = ops
         out = actions.numpy()
@@ -126,8 +126,8 @@ class SequentialAnnPolicy:
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
-        obs, single = _as_batch(observation, self.actor.obs_dim)
-        _episode_mask(episode_start, obs.shape[0])
+        obs, single = observation_batch(observation, self.actor.obs_dim)
+        episode_start_mask(episode_start, obs.shape[0])
         actions = reference_actor_forward(self.actor, obs).numpy()
         if self.metering:
             batch = obs.shape[0]
