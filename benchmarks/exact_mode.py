@@ -21,7 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "exact"
 
 
 def main(argv: list[str] | None = None) -> int:
-    from snnrl.agents.zoo import package_versions
+    from snnrl.results import package_versions
     from snnrl.exact.benchmark import compare_energy, compare_returns
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

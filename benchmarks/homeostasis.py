@@ -64,7 +64,7 @@ def run(seed: int, *, ahsar: bool, train_n: int, val_n: int, test_n: int, epochs
 
 
 def main(argv: list[str] | None = None) -> int:
-    from snnrl.agents.zoo import package_versions
+    from snnrl.results import package_versions
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)

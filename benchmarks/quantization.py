@@ -147,7 +147,7 @@ def _rollout_observations(actor, env_id: str, steps: int, seed: int) -> torch.Te
 
 
 def main(argv: list[str] | None = None) -> int:
-    from snnrl.agents.zoo import package_versions
+    from snnrl.results import package_versions
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--policies", nargs="*", default=["td3-inverteddoublependulum", "td3-halfcheetah"])

@@ -270,7 +270,7 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 def write_reports(out_dir: str | Path, results: Sequence[JobResult], *, teacher: str, env_id: str,
                   config: SweepConfig, calibration: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Path]:
     """Write ``results.json``, ``results.csv``, ``summary.csv``, ``return_ratio.png``, ``energy_episodes.csv``."""
-    from snnrl.agents.zoo import package_versions
+    from snnrl.results import package_versions
 
     out = Path(out_dir)
     ann_mean = float(next(r for r in results if r.job.kind == "ann").returns.mean())

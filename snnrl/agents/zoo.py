@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +17,11 @@ import numpy as np
 
 from snnrl.agents.actor import TeacherActor, actor_from_sb3, load_actor, save_actor
 from snnrl.io import ArtifactError, atomic_write_json, sha256_file
+from snnrl.results import package_versions
 
-__all__ = ["ZOO_DIR", "list_teachers", "load_teacher", "export_teacher", "package_versions"]
+__all__ = ["ZOO_DIR", "list_teachers", "load_teacher", "export_teacher"]
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of the packages a result depends on."""
-    out = {}
-    for name in ("snnrl", "torch", "stable-baselines3", "gymnasium", "mujoco", "numpy", "avalanche-lib"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def _manifest_path(zoo_dir: Path) -> Path:

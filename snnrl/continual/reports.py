@@ -64,7 +64,7 @@ def heatmap_png(matrices: dict[str, Sequence[Sequence[float]]], title: str) -> b
 
 def write_continual_reports(out_dir: str | Path, groups: dict[str, list[dict[str, Any]]]) -> dict[str, Path]:
     """Write ``summary.json`` / ``summary.csv`` (one row per group of seeds) and one heatmap PNG per group."""
-    from snnrl.agents.zoo import package_versions
+    from snnrl.results import package_versions
 
     out = Path(out_dir)
     rows, document = [], {"schema_version": 1, "kind": "snnrl-continual-summary", "versions": package_versions(),
