@@ -42,12 +42,12 @@ def _cmd_export_teacher(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_actor_arg(args: argparse.Namespace):
-    """A zoo teacher by name, or a user's SB3 zip (with --env)."""
+def _load_actor(teacher: str, env: str | None):
+    """``(actor, name, env id)`` of a zoo teacher by name, or of a user's SB3 zip (with ``env``)."""
     from pathlib import Path
 
-    if args.teacher.endswith(".zip") or Path(args.teacher).is_file():
-        if not args.env:
+    if teacher.endswith(".zip") or Path(teacher).is_file():
+        if not env:
             raise SystemExit("error: an SB3 zip needs --env ENV_ID (SB3 files do not record the env id)")
         import stable_baselines3 as sb3
 
@@ -55,40 +55,61 @@ def _load_actor_arg(args: argparse.Namespace):
 
         for algo in ("TD3", "SAC", "PPO", "A2C", "DDPG"):
             try:
-                model = getattr(sb3, algo).load(args.teacher, device="cpu")
+                model = getattr(sb3, algo).load(teacher, device="cpu")
                 break
             except Exception:  # noqa: BLE001 - try the next algorithm
                 continue
         else:
-            raise SystemExit(f"error: {args.teacher} is not a loadable TD3/SAC/PPO/A2C/DDPG zip")
-        return actor_from_sb3(model, env_id=args.env), Path(args.teacher).stem, args.env
+            raise SystemExit(f"error: {teacher} is not a loadable TD3/SAC/PPO/A2C/DDPG zip")
+        return actor_from_sb3(model, env_id=env), Path(teacher).stem, env
     from snnrl.agents.zoo import load_teacher
 
-    actor, entry = load_teacher(args.teacher)
-    return actor, args.teacher, args.env or entry["env_id"]
+    actor, entry = load_teacher(teacher)
+    return actor, teacher, env or entry["env_id"]
+
+
+def _backend_arg(args: argparse.Namespace):
+    """The backend of ``--backend/--workers/--address``; ``None`` for the plain in-process run."""
+    from snnrl.backends import make_backend
+
+    if args.backend == "local" and args.workers == 1 and not args.address:
+        return None
+    try:
+        return make_backend(args.backend, workers=args.workers, address=args.address)
+    except (ValueError, ImportError) as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from snnrl.agents.conversion import ConversionConfig
-    from snnrl.agents.sweep import SweepConfig, format_summary, run_sweep, summarise, write_reports
+    from snnrl.agents.sweep import SweepConfig, SweepTarget, format_summary, run_sweeps, summarise, write_reports
 
-    actor, name, env_id = _load_actor_arg(args)
+    targets = [SweepTarget(name, actor, env_id)
+               for actor, name, env_id in (_load_actor(teacher, args.env) for teacher in args.teachers)]
     config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
                          seed=args.seed, reset_on_episode_start=not args.carry_across_episodes, exact=args.exact,
                          conversion=ConversionConfig(threshold_method=args.threshold,
                                                      calibration_steps=args.calibration_steps, seed=args.seed))
-    results, calibration = run_sweep(actor, env_id, config, progress=not args.no_progress)
-    out = Path(args.out or f"runs/evaluate-{name}")
-    paths = write_reports(out, results, teacher=name, env_id=env_id, config=config, calibration=calibration)
-    print(f"{name} on {env_id}: {args.episodes} episodes per row (seeds {args.seed}..{args.seed + args.episodes - 1})")
-    print(format_summary(summarise(results)))
-    for r in (r for r in results if r.job.kind == "exact"):
-        print(f"exact SNN: return {r.returns.mean():.1f} ± {r.returns.std():.1f}, "
-              f"{r.energy_per_decision_pj / 1e6:.3f} uJ per decision, max |action - ANN| "
-              f"{max(float(abs(e.action_errors).max()) for e in r.episodes):.3g}")
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    backend = _backend_arg(args)
+    try:
+        sweeps = run_sweeps(targets, config, backend=backend, progress=not args.no_progress)
+    finally:
+        if backend is not None:
+            backend.close()
+    for target, (results, calibration) in zip(targets, sweeps):
+        name, env_id = target.name, target.env_id
+        out = Path(args.out) / name if args.out and len(targets) > 1 else Path(args.out or f"runs/evaluate-{name}")
+        paths = write_reports(out, results, teacher=name, env_id=env_id, config=config, calibration=calibration)
+        print(f"{name} on {env_id}: {args.episodes} episodes per row "
+              f"(seeds {args.seed}..{args.seed + args.episodes - 1})")
+        print(format_summary(summarise(results)))
+        for r in (r for r in results if r.job.kind == "exact"):
+            print(f"exact SNN: return {r.returns.mean():.1f} ± {r.returns.std():.1f}, "
+                  f"{r.energy_per_decision_pj / 1e6:.3f} uJ per decision, max |action - ANN| "
+                  f"{max(float(abs(e.action_errors).max()) for e in r.episodes):.3g}")
+        print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -96,13 +117,15 @@ def _cmd_continual(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from snnrl.continual.experiment import ContinualConfig, run_continual
+    from snnrl.backends import ContinualTask, LocalBackend, run_continual_task
+    from snnrl.continual.experiment import ContinualConfig
     from snnrl.continual.reports import write_continual_reports
     from snnrl.tables import format_table
 
     benchmark = args.benchmark if args.benchmark.startswith("split-") else f"split-{args.benchmark}"
     out = Path(args.out or f"runs/continual-{benchmark}")
-    groups: dict[str, list] = {}
+    backend = _backend_arg(args)
+    tasks: list[tuple[str, ContinualTask]] = []  # (group label, run), groups in order, seeds within a group
     for strategy in args.strategy:
         for buffer_size in (args.buffer_size if strategy != "naive" else [args.buffer_size[0]]):
             base = ContinualConfig(
@@ -114,15 +137,26 @@ def _cmd_continual(args: argparse.Namespace) -> int:
                 staer_beta=args.staer_beta, staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2,
                 derpp_alpha=args.derpp_alpha, derpp_beta=args.derpp_beta)
             label = base.label.rsplit("-s", 1)[0] + args.tag
-            runs = []
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                config = replace(base, seed=seed)
-                result = run_continual(config, run_dir=out / f"{label}-s{seed}", resume=not args.restart,
-                                       progress=not args.no_progress)
-                print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}  task-IL "
-                      f"{100 * result['task_il_accuracy']:.2f}  ({result['wall_s']:.0f} s)", flush=True)
-                runs.append(result)
-            groups[label] = runs
+                tasks.append((label, ContinualTask(replace(base, seed=seed), run_dir=str(out / f"{label}-s{seed}"),
+                                                   resume=not args.restart,
+                                                   progress=backend is None and not args.no_progress)))
+
+    def report(index: int, result: dict) -> None:
+        label, task = tasks[index]
+        print(f"{label} seed {task.config.seed}: class-IL {100 * result['class_il_accuracy']:.2f}  task-IL "
+              f"{100 * result['task_il_accuracy']:.2f}  ({result['wall_s']:.0f} s)", flush=True)
+
+    try:
+        results = (backend or LocalBackend()).map(run_continual_task, [t for _, t in tasks], desc="continual runs",
+                                                  progress=backend is not None and not args.no_progress,
+                                                  on_result=report)
+    finally:
+        if backend is not None:
+            backend.close()
+    groups: dict[str, list] = {}
+    for (label, _), result in zip(tasks, results):
+        groups.setdefault(label, []).append(result)
     paths = write_continual_reports(out, groups)
     from snnrl.continual.reports import aggregate_runs
 
@@ -135,6 +169,38 @@ def _cmd_continual(args: argparse.Namespace) -> int:
     print(format_table(rows, ["run", "seeds", "class-IL %", "task-IL %", "forgetting %", "BWT %", "wall s"]))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _cmd_energy_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from snnrl.hardware.report import (format_energy_summary, load_energy_episodes, summarise_energy,
+                                       write_energy_report)
+    from snnrl.io import ArtifactError
+
+    try:
+        rows, context = load_energy_episodes(args.results)
+    except ArtifactError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    source = Path(context["source"])
+    paths = write_energy_report(Path(args.out) if args.out else source.parent, rows, title=context["title"])
+    print(f"{context['title']}: {len(rows)} episodes ({rows[0]['profile']})")
+    print(format_energy_summary(summarise_energy(rows)))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _add_backend_args(parser: argparse.ArgumentParser, what: str) -> None:
+    group = parser.add_argument_group("where the sweep runs (snnrl.backends)")
+    group.add_argument("--backend", choices=["local", "ray"], default="local",
+                       help=f"local: this machine (default); ray: a Ray cluster, one task per {what[:-1]} "
+                            "(pip install snnrl[ray])")
+    group.add_argument("--workers", type=int, default=1,
+                       help=f"local: processes running {what} in parallel (default 1: in this process); "
+                            "ray without --address: CPUs of the local Ray instance")
+    group.add_argument("--address", default=None,
+                       help="Ray cluster to join (e.g. ray://HEAD:10001 or auto); default: a local instance")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=_cmd_export_teacher)
 
     ev = sub.add_parser("evaluate", help="ANN vs SNN vs SNN+CRPI over T and alpha, with energy reports")
-    ev.add_argument("teacher", help="zoo name (e.g. td3-hopper) or path to an SB3 .zip (then give --env)")
+    ev.add_argument("teachers", nargs="+", metavar="teacher",
+                    help="zoo names (e.g. td3-hopper td3-walker2d) or paths to SB3 .zip files (then give --env)")
     ev.add_argument("--env", default=None, help="gymnasium id (required for an SB3 zip)")
     ev.add_argument("--timesteps", type=int, nargs="+", default=[4, 8, 16])
     ev.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
@@ -173,9 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="keep the CRPI carry across episodes (the reference code's behaviour)")
     ev.add_argument("--exact", action="store_true",
                     help="also evaluate the bit-exact gate-level conversion (slow: about 2 decisions/s)")
-    ev.add_argument("--out", default=None, help="output directory (default runs/evaluate-NAME)")
+    ev.add_argument("--out", default=None,
+                    help="output directory (default runs/evaluate-NAME; with several teachers OUT/NAME)")
     ev.add_argument("--no-progress", action="store_true")
+    _add_backend_args(ev, "jobs")
     ev.set_defaults(func=_cmd_evaluate)
+
+    er = sub.add_parser("energy-report", help="energy report (JSON, CSV, plots) from evaluation results")
+    er.add_argument("results", help="results.json of `snnrl evaluate` (or its directory), or an energy-records file")
+    er.add_argument("--out", default=None, help="output directory (default: next to the results file)")
+    er.set_defaults(func=_cmd_energy_report)
 
     cl = sub.add_parser("continual", help="class-incremental benchmark with a spiking backbone (Avalanche)")
     cl.add_argument("--benchmark", default="split-mnist",
@@ -205,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--out", default=None, help="output directory (default runs/continual-BENCHMARK)")
     cl.add_argument("--restart", action="store_true", help="ignore existing checkpoints")
     cl.add_argument("--no-progress", action="store_true")
+    _add_backend_args(cl, "runs")
     cl.set_defaults(func=_cmd_continual)
     return parser
 

@@ -1,17 +1,17 @@
 """Conversion sweeps: ANN vs SNN vs SNN+CRPI over timesteps and CRPI strengths, with reports.
 
 A sweep calibrates thresholds once, then evaluates independent jobs (:class:`EvalJob`: ANN, or SNN at ``T`` with
-CRPI ``alpha`` or without) on the same seeded episodes. :func:`summarise` turns the per-job results into the
-table of the issue (per ``T``: ANN return, SNN without CRPI, SNN+CRPI at the best ``alpha`` and at ``alpha=1``,
-lag-1 autocorrelation of the action error with and without CRPI); :func:`write_reports` writes JSON, CSV, a PNG
-plot of the return ratio vs ``T`` and the per-episode energy report.
+CRPI ``alpha`` or without) on the same seeded episodes, in this process or as tasks of a :mod:`snnrl.backends`
+backend (a process pool, a Ray cluster); :func:`run_sweeps` sweeps several teachers at once. :func:`summarise`
+turns the per-job results into the table of the issue (per ``T``: ANN return, SNN without CRPI, SNN+CRPI at the
+best ``alpha`` and at ``alpha=1``, lag-1 autocorrelation of the action error with and without CRPI);
+:func:`write_reports` writes JSON, CSV, a PNG plot of the return ratio vs ``T`` and the per-episode energy report.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import ConversionConfig, calibrate_thresholds, convert_actor
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.evaluation import EpisodeResult, run_episodes
 from snnrl.agents.policy import AnnPolicy, SpikingPolicy
+from snnrl.backends import Backend
 from snnrl.encoding import check_timesteps
 from snnrl.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
-__all__ = ["SweepConfig", "EvalJob", "JobResult", "run_sweep", "summarise", "format_summary", "write_reports",
-           "SWEEP_SCHEMA_VERSION"]
+__all__ = ["SweepConfig", "EvalJob", "JobResult", "SweepTarget", "EvalTask", "evaluate_task", "run_sweep",
+           "run_sweeps", "summarise", "format_summary", "write_reports", "SWEEP_SCHEMA_VERSION"]
 
 SWEEP_SCHEMA_VERSION = 1
 
@@ -54,6 +56,8 @@ class SweepConfig:
         CRPI carry reset at episode start (``False`` reproduces the reference's carry-over).
     exact
         Also evaluate the bit-exact gate-level conversion (:mod:`snnrl.exact`; about 2 decisions/s on a CPU).
+    max_steps
+        Cap on steps per episode (``None``: the environment's own time limit).
     """
 
     timesteps: tuple[int, ...] = (4, 8, 16)
@@ -63,6 +67,7 @@ class SweepConfig:
     conversion: ConversionConfig = field(default_factory=ConversionConfig)
     reset_on_episode_start: bool = True
     exact: bool = False
+    max_steps: int | None = None
 
     def __post_init__(self) -> None:
         for t in self.timesteps:
@@ -71,6 +76,8 @@ class SweepConfig:
             CRPIConfig(alpha=a)
         if self.episodes < 1:
             raise ValueError(f"episodes must be >= 1, got {self.episodes}.")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}.")
 
     def jobs(self) -> list["EvalJob"]:
         """ANN first, then per ``T``: no CRPI and each ``alpha``."""
@@ -137,43 +144,141 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
     return float(np.mean(kept)) if kept else None
 
 
-def run_sweep(actor: TeacherActor, env_id: str, config: SweepConfig = SweepConfig(), *,
-              jobs: Sequence[EvalJob] | None = None, progress: bool = True,
-              on_job: Callable[[JobResult], None] | None = None) -> tuple[list[JobResult], dict[str, Any]]:
-    """Calibrate once, run every job; returns ``(results, calibration info)``."""
-    from tqdm import tqdm
-
+def _calibrate(actor: TeacherActor, env_id: str, config: SweepConfig,
+               progress: bool) -> tuple[list[torch.Tensor], dict[str, Any]]:
+    """Thresholds for ``actor`` and the calibration info of the reports."""
     start = time.perf_counter()
     thresholds = calibrate_thresholds(actor, env_id, config.conversion, progress=progress)
     calibration = {"wall_s": time.perf_counter() - start, **asdict(config.conversion),
                    "threshold_mean": [float(t.mean()) for t in thresholds]}
-    snn = convert_actor(actor, thresholds)
-    ann = AnnPolicy(actor)
-    jobs = list(jobs if jobs is not None else config.jobs())
-    results = []
-    bar = tqdm(total=len(jobs) * config.episodes, desc=f"evaluating {env_id}", unit="episode",
-               disable=None if progress else True)  # None: off when not on a terminal
-    for job in jobs:
-        bar.set_postfix_str(job.label)
+    return thresholds, calibration
+
+
+class _Evaluator:
+    """The policies of one teacher, built once from its calibrated thresholds."""
+
+    def __init__(self, actor: TeacherActor, thresholds: Sequence[torch.Tensor]) -> None:
+        self.actor = actor
+        self.snn = convert_actor(actor, list(thresholds))
+        self.ann = AnnPolicy(actor)
+
+    def run(self, job: EvalJob, env_id: str, config: SweepConfig, progress: Any | None = None) -> JobResult:
+        """Evaluate one job on the sweep's seeded episodes."""
         t0 = time.perf_counter()
         if job.kind == "ann":
-            policy, teacher = ann, None
+            policy, teacher = self.ann, None
         elif job.kind == "exact":
             from snnrl.exact import convert_exact
 
-            policy, teacher = convert_exact(actor), AnnPolicy(actor, metering=False)
+            policy, teacher = convert_exact(self.actor), AnnPolicy(self.actor, metering=False)
         else:
             crpi = None if job.alpha is None else CRPIConfig(alpha=job.alpha,
                                                              reset_on_episode_start=config.reset_on_episode_start)
-            policy, teacher = SpikingPolicy(snn, timesteps=job.timesteps, crpi=crpi), AnnPolicy(actor, metering=False)
+            policy = SpikingPolicy(self.snn, timesteps=job.timesteps, crpi=crpi)
+            teacher = AnnPolicy(self.actor, metering=False)
         episodes = run_episodes(policy, env_id, episodes=config.episodes, seed=config.seed, teacher=teacher,
-                                progress=bar)
-        result = JobResult(job, episodes, time.perf_counter() - t0)
-        results.append(result)
-        if on_job is not None:
+                                max_steps=config.max_steps, progress=progress)
+        return JobResult(job, episodes, time.perf_counter() - t0)
+
+
+@dataclass(frozen=True)
+class SweepTarget:
+    """One teacher of a sweep: a name for reports and task labels, its actor and its environment."""
+
+    name: str
+    actor: TeacherActor
+    env_id: str
+
+
+@dataclass(frozen=True)
+class EvalTask:
+    """Jobs of one teacher as a backend task (:mod:`snnrl.backends`).
+
+    The thresholds calibrated in the parent travel with the task, so every backend evaluates the identical SNN.
+    """
+
+    teacher: str
+    actor: TeacherActor
+    env_id: str
+    jobs: tuple[EvalJob, ...]
+    config: SweepConfig
+    thresholds: tuple[torch.Tensor, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.teacher}: {', '.join(job.label for job in self.jobs)}"
+
+
+def evaluate_task(task: EvalTask) -> list[JobResult]:
+    """Run the jobs of one :class:`EvalTask` (the function a backend maps over the tasks)."""
+    evaluator = _Evaluator(task.actor, task.thresholds)
+    return [evaluator.run(job, task.env_id, task.config) for job in task.jobs]
+
+
+def run_sweeps(targets: Sequence[SweepTarget], config: SweepConfig = SweepConfig(), *,
+               jobs: Sequence[EvalJob] | None = None, backend: Backend | None = None, progress: bool = True,
+               on_job: Callable[[JobResult], None] | None = None) -> list[tuple[list[JobResult], dict[str, Any]]]:
+    """Sweep several teachers: calibrate each once here, then run every (teacher, job) pair.
+
+    Parameters
+    ----------
+    targets
+        The teachers (tasks × T × alpha × seeds: every target runs the same jobs on the same episode seeds).
+    backend
+        ``None``: in this process, job after job, with a per-episode progress bar. A :mod:`snnrl.backends`
+        backend runs one task per (teacher, job); the numbers are the same.
+    on_job
+        Called with each finished job (with a backend: in order of completion).
+
+    Returns
+    -------
+    list
+        Per target, ``(results in job order, calibration info)``.
+    """
+    from tqdm import tqdm
+
+    jobs = list(jobs if jobs is not None else config.jobs())
+    calibrated = [_calibrate(t.actor, t.env_id, config, progress) for t in targets]
+    if backend is None:
+        out = []
+        for target, (thresholds, calibration) in zip(targets, calibrated):
+            evaluator = _Evaluator(target.actor, thresholds)
+            bar = tqdm(total=len(jobs) * config.episodes, desc=f"evaluating {target.env_id}", unit="episode",
+                       disable=None if progress else True)  # None: off when not on a terminal
+            results = []
+            for job in jobs:
+                bar.set_postfix_str(job.label)
+                results.append(evaluator.run(job, target.env_id, config, progress=bar))
+                if on_job is not None:
+                    on_job(results[-1])
+            bar.close()
+            out.append((results, calibration))
+        return out
+    tasks = [EvalTask(t.name, t.actor, t.env_id, (job,), config, tuple(thresholds))
+             for t, (thresholds, _) in zip(targets, calibrated) for job in jobs]
+
+    def report(_: int, finished: list[JobResult]) -> None:
+        for result in finished:
             on_job(result)
-    bar.close()
-    return results, calibration
+
+    groups = backend.map(evaluate_task, tasks, desc="evaluating", progress=progress,
+                         on_result=None if on_job is None else report)
+    per_target = len(jobs)
+    return [([r for group in groups[i * per_target:(i + 1) * per_target] for r in group], calibration)
+            for i, (_, calibration) in enumerate(calibrated)]
+
+
+def run_sweep(actor: TeacherActor, env_id: str, config: SweepConfig = SweepConfig(), *,
+              jobs: Sequence[EvalJob] | None = None, progress: bool = True,
+              on_job: Callable[[JobResult], None] | None = None,
+              backend: Backend | None = None) -> tuple[list[JobResult], dict[str, Any]]:
+    """Calibrate once, run every job; returns ``(results, calibration info)``.
+
+    ``backend`` (:mod:`snnrl.backends`) runs the jobs as tasks elsewhere; ``None`` runs them here (see
+    :func:`run_sweeps`).
+    """
+    return run_sweeps([SweepTarget(env_id, actor, env_id)], config, jobs=jobs, backend=backend, progress=progress,
+                      on_job=on_job)[0]
 
 
 def summarise(results: Sequence[JobResult]) -> list[dict[str, Any]]:
@@ -269,33 +374,39 @@ def _csv(rows: Sequence[dict[str, Any]]) -> str:
 
 def write_reports(out_dir: str | Path, results: Sequence[JobResult], *, teacher: str, env_id: str,
                   config: SweepConfig, calibration: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``results.json``, ``results.csv``, ``summary.csv``, ``return_ratio.png``, ``energy_episodes.csv``."""
-    from snnrl.results import package_versions
+    """Write ``results.json``, ``results.csv``, ``summary.csv``, ``return_ratio.png`` and the energy report.
+
+    The energy report (:func:`snnrl.hardware.report.write_energy_report`) adds ``energy_report.json``,
+    ``energy_episodes.csv`` and its plots; ``results.json`` keeps every episode and, per job, the energy of each
+    decision of its first episode (``energy_traces``), so ``snnrl energy-report`` can redraw them.
+    """
+    from snnrl.hardware.report import episode_row, write_energy_report
+    from snnrl.results import machine_info, package_versions
 
     out = Path(out_dir)
     ann_mean = float(next(r for r in results if r.job.kind == "ann").returns.mean())
     rows = [r.row(ann_mean) for r in results]
     summary = summarise(results)
-    episodes = [{"policy": r.job.kind, "timesteps": r.job.timesteps, "alpha": r.job.alpha, "seed": e.seed,
-                 "return": e.episode_return, "length": e.length, "energy_pj": e.energy["energy_pj"],
+    episodes = [{"policy": r.job.kind, "label": r.job.label, "timesteps": r.job.timesteps, "alpha": r.job.alpha,
+                 "seed": e.seed, "return": e.episode_return, "length": e.length, "energy_pj": e.energy["energy_pj"],
                  "energy_per_decision_pj": e.energy["energy_per_decision_pj"], "spikes": e.energy["spikes"],
                  "accumulates": e.energy["synaptic_ops"]["accumulates"], "macs": e.energy["synaptic_ops"]["macs"],
                  "action_error_rms": e.action_error_rms, "action_error_lag1": e.action_error_lag1,
                  "spikes_per_layer": e.energy["spikes_per_layer"]}
                 for r in results for e in r.episodes]
+    traces = {r.job.label: [round(v, 1) for v in r.episodes[0].energy["energy_per_step_pj"]] for r in results}
     document = {
         "schema_version": SWEEP_SCHEMA_VERSION, "kind": "snnrl-conversion-sweep", "teacher": teacher, "env_id": env_id,
         "config": asdict(config), "calibration": calibration, "versions": package_versions(),
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "processor": platform.processor() or platform.machine()},
-        "profile": results[0].episodes[0].energy["profile"], "summary": summary, "jobs": rows, "episodes": episodes,
-        **(extra or {}),
+        "machine": machine_info(), "profile": results[0].episodes[0].energy["profile"], "summary": summary,
+        "jobs": rows, "episodes": episodes, "energy_traces": traces, **(extra or {}),
     }
     paths = {"json": out / "results.json", "csv": out / "results.csv", "summary": out / "summary.csv",
-             "plot": out / "return_ratio.png", "energy": out / "energy_episodes.csv"}
+             "plot": out / "return_ratio.png"}
     atomic_write_json(paths["json"], document)
     atomic_write_text(paths["csv"], _csv(rows))
     atomic_write_text(paths["summary"], _csv(summary))
-    atomic_write_text(paths["energy"], _csv([{k: v for k, v in e.items() if k != "spikes_per_layer"} for e in episodes]))
     atomic_write_bytes(paths["plot"], _plot(summary, results, f"{teacher} ({env_id})"))
+    energy_rows = [episode_row(r.job.label, e.energy, seed=e.seed) for r in results for e in r.episodes]
+    paths.update(write_energy_report(out, energy_rows, title=f"{teacher} ({env_id})"))
     return paths
