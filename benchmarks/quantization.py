@@ -7,14 +7,15 @@
 (b) Converted policies (zoo teachers, T=16): naive post-conversion quantization vs MD-SNN distillation from the
     full-precision SNN on teacher-rollout observations; returns over seeded episodes.
 
-Writes ``benchmarks/results/quantization.json`` (schema version, config, seeds, versions, machine, raw numbers,
-summary). Usage: ``.venv/bin/python benchmarks/quantization.py [--policies td3-halfcheetah ...] [--quick]``.
+For every bit width it also gives the IMC model's (SpikeSim-like crossbars, :mod:`snnrl.hardware.imc`) EDAP, TOPS/W
+and TOPS/mm² of the MD-SNN network relative to the same network at 32-bit weights and membranes.
+
+Writes ``benchmarks/results/quantization.json`` (common result schema, :mod:`snnrl.results`). Usage: ``.venv/bin/python benchmarks/quantization.py [--policies td3-halfcheetah ...] [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnrl.io import atomic_write_json
+from snnrl.results import write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quantization.json"
 BITS = (8, 4, 2)
@@ -72,6 +73,30 @@ def _train(model, x, y, *, epochs: int, lr: float, seed: int, teacher=None, kd: 
     return model
 
 
+def _imc(net: torch.nn.Module, x: torch.Tensor, *, weight_bits: int, membrane_bits: int):
+    """The IMC model's estimate (SpikeSim-like RRAM crossbars) of one inference of ``net`` on ``x``."""
+    from snnrl.hardware import SPIKESIM_RRAM_65NM, estimate, layer_geometries, workload_from_counter
+    from snnrl.opcount import OperationCounter
+
+    net.eval()
+    with torch.no_grad():
+        geometry = layer_geometries(net, x)
+        with OperationCounter(net) as counter:
+            net(x)
+    return estimate(workload_from_counter(counter, geometry=geometry), profile=SPIKESIM_RRAM_65NM,
+                    weight_bits=weight_bits, membrane_bits=membrane_bits)
+
+
+def _imc_ratios(fp: torch.nn.Module, quantized: torch.nn.Module, x: torch.Tensor, *, bits: int,
+                membrane_bits: int) -> dict:
+    """EDAP, TOPS/W and TOPS/mm² of ``quantized`` (``bits``-bit weights) relative to ``fp`` at 32/32 bits."""
+    from snnrl.hardware import compare
+
+    base = _imc(fp, x, weight_bits=32, membrane_bits=32)
+    return {k: v for k, v in compare(base, _imc(quantized, x, weight_bits=bits, membrane_bits=membrane_bits)).items()
+            if k in ("energy", "area", "edap", "tops_per_w", "tops_per_mm2")}
+
+
 def classification(*, seed: int, train_n: int, test_n: int, epochs: int, membrane_bits: int | None) -> dict:
     from snnrl.continual.backbones import SpikingMLP
     from snnrl.continual.datasets import load_mnist
@@ -94,7 +119,8 @@ def classification(*, seed: int, train_n: int, test_n: int, epochs: int, membran
         md = _train(quantize_network(fp, bits=bits, membrane_bits=u), x, y, epochs=1, lr=1e-4, seed=seed + 1,
                     teacher=fp, kd=1.0, mem=0.1)
         rows[f"{bits}bit"] = {"naive": _accuracy(naive, xt, yt), "qat_ce_only": _accuracy(qat, xt, yt),
-                              "md_snn": _accuracy(md, xt, yt)}
+                              "md_snn": _accuracy(md, xt, yt),
+                              "imc_vs_fp32": _imc_ratios(fp, md, xt[:64], bits=bits, membrane_bits=u)}
         print(f"classification {bits}-bit: {rows[f'{bits}bit']}", flush=True)
     return rows
 
@@ -124,7 +150,8 @@ def policy(name: str, *, seed: int, episodes: int, timesteps: int, rollout_steps
         student = quantize_spiking_actor(fp, bits=bits, membrane_bits=u)
         losses = distill_spiking_actor(student, fp, obs, timesteps=timesteps, epochs=epochs,
                                        generator=torch.Generator().manual_seed(seed))
-        rows[f"{bits}bit"] = {"naive": ret(naive), "md_snn": ret(student), "distill_losses": losses}
+        rows[f"{bits}bit"] = {"naive": ret(naive), "md_snn": ret(student), "distill_losses": losses,
+                              "imc_vs_fp32": _imc_ratios(fp, student, obs[:64], bits=bits, membrane_bits=u)}
         print(f"{name} {bits}-bit: naive {rows[f'{bits}bit']['naive']:.0f}, MD-SNN {rows[f'{bits}bit']['md_snn']:.0f}",
               flush=True)
     return rows
@@ -146,9 +173,33 @@ def _rollout_observations(actor, env_id: str, steps: int, seed: int) -> torch.Te
     return torch.cat(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from snnrl.results import package_versions
+def summary_rows(raw: dict) -> list[dict]:
+    """One row per network and bit width: full precision, naive, MD-SNN, and the IMC ratios of MD-SNN vs FP32."""
+    rows = []
+    c = raw["classification"]
+    for bits in BITS:
+        r = c[f"{bits}bit"]
+        rows.append({"network": "SpikingMLP(256,256) MNIST", "metric": "accuracy", "bits": bits,
+                     "full_precision": c["full_precision"]["accuracy"], "naive": r["naive"], "md_snn": r["md_snn"],
+                     "qat_ce_only": r["qat_ce_only"], **{f"imc_{k}_x": v for k, v in r["imc_vs_fp32"].items()}})
+    for name, p in raw["policies"].items():
+        for bits in BITS:
+            r = p[f"{bits}bit"]
+            rows.append({"network": name, "metric": "return", "bits": bits, "full_precision": p["full_precision_snn"],
+                         "naive": r["naive"], "md_snn": r["md_snn"], "qat_ce_only": None,
+                         **{f"imc_{k}_x": v for k, v in r["imc_vs_fp32"].items()}})
+    return rows
 
+
+def format_summary(rows: list[dict]) -> str:
+    from snnrl.tables import format_table
+
+    return format_table([[r["network"], r["bits"], r["full_precision"], r["naive"], r["md_snn"],
+                          r["imc_edap_x"], r["imc_tops_per_w_x"], r["imc_tops_per_mm2_x"]] for r in rows],
+                        ["network", "bits", "full precision", "naive", "MD-SNN", "EDAP x", "TOPS/W x", "TOPS/mm2 x"])
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--policies", nargs="*", default=["td3-inverteddoublependulum", "td3-halfcheetah"])
     p.add_argument("--seed", type=int, default=0)
@@ -160,17 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     q = args.quick
     u = args.membrane_bits or None
-    config = {"seed": args.seed, "bits": list(BITS), "membrane_bits": u or "same as weights", "classification": {"train_n": 2000 if q else 20000,
-              "test_n": 500 if q else 5000, "epochs": 1 if q else 3, "backbone": "SpikingMLP(256,256) T=4"},
+    config = {"seed": args.seed, "bits": list(BITS), "membrane_bits": u or "same as weights",
+              "classification": {"train_n": 2000 if q else 20000, "test_n": 500 if q else 5000,
+                                 "epochs": 1 if q else 3, "backbone": "SpikingMLP(256,256) T=4"},
               "policy": {"episodes": 2 if q else 5, "timesteps": 16, "rollout_steps": 2000 if q else 20000,
                          "epochs": 1 if q else 5}}
-    result = {"schema_version": 1, "benchmark": "quantization", "config": config, "versions": package_versions(),
-              "machine": {"python": platform.python_version(), "platform": platform.platform()}}
-    result["classification"] = classification(seed=args.seed, membrane_bits=u, **{
-        k: v for k, v in config["classification"].items() if k != "backbone"})
-    result["policies"] = {name: policy(name, seed=args.seed, membrane_bits=u, **config["policy"])
-                          for name in args.policies}
-    atomic_write_json(args.out, result)
+    raw = {"classification": classification(seed=args.seed, membrane_bits=u, **{
+        k: v for k, v in config["classification"].items() if k != "backbone"})}
+    raw["policies"] = {name: policy(name, seed=args.seed, membrane_bits=u, **config["policy"])
+                       for name in args.policies}
+    write_result(args.out, "quantization", config=config, seed=args.seed, raw=raw, summary=summary_rows(raw))
+    print(format_summary(summary_rows(raw)))
     print(f"wrote {args.out}")
     return 0
 
