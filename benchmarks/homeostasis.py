@@ -3,13 +3,12 @@
 A spiking MLP (T=4, LIF) on an MNIST subset, trained with Adam for a fixed number of epochs, the same seeds with and
 without AHSAR (plain training hook: ``update()`` after each step, ``end_epoch(validation accuracy)``). Reports per
 seed the test accuracy after every epoch, the first epoch reaching the target, and the final accuracy. Writes
-``benchmarks/results/homeostasis.json``. Usage: ``.venv/bin/python benchmarks/homeostasis.py [--seeds 3]``.
+``benchmarks/results/homeostasis.json`` (common result schema). Usage: ``.venv/bin/python benchmarks/homeostasis.py [--seeds 3]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnrl.io import atomic_write_json
+from snnrl.results import write_result
 
 RESULTS = Path(__file__).resolve().parent / "results" / "homeostasis.json"
 
@@ -64,8 +63,6 @@ def run(seed: int, *, ahsar: bool, train_n: int, val_n: int, test_n: int, epochs
 
 
 def main(argv: list[str] | None = None) -> int:
-    from snnrl.results import package_versions
-
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--epochs", type=int, default=8)
@@ -91,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                       "final_accuracy_mean": float(np.mean([c[-1] for c in runs.values()])),
                       "final_accuracy_std": float(np.std([c[-1] for c in runs.values()]))}
                for mode, runs in raw.items()}
-    atomic_write_json(args.out, {"schema_version": 1, "benchmark": "homeostasis", "config": config,
-                                 "versions": package_versions(), "machine": {"python": platform.python_version(),
-                                 "platform": platform.platform()}, "raw": raw, "summary": summary})
+    write_result(args.out, "homeostasis", config=config, raw=raw, summary=summary)
     print(summary)
     print(f"wrote {args.out}")
     return 0
