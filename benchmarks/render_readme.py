@@ -1,0 +1,243 @@
+"""Render the README's result tables (and summary plots) from the committed result files.
+
+Every number in the README's results section comes from a file under ``benchmarks/results/`` (or the zoo's
+manifest): this script rewrites the blocks between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->``
+markers, and draws ``benchmarks/results/plots/*.png``. ``--check`` only compares (exit 1 when the README is out of
+date); the test suite runs it, so a README number can not drift from its results file.
+
+Usage::
+
+    .venv/bin/python benchmarks/render_readme.py           # rewrite README blocks and plots
+    .venv/bin/python benchmarks/render_readme.py --check   # exit 1 if a block differs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+_BLOCK = re.compile(r"(<!-- results:(?P<name>[a-z0-9-]+) -->\n)(?P<body>.*?)(<!-- /results:(?P=name) -->)", re.S)
+
+
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join(" --- " for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out) + "\n"
+
+
+def _missing(what: str, command: str) -> str:
+    return f"_Not measured yet: run `{command}` ({what})._\n"
+
+
+def zoo() -> str:
+    manifest = _load(ROOT / "snnrl" / "zoo" / "manifest.json")["teachers"]
+    rows = [[f"`{name}`", e["algo"], e["env_id"], f"{e['steps_trained'] // 1000}k",
+             f"{e['return_mean']:.1f} ± {e['return_std']:.1f}", _num(e["target_return"], 0)]
+            for name, e in manifest.items()]
+    return _table(["teacher", "algorithm", "env", "steps", "return (10 episodes)", "target"], rows)
+
+
+def conversion() -> str:
+    files = sorted((RESULTS / "conversion").glob("*/results.json"))
+    if not files:
+        return _missing("conversion fidelity", "benchmarks/conversion_fidelity.py")
+    blocks = []
+    for path in files:
+        doc = _load(path)
+        rows = [[s["timesteps"], f"{s['ann_return']:.0f} ± {s['ann_return_std']:.0f}",
+                 f"{s['snn_return']:.0f} ± {s['snn_return_std']:.0f}",
+                 f"{s['crpi_best_return']:.0f} ± {s['crpi_best_return_std']:.0f} (α={s['crpi_best_alpha']:g})",
+                 f"{s['crpi_alpha1_return']:.0f} ± {s['crpi_alpha1_return_std']:.0f}",
+                 f"{100 * s['ratio_crpi_best']:.1f}%", _num(s["lag1_snn"], 2), _num(s["lag1_crpi_best"], 2),
+                 _num(s["lag1_crpi_alpha1"], 2), _num(s["energy_snn_pj"] / 1000, 1), _num(s["energy_ann_pj"] / 1000, 1)]
+                for s in doc["summary"]]
+        episodes = doc["config"]["episodes"]
+        blocks.append(f"**{doc['teacher']}** ({doc['env_id']}, {episodes} episodes per cell, "
+                      f"`{path.relative_to(ROOT)}`)\n\n" + _table(
+                          ["T", "ANN", "SNN", "SNN+CRPI best", "SNN+CRPI α=1", "best/ANN", "lag-1 SNN",
+                           "lag-1 CRPI best", "lag-1 CRPI α=1", "SNN nJ/decision", "ANN nJ/decision"], rows))
+    return "\n".join(blocks)
+
+
+def continual() -> str:
+    files = sorted((RESULTS / "continual").glob("*/summary.json"))
+    if not files:
+        return _missing("continual learning", "benchmarks/continual_learning.py")
+    blocks = []
+    for path in files:
+        doc = _load(path)
+        rows = []
+        for label, g in doc["groups"].items():
+            cfg = g["config"]
+            pct = lambda k: f"{100 * g[k]['mean']:.1f} ± {100 * g[k]['std']:.1f}"  # noqa: E731
+            rows.append([label, g["n_runs"], pct("class_il_accuracy"), pct("task_il_accuracy"),
+                         pct("class_il_forgetting"), pct("class_il_bwt"), f"{g['wall_s']['mean']:.0f}"])
+        cfg = next(iter(doc["groups"].values()))["config"]
+        subset = (f"{cfg['train_per_class']} training images per class" if cfg.get("train_per_class")
+                  else "full training set")
+        blocks.append(f"**{cfg['benchmark']}** ({cfg['backbone']} backbone, T={cfg['timesteps']}, {subset}, "
+                      f"{cfg['epochs']} epoch(s), batch {cfg['batch_size']}; `{path.relative_to(ROOT)}`)\n\n" + _table(
+                          ["run", "seeds", "class-IL %", "task-IL %", "forgetting %", "BWT %", "wall s / run"], rows))
+    return "\n".join(blocks)
+
+
+def _generic(path: Path, command: str) -> str:
+    if not path.exists():
+        return _missing(path.stem, command)
+    summary = _load(path)["summary"]
+    if isinstance(summary, list) and summary and isinstance(summary[0], dict):
+        headers = list(summary[0])
+        return _table(headers, [[_num(r.get(h), 3 if isinstance(r.get(h), float) and abs(r.get(h)) < 10 else 1)
+                                 for h in headers] for r in summary]) + f"\n(`{path.relative_to(ROOT)}`)\n"
+    flat: list[list[Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            flat.append([prefix, _num(value, 3) if isinstance(value, float) else _num(value)])
+
+    walk("", summary)
+    return _table(["quantity", "value"], flat) + f"\n(`{path.relative_to(ROOT)}`)\n"
+
+
+def quantization() -> str:
+    path = RESULTS / "quantization.json"
+    if not path.exists():
+        return _missing("quantization", "benchmarks/quantization.py")
+    doc = _load(path)
+    rows = []
+    for r in doc["summary"]:
+        fmt = (lambda v: f"{100 * v:.1f}%") if r["metric"] == "accuracy" else (lambda v: f"{v:.0f}")
+        rows.append([r["network"], r["bits"], fmt(r["full_precision"]), fmt(r["naive"]), fmt(r["md_snn"]),
+                     f"{r['imc_edap_x']:.2f}×", f"{r['imc_tops_per_w_x']:.2f}×", f"{r['imc_tops_per_mm2_x']:.2f}×"])
+    cfg = doc["config"]
+    return (f"Membranes at {cfg['membrane_bits']} bits; IMC ratios are MD-SNN vs the same network at 32-bit "
+            f"weights and membranes (`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["network", "weight bits", "full precision", "naive PTQ", "MD-SNN", "EDAP gain", "TOPS/W gain",
+                      "TOPS/mm² gain"], rows))
+
+
+def homeostasis() -> str:
+    path = RESULTS / "homeostasis.json"
+    if not path.exists():
+        return _missing("homeostasis", "benchmarks/homeostasis.py")
+    doc = _load(path)
+    cfg, s = doc["config"], doc["summary"]
+    rows = [[mode, ", ".join("–" if e is None else str(e) for e in s[mode]["epochs_to_target"]),
+             f"{100 * s[mode]['final_accuracy_mean']:.2f} ± {100 * s[mode]['final_accuracy_std']:.2f}"]
+            for mode in ("off", "on")]
+    return (f"{cfg['backbone']}, {cfg['train_n']} training images, {cfg['epochs']} epochs, seeds {cfg['seeds']}, "
+            f"target {100 * cfg['target']:.0f}% (`{path.relative_to(ROOT)}`)\n\n"
+            + _table(["AHSAR", "epochs to target (per seed)", "final test accuracy %"], rows))
+
+
+SECTIONS: dict[str, Callable[[], str]] = {
+    "zoo": zoo,
+    "conversion": conversion,
+    "continual": continual,
+    "quantization": quantization,
+    "homeostasis": homeostasis,
+    "decision-cost": lambda: _generic(RESULTS / "speed" / "decision_cost.json", "benchmarks/decision_cost.py"),
+    "counter-overhead": lambda: _generic(RESULTS / "speed" / "counter_overhead.json",
+                                         "benchmarks/counter_overhead.py"),
+    "soft-dtw": lambda: _generic(RESULTS / "speed" / "soft_dtw.json", "benchmarks/soft_dtw_speed.py"),
+    "backends": lambda: _generic(RESULTS / "sweep_backends.json", "benchmarks/sweep_backends.py"),
+    "reliability": lambda: _generic(RESULTS / "reliability.json", "benchmarks/reliability.py"),
+}
+
+
+def render(text: str) -> str:
+    """``text`` with every known results block re-rendered (unknown block names raise)."""
+    def replace(match: re.Match[str]) -> str:
+        name = match.group("name")
+        if name not in SECTIONS:
+            raise KeyError(f"README block 'results:{name}' has no renderer; known: {sorted(SECTIONS)}")
+        return match.group(1) + SECTIONS[name]() + match.group(4)
+
+    return _BLOCK.sub(replace, text)
+
+
+def plot_conversion(out: Path) -> Path | None:
+    """All teachers' return ratio vs T, with and without CRPI, in one figure."""
+    files = sorted((RESULTS / "conversion").glob("*/results.json"))
+    if not files:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120, sharey=True)
+    for path in files:
+        doc = _load(path)
+        ts = [s["timesteps"] for s in doc["summary"]]
+        axes[0].plot(ts, [s["ratio_snn"] for s in doc["summary"]], "o-", label=doc["teacher"])
+        axes[1].plot(ts, [s["ratio_crpi_best"] for s in doc["summary"]], "s-", label=doc["teacher"])
+    for ax, title in zip(axes, ("SNN, no CRPI", "SNN + CRPI (best alpha)")):
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.axhline(0.95, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("timesteps T per decision")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("return / ANN return")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / "conversion_return_ratio.png"
+    fig.savefig(target)
+    plt.close(fig)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare; exit 1 if the README is out of date")
+    parser.add_argument("--readme", type=Path, default=README)
+    args = parser.parse_args(argv)
+    text = args.readme.read_text(encoding="utf-8")
+    rendered = render(text)
+    if args.check:
+        if rendered != text:
+            print(f"{args.readme} is out of date with benchmarks/results/: run benchmarks/render_readme.py",
+                  file=sys.stderr)
+            return 1
+        print("README results blocks are up to date")
+        return 0
+    if rendered != text:
+        from snnrl.io import atomic_write_text
+
+        atomic_write_text(args.readme, rendered)
+    plot = plot_conversion(RESULTS / "plots")
+    print(f"rendered {len(_BLOCK.findall(text))} blocks into {args.readme}" + (f"; plot {plot}" if plot else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

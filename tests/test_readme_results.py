@@ -1,0 +1,31 @@
+"""The README's result blocks are rendered from committed result files, and stay in sync with them."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _renderer():
+    spec = importlib.util.spec_from_file_location("render_readme", ROOT / "benchmarks" / "render_readme.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_results_blocks_match_the_result_files():
+    render = _renderer()
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "<!-- results:zoo -->" in text and "<!-- results:conversion -->" in text
+    assert render.render(text) == text, "README out of date: run .venv/bin/python benchmarks/render_readme.py"
+
+
+def test_renderer_rewrites_a_stale_block_and_rejects_unknown_blocks():
+    render = _renderer()
+    stale = "intro\n<!-- results:zoo -->\n| made-up | 1 |\n<!-- /results:zoo -->\nend\n"
+    out = render.render(stale)
+    assert "made-up" not in out and "td3-invertedpendulum" in out and out.endswith("end\n")
+    with pytest.raises(KeyError, match="no renderer"):
+        render.render("<!-- results:nope -->\n<!-- /results:nope -->\n")
