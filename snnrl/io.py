@@ -104,9 +104,9 @@ def load_versioned(path: str | os.PathLike[str], *, kind: str, version: int) -> 
             f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}). "
             "Re-create it from its source (re-run the command that wrote it)."
         ) from exc
-    if not isinstance(blob, dict) or "format" not in blob or "format_version" not in blob:
+    if not isinstance(blob, dict) or not {"format", "format_version", "payload"} <= blob.keys():
         raise ArtifactError(
-            f"'{source}' is not a snnrl {kind} file (no format header). Re-create it with snnrl."
+            f"'{source}' is not a snnrl {kind} file (no format header, or no payload). Re-create it with snnrl."
         )
     if blob["format"] != kind:
         raise ArtifactError(f"'{source}' holds a '{blob['format']}' artifact, expected a '{kind}'.")

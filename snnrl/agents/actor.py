@@ -202,7 +202,8 @@ def load_actor(path: str | os.PathLike[str]) -> tuple[TeacherActor, dict[str, An
                              obs_mean=state.get("obs_mean"), obs_var=state.get("obs_var"),
                              obs_clip=payload["obs_clip"], obs_eps=payload["obs_eps"])
         actor.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        meta = dict(payload.get("meta", {}))
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:
         raise ArtifactError(f"'{path}' is a damaged teacher-actor file ({type(exc).__name__}: {exc}). "
                             "Re-export it (snnrl export-teacher).") from exc
-    return actor.eval(), dict(payload.get("meta", {}))
+    return actor.eval(), meta

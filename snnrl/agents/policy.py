@@ -192,7 +192,7 @@ class SpikingPolicy(_MeteredPolicy):
             actor.load_state_dict(sd)
             crpi = None if payload["crpi"] is None else CRPIConfig(**payload["crpi"])
             return cls(actor, timesteps=payload["timesteps"], crpi=crpi, metering=metering, meta=payload["meta"])
-        except (KeyError, TypeError, RuntimeError, ValueError, IndexError) as exc:
+        except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:
             raise ArtifactError(f"'{path}' is a damaged spiking-policy file ({type(exc).__name__}: {exc}). "
                                 "Re-create it with `snnrl convert`.") from exc
 

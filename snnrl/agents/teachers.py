@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from snnrl.io import atomic_write_json
+from snnrl.io import ArtifactError, atomic_write_json
 
 __all__ = ["TeacherSpec", "TEACHER_SPECS", "TrainingProgress", "default_workdir", "train_teacher"]
 
@@ -117,10 +117,29 @@ class TrainingProgress:
 
     @classmethod
     def load(cls, path: Path, name: str) -> "TrainingProgress":
-        if not path.is_file():
+        """Read ``path`` (a fresh record if it does not exist).
+
+        Raises
+        ------
+        ArtifactError
+            If the file is truncated, corrupt or not a progress record (the message names the file).
+        """
+        if not path.exists():
             return cls(name=name)
-        data = json.loads(path.read_text())
-        return cls(**data)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise TypeError(f"expected a JSON object, found {type(data).__name__}")
+            progress = cls(**data)
+            numbers = (progress.steps, progress.best_step, progress.best_return, progress.wall_s)
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers) \
+                    or not isinstance(progress.history, list):
+                raise TypeError("a field has the wrong type")
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+            raise ArtifactError(f"Training progress file '{path}' is damaged ({type(exc).__name__}: {exc}). "
+                                "Delete it to resume from the model checkpoint with a fresh record, or delete "
+                                "the work directory to start over.") from exc
+        return progress
 
     def save(self, path: Path) -> None:
         atomic_write_json(path, asdict(self))
@@ -156,6 +175,16 @@ def _atomic_sb3_save(save_fn: Any, target: Path) -> None:
     # SB3 appends ".zip" to model paths that lack it.
     written = tmp if tmp.exists() else tmp.with_name(tmp.name + ".zip")
     os.replace(written, target)
+
+
+def _read_checkpoint(read: Any, source: Path) -> Any:
+    """Run ``read()``; SB3's zipfile / pickle / EOF / torch errors on a damaged file become an ArtifactError."""
+    try:
+        return read()
+    except Exception as exc:  # noqa: BLE001 - SB3 raises many types for truncated or corrupt files
+        first_line = str(exc).splitlines()[0][:120] if str(exc) else ""
+        raise ArtifactError(f"Teacher checkpoint '{source}' is damaged ({type(exc).__name__}: {first_line}). "
+                            f"Delete its work directory '{source.parent}' to train from scratch.") from exc
 
 
 def train_teacher(
@@ -206,10 +235,10 @@ def train_teacher(
     eval_env = Monitor(gym.make(spec.env_id))
     eval_env.reset(seed=spec.seed + 10_000)
     algo_cls = {"TD3": TD3, "SAC": SAC}[spec.algo]
-    if ckpt.is_file():
-        model = algo_cls.load(ckpt, env=env, device="cpu")
-        if buf.is_file():
-            model.load_replay_buffer(buf)
+    if ckpt.exists():  # anything there must be a readable checkpoint
+        model = _read_checkpoint(lambda: algo_cls.load(ckpt, env=env, device="cpu"), ckpt)
+        if buf.exists():
+            _read_checkpoint(lambda: model.load_replay_buffer(buf), buf)
         # Fresh randomness after a resume (the same seed would replay the same noise).
         model.set_random_seed(spec.seed + model.num_timesteps)
         logger.info("%s: resumed at %d steps", spec.name, model.num_timesteps)

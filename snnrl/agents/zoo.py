@@ -34,9 +34,18 @@ def list_teachers(zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> dict[str, dict[s
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text())["teachers"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise ArtifactError(f"Teacher manifest '{path}' is damaged ({exc}); restore it from version control.") from exc
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc["format"] != "snnrl-teacher-zoo" or doc["format_version"] != 1:
+            raise ArtifactError(f"Teacher manifest '{path}' is a {doc['format']!r} file of format version "
+                                f"{doc['format_version']!r}; this snnrl reads 'snnrl-teacher-zoo' version 1. Restore "
+                                "it from version control.")
+        teachers = doc["teachers"]
+        if not isinstance(teachers, dict) or not all(isinstance(e, dict) for e in teachers.values()):
+            raise TypeError("'teachers' must map names to entries")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ArtifactError(f"Teacher manifest '{path}' is damaged ({type(exc).__name__}: {exc}); restore it from "
+                            "version control.") from exc
+    return teachers
 
 
 def load_teacher(name: str, zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> tuple[TeacherActor, dict[str, Any]]:
@@ -47,6 +56,9 @@ def load_teacher(name: str, zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> tuple[
         known = ", ".join(sorted(teachers)) or "none yet"
         raise KeyError(f"No teacher {name!r} in the zoo ({zoo}). Known teachers: {known}.")
     entry = teachers[name]
+    if not isinstance(entry.get("file"), str) or not isinstance(entry.get("sha256"), str):
+        raise ArtifactError(f"Teacher manifest '{_manifest_path(zoo)}': entry {name!r} lacks its 'file' or 'sha256'; "
+                            "restore the manifest from version control.")
     path = zoo / entry["file"]
     if not path.is_file():
         raise ArtifactError(f"Teacher file '{path}' is missing; restore it from version control.")

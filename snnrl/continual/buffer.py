@@ -106,8 +106,17 @@ class ReservoirBuffer:
                 "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; raises ``ValueError`` for a state that does not fit this buffer."""
+        if not isinstance(state, Mapping) or not {"capacity", "seen", "data", "generator"} <= state.keys():
+            raise ValueError("buffer state must hold capacity, seen, data and generator (see state_dict()).")
         if state["capacity"] != self.capacity:
             raise ValueError(f"buffer state has capacity {state['capacity']}, this buffer {self.capacity}.")
-        self.seen = int(state["seen"])
-        self.data = {k: v.clone() for k, v in state["data"].items()}
+        data = state["data"]
+        if (not isinstance(state["seen"], int) or state["seen"] < 0 or not isinstance(data, Mapping)
+                or any(not isinstance(v, torch.Tensor) or v.dim() < 1 or len(v) != self.capacity
+                       for v in data.values())):
+            raise ValueError(f"buffer state is inconsistent: 'seen' must be an integer >= 0 and every field a "
+                             f"tensor of {self.capacity} rows.")
         self.generator.set_state(state["generator"])
+        self.seen = int(state["seen"])
+        self.data = {k: v.clone() for k, v in data.items()}

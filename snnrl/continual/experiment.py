@@ -131,11 +131,24 @@ def _build(config: ContinualConfig, progress: bool) -> tuple[Any, Any, Any, Any,
     return bench, dataset, model, strategy, buffer
 
 
+_CHECKPOINT_KEYS = ("config", "model", "buffer", "torch_rng", "python_rng", "encoding_rng", "state")
+
+
 def _load_checkpoint(path: Path, config: ContinualConfig) -> dict[str, Any]:
     payload = load_versioned(path, kind=CHECKPOINT_FORMAT, version=CHECKPOINT_FORMAT_VERSION)
-    if payload.get("config") != asdict(config):
+    damaged = (f"Checkpoint '{path}' is damaged ({{}}); delete it (or run with resume=False / --restart) to start "
+               "over.")
+    if not isinstance(payload, dict) or any(k not in payload for k in _CHECKPOINT_KEYS):
+        raise ArtifactError(damaged.format(f"expected the fields {', '.join(_CHECKPOINT_KEYS)}"))
+    if payload["config"] != asdict(config):
         raise ArtifactError(f"Checkpoint '{path}' belongs to another configuration; use another run directory "
                             "or delete the checkpoint to start over.")
+    state = payload["state"]
+    done = state.get("next_experience") if isinstance(state, dict) else None
+    if (not isinstance(done, int) or isinstance(done, bool) or not 0 <= done <= config.n_experiences
+            or any(not isinstance(state.get(k), list) or len(state[k]) != done
+                   for k in ("class_il", "task_il", "wall_s"))):
+        raise ArtifactError(damaged.format("its progress record is inconsistent"))
     return payload
 
 
@@ -162,14 +175,19 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
     bench, dataset, model, strategy, buffer = _build(config, progress)
     state: dict[str, Any] = {"next_experience": 0, "class_il": [], "task_il": [], "wall_s": []}
     ckpt = Path(run_dir) / "checkpoint.pt" if run_dir is not None else None
-    if ckpt is not None and resume and ckpt.is_file():
+    if ckpt is not None and resume and ckpt.exists():
         payload = _load_checkpoint(ckpt, config)
-        model.load_state_dict(payload["model"])
-        if buffer is not None:
-            buffer.load_state_dict(payload["buffer"])
-        torch.set_rng_state(payload["torch_rng"])
-        random.setstate(payload["python_rng"])
-        model.set_rng_state(payload["encoding_rng"])
+        try:  # torch / random raise many types for a state of the wrong shape or kind: name the file instead
+            model.load_state_dict(payload["model"])
+            if buffer is not None:
+                buffer.load_state_dict(payload["buffer"])
+            torch.set_rng_state(payload["torch_rng"])
+            random.setstate(payload["python_rng"])
+            model.set_rng_state(payload["encoding_rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
+            first_line = str(exc).splitlines()[0][:160] if str(exc) else ""
+            raise ArtifactError(f"Checkpoint '{ckpt}' is damaged ({type(exc).__name__}: {first_line}); delete it "
+                                "(or run with resume=False / --restart) to start over.") from exc
         state = payload["state"]
     last = config.n_experiences if max_experiences is None else min(max_experiences, config.n_experiences)
     for index in range(state["next_experience"], last):

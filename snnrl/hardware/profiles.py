@@ -72,7 +72,7 @@ def profile_from_dict(data: Mapping[str, Any], *, source: str = "profile"
     """Build a profile from a parsed TOML table (see the module docstring); ``source`` prefixes errors."""
     data = dict(data)
     kind = data.pop("kind", None)
-    if kind not in PROFILE_KINDS:
+    if not isinstance(kind, str) or kind not in PROFILE_KINDS:
         raise ProfileError(f"{source}: field 'kind' must be one of {sorted(PROFILE_KINDS)}, received {kind!r}. "
                            'Add e.g. kind = "digital" at the top of the file.')
     cls = PROFILE_KINDS[kind]
@@ -80,7 +80,7 @@ def profile_from_dict(data: Mapping[str, Any], *, source: str = "profile"
     values: dict[str, Any] = {}
     if base_name is not None:
         builtins = builtin_profiles()
-        if base_name not in builtins:
+        if not isinstance(base_name, str) or base_name not in builtins:
             raise ProfileError(f"{source}: field 'base' names no built-in profile: received {base_name!r}, "
                                f"expected one of {sorted(builtins)}.")
         base = builtins[base_name]
@@ -136,6 +136,11 @@ def load_profile(path: str | os.PathLike[str]) -> DigitalProfile | ImcProfile | 
     except FileNotFoundError:
         raise ProfileError(f"No profile file at '{source}'. Check the path, or write one with "
                            "snnrl.hardware.profiles.save_profile(profile, path).") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"'{source}' is not UTF-8 text ({exc.reason} at byte {exc.start}); a profile is a TOML "
+                           "text file, is it corrupt or a binary file?") from None
+    except OSError as exc:
+        raise ProfileError(f"Cannot read profile file '{source}' ({type(exc).__name__}: {exc.strerror}).") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
