@@ -135,7 +135,7 @@ def _cmd_continual(args: argparse.Namespace) -> int:
                 test_per_class=args.test_per_class, ce_mode=args.ce_mode, data_root=args.data_root,
                 staer_alignment=not args.no_alignment, staer_expansion_contraction=not args.no_expansion,
                 staer_beta=args.staer_beta, staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2,
-                derpp_alpha=args.derpp_alpha, derpp_beta=args.derpp_beta)
+                derpp_alpha=args.derpp_alpha, derpp_beta=args.derpp_beta, ahsar=args.ahsar)
             label = base.label.rsplit("-s", 1)[0] + args.tag
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 tasks.append((label, ContinualTask(replace(base, seed=seed), run_dir=str(out / f"{label}-s{seed}"),
@@ -274,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--derpp-beta", type=float, default=0.5, help="DER++ buffer cross-entropy weight")
     cl.add_argument("--no-alignment", action="store_true", help="STAER ablation: drop the Soft-DTW term")
     cl.add_argument("--no-expansion", action="store_true", help="STAER ablation: no temporal expansion/contraction")
+    cl.add_argument("--ahsar", action="store_true", help="AHSAR homeostasis (threshold regulation) during training")
     cl.add_argument("--tag", default="", help="suffix for the run labels (e.g. for ablations)")
     cl.add_argument("--data-root", default=None, help="folder with user-provided data (CIFAR)")
     cl.add_argument("--out", default=None, help="output directory (default runs/continual-BENCHMARK)")

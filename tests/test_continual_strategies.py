@@ -95,3 +95,28 @@ def test_bad_settings():
     with pytest.raises(ValueError, match="timesteps must be an integer >= 1"):
         ContinualConfig(timesteps=0)
     assert STAERConfig().beta == 1e-4 and STAERConfig().alpha1 == 0.5
+
+
+def test_ahsar_state_is_checkpointed_and_resumes_identically(tmp_path):
+    from snnrl.io import load_versioned
+
+    config = ContinualConfig(strategy="er", seed=2, ahsar=True, **{**QUICK, "n_experiences": 5, "epochs": 2})
+    assert config.label == "er-b100-ahsar-s2"
+
+    class Crash(RuntimeError):
+        pass
+
+    def crash_after_first(index, state):
+        if index == 0:
+            raise Crash
+
+    with pytest.raises(Crash):
+        run_continual(config, run_dir=tmp_path / "killed", progress=False, after_experience=crash_after_first)
+    saved = load_versioned(tmp_path / "killed" / "checkpoint.pt", kind="snnrl-continual-checkpoint", version=1)
+    assert saved["ahsar"] is not None and len(saved["ahsar"]["base"]) >= 1
+    resumed = run_continual(config, run_dir=tmp_path / "killed", progress=False, max_experiences=3)
+    straight = run_continual(config, run_dir=tmp_path / "straight", progress=False, max_experiences=3)
+    assert resumed["class_il_matrix"] == straight["class_il_matrix"]
+    plain = run_continual(ContinualConfig(strategy="er", seed=2, **{**QUICK, "n_experiences": 5, "epochs": 2}),
+                          progress=False, max_experiences=3)
+    assert plain["class_il_matrix"] != straight["class_il_matrix"]  # the regulator did change training

@@ -56,6 +56,9 @@ class ContinualConfig:
         STAER's ``α1``, ``α2``, ``β``, Soft-DTW ``γ`` and the two ablation switches.
     derpp_alpha, derpp_beta
         DER++'s logit-MSE and buffer-CE weights.
+    ahsar
+        Regulate thresholds with AHSAR homeostasis (:class:`~snnrl.continual.homeostasis.AHSARPlugin`); its
+        state is saved with every checkpoint.
     data_root
         Where user-provided data sets live (CIFAR); ``None`` for the defaults.
     """
@@ -81,6 +84,7 @@ class ContinualConfig:
     staer_expansion_contraction: bool = True
     derpp_alpha: float = 0.5
     derpp_beta: float = 0.5
+    ahsar: bool = False
     data_root: str | None = None
 
     def __post_init__(self) -> None:
@@ -99,7 +103,7 @@ class ContinualConfig:
     @property
     def label(self) -> str:
         buffer = "" if self.strategy == "naive" else f"-b{self.buffer_size}"
-        return f"{self.strategy}{buffer}-s{self.seed}"
+        return f"{self.strategy}{buffer}{'-ahsar' if self.ahsar else ''}-s{self.seed}"
 
 
 def _build(config: ContinualConfig, progress: bool) -> tuple[Any, Any, Any, Any, Any]:
@@ -111,6 +115,7 @@ def _build(config: ContinualConfig, progress: bool) -> tuple[Any, Any, Any, Any,
     from snnrl.continual.backbones import make_backbone
     from snnrl.continual.benchmarks import class_incremental
     from snnrl.continual.datasets import load_dataset
+    from snnrl.continual.homeostasis import AHSARPlugin
     from snnrl.continual.metrics import TaskILAccuracy
     from snnrl.continual.strategies import DERPPConfig, ERConfig, STAERConfig, make_strategy
 
@@ -127,8 +132,25 @@ def _build(config: ContinualConfig, progress: bool) -> tuple[Any, Any, Any, Any,
         derpp=DERPPConfig(buffer_size=config.buffer_size, alpha=config.derpp_alpha, beta=config.derpp_beta),
         staer=STAERConfig(buffer_size=config.buffer_size, alpha1=config.staer_alpha1, alpha2=config.staer_alpha2,
                           beta=config.staer_beta, gamma=config.sdtw_gamma, alignment=config.staer_alignment,
-                          expansion_contraction=config.staer_expansion_contraction))
+                          expansion_contraction=config.staer_expansion_contraction),
+        extra_plugins=[AHSARPlugin()] if config.ahsar else None)
     return bench, dataset, model, strategy, buffer
+
+
+def _ahsar_plugin(strategy: Any) -> Any:
+    from snnrl.continual.homeostasis import AHSARPlugin
+
+    return next((p for p in strategy.plugins if isinstance(p, AHSARPlugin)), None)
+
+
+def _same_config(stored: Any, config: ContinualConfig) -> bool:
+    """``stored`` (a checkpoint's config) equals ``config``; fields added later count as their defaults."""
+    if not isinstance(stored, dict):
+        return False
+    expected = asdict(config)
+    defaults = asdict(ContinualConfig())
+    return all(stored[k] == v if k in stored else v == defaults[k] for k, v in expected.items()) and \
+        set(stored) <= set(expected)
 
 
 _CHECKPOINT_KEYS = ("config", "model", "buffer", "torch_rng", "python_rng", "encoding_rng", "state")
@@ -140,7 +162,7 @@ def _load_checkpoint(path: Path, config: ContinualConfig) -> dict[str, Any]:
                "over.")
     if not isinstance(payload, dict) or any(k not in payload for k in _CHECKPOINT_KEYS):
         raise ArtifactError(damaged.format(f"expected the fields {', '.join(_CHECKPOINT_KEYS)}"))
-    if payload["config"] != asdict(config):
+    if not _same_config(payload["config"], config):
         raise ArtifactError(f"Checkpoint '{path}' belongs to another configuration; use another run directory "
                             "or delete the checkpoint to start over.")
     state = payload["state"]
@@ -184,6 +206,8 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
             torch.set_rng_state(payload["torch_rng"])
             random.setstate(payload["python_rng"])
             model.set_rng_state(payload["encoding_rng"])
+            if _ahsar_plugin(strategy) is not None:
+                _ahsar_plugin(strategy).load_state_dict(payload.get("ahsar"))
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
             first_line = str(exc).splitlines()[0][:160] if str(exc) else ""
             raise ArtifactError(f"Checkpoint '{ckpt}' is damaged ({type(exc).__name__}: {first_line}); delete it "
@@ -203,7 +227,8 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
                 "config": asdict(config), "model": model.state_dict(),
                 "buffer": None if buffer is None else buffer.state_dict(),
                 "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
-                "encoding_rng": model.rng_state(), "state": state})
+                "encoding_rng": model.rng_state(), "state": state,
+                "ahsar": None if _ahsar_plugin(strategy) is None else _ahsar_plugin(strategy).state_dict()})
         if after_experience is not None:
             after_experience(index, state)
     class_il, task_il = np.array(state["class_il"]), np.array(state["task_il"])
