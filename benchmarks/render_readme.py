@@ -157,7 +157,36 @@ def homeostasis() -> str:
             + _table(["AHSAR", "epochs to target (per seed)", "final test accuracy %"], rows))
 
 
+def hardware() -> str:
+    path = RESULTS / "hardware_models.json"
+    if not path.exists():
+        return _missing("hardware model anchors", "benchmarks/hardware_models.py")
+    doc = _load(path)
+    imc, dig = doc["raw"]["imc_vgg9"], doc["raw"]["digital_hopper"]
+    rows = [[k.replace("_", " "), f"{imc['ours'][k]:.3f}", f"{imc['published'][k]:.3f}",
+             f"{100 * imc['relative_error'][k]:+.1f}%"] for k in ("energy_uj", "latency_ms", "area_mm2")]
+    gains = imc["ratios_32bit_vs_4bit"]
+    t = dig["timesteps"]
+    ann, snn = dig["measured"]["ann"], dig["measured"][f"snn_t{t}"]
+    hopper = [["ANN", "-".join(map(str, dig["actor_layers"])), f"{ann['energy_per_decision_nj']:.1f}",
+               f"{dig['reference_nj']['ann']:.0f}", f"{ann['macs_per_decision']:,.0f} MACs"],
+              [f"SNN T={t}", "-".join(map(str, dig["actor_layers"])), f"{snn['energy_per_decision_nj']:.1f}",
+               f"{dig['reference_nj']['snn_t16']:.0f}",
+               f"{snn['macs_per_decision']:,.0f} MACs + {snn['accumulates_per_decision']:,.0f} ACs"],
+              ["ANN from counts", "11-256-256-3", f"{dig['ann_nj_from_counts']['256-256 actor']:.1f}",
+               f"{dig['reference_nj']['ann']:.0f}", "MACs × (E_mult + E_add)"]]
+    return (f"SpikeSim VGG9 (T=5, 4-bit weights, 22-bit membranes) on the IMC model (`{path.relative_to(ROOT)}`):\n\n"
+            + _table(["quantity", "ours", "published", "difference"], rows)
+            + f"\n32-bit → 4-bit on the same model: EDAP {gains['edap']:.1f}×, TOPS/W {gains['tops_per_w']:.2f}×, "
+              f"TOPS/mm² {gains['tops_per_mm2']:.2f}×.\n\n"
+            + f"Digital 45 nm model, {dig['teacher']} ({dig['episodes']} episodes):\n\n"
+            + _table(["policy", "actor", "nJ / decision (ours)", "reference nJ", "counts per decision"], hopper)
+            + f"\nSNN/ANN energy: ours {snn['energy_per_decision_nj'] / ann['energy_per_decision_nj']:.3f}, reference "
+              f"{dig['reference_nj']['snn_t16'] / dig['reference_nj']['ann']:.3f}.\n")
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
+    "hardware": hardware,
     "zoo": zoo,
     "conversion": conversion,
     "continual": continual,
