@@ -187,6 +187,18 @@ def _read_checkpoint(read: Any, source: Path) -> Any:
                             f"Delete its work directory '{source.parent}' to train from scratch.") from exc
 
 
+def _trim_replay_buffer(model: Any) -> None:
+    """Drop the transitions a killed run stored after its model checkpoint (the buffer is written first).
+
+    Only possible while the buffer has not wrapped around; one environment adds one transition per step.
+    """
+    buffer = model.replay_buffer
+    if getattr(buffer, "n_envs", 1) == 1 and not buffer.full and buffer.pos > model.num_timesteps:
+        logger.info("replay buffer holds %d transitions, the model %d steps: dropping the %d newer ones",
+                    buffer.pos, model.num_timesteps, buffer.pos - model.num_timesteps)
+        buffer.pos = model.num_timesteps
+
+
 def train_teacher(
     spec: TeacherSpec,
     *,
@@ -239,6 +251,7 @@ def train_teacher(
         model = _read_checkpoint(lambda: algo_cls.load(ckpt, env=env, device="cpu"), ckpt)
         if buf.exists():
             _read_checkpoint(lambda: model.load_replay_buffer(buf), buf)
+            _trim_replay_buffer(model)
         # Fresh randomness after a resume (the same seed would replay the same noise).
         model.set_random_seed(spec.seed + model.num_timesteps)
         logger.info("%s: resumed at %d steps", spec.name, model.num_timesteps)
@@ -247,6 +260,8 @@ def train_teacher(
     start_wall = time.monotonic() - progress.wall_s
 
     class _Checkpointing(BaseCallback):
+        due = False  # a checkpoint step was reached; written at the end of its rollout
+
         def _on_step(self) -> bool:
             n = self.model.num_timesteps
             if n % spec.eval_every == 0:
@@ -260,15 +275,25 @@ def train_teacher(
                 logger.info("%s: %d steps, eval %.1f ± %.1f (best %.1f @ %d)", spec.name, n, mean, std,
                             progress.best_return, progress.best_step)
             stop = spec.stop_return is not None and progress.best_return >= spec.stop_return
-            if n % checkpoint_every == 0 or stop:
-                self._checkpoint(n)
             if stop:
+                self._checkpoint(n)
                 logger.info("%s: reached stop return %.1f, stopping", spec.name, spec.stop_return)
+            elif n % checkpoint_every == 0:
+                self.due = True
             return not stop
 
+        def _on_rollout_end(self) -> None:
+            # SB3 calls on_step before it stores the step's transition: checkpoint once the rollout has stored it,
+            # so that a resumed run's replay buffer holds every transition up to the checkpoint.
+            if self.due:
+                self.due = False
+                self._checkpoint(self.model.num_timesteps)
+
         def _checkpoint(self, n: int) -> None:
-            _atomic_sb3_save(self.model.save, ckpt)
+            # Buffer before model: a kill between the two leaves a buffer ahead of the model, which a resume trims
+            # (the other order would leave a model whose last transitions are missing from the buffer).
             _atomic_sb3_save(self.model.save_replay_buffer, buf)
+            _atomic_sb3_save(self.model.save, ckpt)
             progress.steps = n
             progress.wall_s = time.monotonic() - start_wall
             progress.save(progress_path)
@@ -276,6 +301,8 @@ def train_teacher(
     remaining = total - model.num_timesteps
     if remaining > 0:
         model.learn(total_timesteps=remaining, callback=_Checkpointing(), reset_num_timesteps=False)
+        if progress.steps != model.num_timesteps:  # steps after the last checkpoint: keep their transitions too
+            _atomic_sb3_save(model.save_replay_buffer, buf)
     progress.steps = model.num_timesteps
     progress.finished = True
     progress.wall_s = time.monotonic() - start_wall
