@@ -4,12 +4,12 @@ A :class:`Backend` maps a top-level function over picklable tasks (small datacla
 task order; a failing task raises :class:`TaskError` naming it. Two implementations:
 
 * :class:`LocalBackend` — ``workers=1`` runs the tasks one after the other in this process; ``workers>1`` runs
-  them in a ``spawn`` process pool, each worker with one torch thread.
+  them in a ``spawn`` process pool (kept until :meth:`~LocalBackend.close`), each worker with one torch thread.
 * :class:`RayBackend` — one Ray task per sweep task (``num_cpus=1``, one torch thread), on a running cluster
   (``address``) or on a local instance bound to the loopback interface. Needs ``pip install snnrl[ray]``.
 
-Each task seeds what it uses (episode seeds, ``ContinualConfig.seed``), so every backend gives the same numbers
-as long as torch runs with one thread per task in the parent too (``torch.set_num_threads(1)``).
+Each task seeds what it uses (episode seeds, ``ContinualConfig.seed``), so every backend gives the same numbers;
+``benchmarks/sweep_backends.py`` checks it with this process on one torch thread too (``torch.set_num_threads(1)``).
 
 :class:`ContinualTask` / :func:`run_continual_task` make a continual-learning run such a task; the conversion
 sweep's tasks live in :mod:`snnrl.agents.sweep`.
@@ -26,12 +26,11 @@ import os
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 __all__ = ["Backend", "LocalBackend", "RayBackend", "TaskError", "make_backend", "BACKENDS", "LOOPBACK_RAY_ENV",
-           "task_label",
-           "ContinualTask", "run_continual_task"]
+           "task_label", "ContinualTask", "run_continual_task"]
 
 BACKENDS = ("local", "ray")
 
@@ -102,12 +101,13 @@ class LocalBackend:
     Parameters
     ----------
     workers
-        ``1``: in this process, one after the other (exceptions propagate as :class:`TaskError`);
-        ``>1``: a process pool of that many workers (``spawn`` start method, one torch thread each).
+        ``1``: in this process, one after the other; ``>1``: a process pool of that many workers (``spawn`` start
+        method, one torch thread each), started at the first :meth:`map` and kept until :meth:`close`.
     """
 
     workers: int = 1
     name: str = "local"
+    _pool: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.workers, int) or self.workers < 1:
@@ -119,7 +119,7 @@ class LocalBackend:
         results: list[Any] = [None] * len(tasks)
         bar = _bar(len(tasks), desc, progress)
         try:
-            if self.workers == 1 or len(tasks) <= 1:
+            if self.workers == 1:
                 for index, task in enumerate(tasks):
                     try:
                         results[index] = fn(task)
@@ -129,14 +129,12 @@ class LocalBackend:
                     if on_result is not None:
                         on_result(index, results[index])
                 return results
-            import multiprocessing
-            from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+            from concurrent.futures import FIRST_EXCEPTION, wait
 
-            pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)),
-                                       mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread)
+            pool = self._start_pool()
+            futures = {pool.submit(fn, task): index for index, task in enumerate(tasks)}
+            pending = set(futures)
             try:
-                futures = {pool.submit(fn, task): index for index, task in enumerate(tasks)}
-                pending = set(futures)
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_EXCEPTION)
                     for future in sorted(done, key=futures.__getitem__):
@@ -149,13 +147,32 @@ class LocalBackend:
                         if on_result is not None:
                             on_result(index, results[index])
             finally:
-                pool.shutdown(wait=True, cancel_futures=True)  # running tasks finish, queued ones are dropped
+                for future in pending:  # after a failure: drop the queued tasks (running ones finish unseen)
+                    future.cancel()
             return results
         finally:
             bar.close()
 
+    def _start_pool(self) -> Any:
+        if self._pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_one_thread)
+        return self._pool
+
     def close(self) -> None:
-        """Nothing to release: a pool lives for one :meth:`map`."""
+        """Stop the worker processes (after their running tasks)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "LocalBackend":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 # A local Ray instance stays on the loopback interface when Ray runs in its single-machine mode (the environment

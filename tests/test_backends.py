@@ -44,6 +44,13 @@ def _continual_tasks(tmp_path) -> list[ContinualTask]:
 
 
 @pytest.fixture(scope="module")
+def pool():
+    """One 2-process pool for the module's tests (spawning workers is the slow part)."""
+    with LocalBackend(workers=2) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="module")
 def teacher():
     actor, entry = load_teacher("td3-invertedpendulum")
     return actor, entry["env_id"]
@@ -74,23 +81,22 @@ def test_local_backend_in_process_matches_the_plain_sweep(teacher, sequential):
     assert [r.job for r in seen] == JOBS
 
 
-def test_process_pool_matches_the_plain_sweep(teacher, sequential):
+def test_process_pool_matches_the_plain_sweep(teacher, sequential, pool):
     actor, env_id = teacher
-    results, _ = run_sweep(actor, env_id, CONFIG, jobs=JOBS, progress=False, backend=LocalBackend(workers=2))
+    results, _ = run_sweep(actor, env_id, CONFIG, jobs=JOBS, progress=False, backend=pool)
     assert _numbers(results) == _numbers(sequential[0])
 
 
-def test_several_teachers_in_one_sweep(teacher, sequential):
+def test_several_teachers_in_one_sweep(teacher, sequential, pool):
     actor, env_id = teacher
     targets = [SweepTarget("a", actor, env_id), SweepTarget("b", actor, env_id)]
-    (first, _), (second, _) = run_sweeps(targets, CONFIG, jobs=JOBS[:2], progress=False,
-                                         backend=LocalBackend(workers=2))
+    (first, _), (second, _) = run_sweeps(targets, CONFIG, jobs=JOBS[:2], progress=False, backend=pool)
     assert _numbers(first) == _numbers(second) == _numbers(sequential[0][:2])
 
 
-def test_continual_runs_in_a_pool_match_a_sequential_loop(tmp_path, continual_sequential):
+def test_continual_runs_in_a_pool_match_a_sequential_loop(tmp_path, continual_sequential, pool):
     tasks = _continual_tasks(tmp_path)
-    runs = LocalBackend(workers=2).map(run_continual_task, tasks, desc="continual", progress=False)
+    runs = pool.map(run_continual_task, tasks, desc="continual", progress=False)
     assert _continual_numbers(runs) == _continual_numbers(continual_sequential)
     assert len({str(r["class_il_matrix"]) for r in runs}) == 2  # two different runs, both learning something
     assert all((tmp_path / t.config.label / "checkpoint.pt").is_file() for t in tasks)
@@ -103,8 +109,8 @@ def _fail_on_three(value: int) -> int:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_failing_task_is_named_and_results_keep_task_order(workers):
-    backend = LocalBackend(workers=workers)
+def test_failing_task_is_named_and_results_keep_task_order(workers, pool):
+    backend = LocalBackend() if workers == 1 else pool
     finished = []
     assert backend.map(_fail_on_three, [-1, 2, 5], progress=False,
                        on_result=lambda i, r: finished.append(i)) == [-10, 20, 50]
