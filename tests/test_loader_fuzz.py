@@ -19,7 +19,7 @@ import copy
 import json
 import random
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -93,11 +93,13 @@ class Target:
     check: Callable[[Any], bool] = lambda obj: obj is not None
     reset: Callable[[], None] = lambda: None         # restore side files before each case
     flips_detected: bool = False                     # a checksum guards the file: flips must be refused too
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _attempt(target: Target, record_property, *, may_load: bool) -> str:
-    """Run the loader on the damaged file; returns ``"rejected"`` or ``"loaded"`` (and records it)."""
+def _attempt(target: Target, record_property, loader: str, damage: str, *, may_load: bool) -> str:
+    """Run the loader on the damaged file; returns ``"rejected"`` or ``"loaded"`` (and records it, with the
+    loader's and the damage's names, for ``benchmarks/reliability.py``)."""
+    record_property("loader", loader)
+    record_property("damage", damage)
     named = target.named or str(target.path)
     try:
         obj = target.load()
@@ -232,7 +234,7 @@ def test_damaged_file_is_refused_with_a_clear_error(loader, damage, goods, tmp_p
     target = _target(loader, goods, tmp_path)
     target.reset()
     target.path.write_bytes(BYTE_DAMAGE[damage](target.path.read_bytes()))
-    _attempt(target, record_property, may_load=damage in MAY_LOAD and not target.flips_detected)
+    _attempt(target, record_property, loader, damage, may_load=damage in MAY_LOAD and not target.flips_detected)
 
 
 @pytest.mark.parametrize("shape", list(WRONG_JSON))
@@ -241,7 +243,7 @@ def test_json_of_the_wrong_shape_is_refused(loader, shape, goods, tmp_path, reco
     """Valid JSON that is not the expected document."""
     target = _target(loader, goods, tmp_path)
     target.path.write_text(json.dumps(WRONG_JSON[shape]))
-    _attempt(target, record_property, may_load=False)
+    _attempt(target, record_property, loader, shape, may_load=False)
 
 
 def _json_edit(loader: str, edit: str) -> Callable[[dict], None]:
@@ -283,7 +285,7 @@ def test_json_document_of_another_version_or_layout_is_refused(loader, edit, goo
     doc = json.loads(target.path.read_text())
     _json_edit(loader, edit)(doc)
     target.path.write_text(json.dumps(doc))
-    _attempt(target, record_property, may_load=False)
+    _attempt(target, record_property, loader, edit, may_load=False)
 
 
 TOML_TEXTS = {
@@ -305,7 +307,7 @@ def test_profile_of_the_wrong_layout_is_refused(text, goods, tmp_path, record_pr
     """Readable TOML that is not a valid hardware profile."""
     target = _target("profile", goods, tmp_path)
     target.path.write_text(TOML_TEXTS[text])
-    _attempt(target, record_property, may_load=False)
+    _attempt(target, record_property, "profile", text, may_load=False)
 
 
 # -- versioned torch files: wrong version, kind or payload ------------------------------------------------------------
@@ -335,7 +337,7 @@ def test_versioned_file_of_another_version_or_kind_is_refused(loader, damage, go
         kind = "snnrl-other" if damage == "other-kind" else kind
         version = {"older-version": version - 1, "newer-version": version + 1}.get(damage, version)
         save_versioned(target.path, kind=kind, version=version, payload=payload)
-    _attempt(target, record_property, may_load=False)
+    _attempt(target, record_property, loader, damage, may_load=False)
 
 
 def _payload_edits(loader: str) -> dict[str, Callable[[Any], Any]]:
@@ -411,7 +413,7 @@ def test_versioned_file_with_a_damaged_payload_is_refused(loader, edit, goods, t
     kind, version = VERSIONED[file_loader]
     payload = load_versioned(target.path, kind=kind, version=version)
     save_versioned(target.path, kind=kind, version=version, payload=_payload_edits(loader)[edit](payload))
-    _attempt(target, record_property, may_load=False)
+    _attempt(target, record_property, loader, edit, may_load=False)
 
 
 @pytest.mark.parametrize("loader", BYTE_LOADERS)
@@ -421,7 +423,7 @@ def test_a_directory_in_place_of_the_file_is_refused(loader, goods, tmp_path, re
     target.reset()
     target.path.unlink()
     target.path.mkdir()
-    _attempt(target, record_property, may_load=False)
+    _attempt(target, record_property, loader, "directory", may_load=False)
 
 
 # -- failing saves never damage a good file --------------------------------------------------------------------------
@@ -484,10 +486,12 @@ def test_failing_save_keeps_the_good_file(saver, failure, tmp_path, monkeypatch,
     assert path.read_bytes() == before
     assert sorted(q.name for q in tmp_path.iterdir()) == [path.name]  # no temporary file left behind
     load()
+    record_property("saver", saver)
+    record_property("failure", failure)
     record_property("outcome", "kept")
 
 
-def test_failing_teacher_checkpoint_keeps_the_good_file(tmp_path):
+def test_failing_teacher_checkpoint_keeps_the_good_file(tmp_path, record_property):
     """The SB3 checkpoint writer: a save that dies half-way leaves the previous checkpoint in place."""
     from snnrl.agents.teachers import _atomic_sb3_save
 
@@ -501,3 +505,6 @@ def test_failing_teacher_checkpoint_keeps_the_good_file(tmp_path):
     with pytest.raises(OSError):
         _atomic_sb3_save(dies_half_way, target)
     assert target.read_bytes() == b"good checkpoint"
+    record_property("saver", "teacher-checkpoint")
+    record_property("failure", "dies-half-way")
+    record_property("outcome", "kept")
