@@ -185,6 +185,39 @@ def hardware() -> str:
               f"{dig['reference_nj']['snn_t16'] / dig['reference_nj']['ann']:.3f}.\n")
 
 
+def backends() -> str:
+    path = RESULTS / "sweep_backends.json"
+    if not path.exists():
+        return _missing("sweep backends", "benchmarks/sweep_backends.py")
+    s = _load(path)["summary"]
+    names = [k for k in s if isinstance(s[k], dict) and "same_numbers_as_local_1" in s[k]]
+    rows = [[name, f"{s[name]['evaluation_s']:.1f}", f"{s[name]['continual_s']:.1f}", f"{s[name]['startup_s']:.1f}",
+             _num(s[name]["same_numbers_as_local_1"])] for name in names]
+    return (f"{s['evaluation_jobs']} evaluation jobs and {s['continual_runs']} continual runs on each backend; "
+            f"identical numbers on all: {_num(s['identical'])} (digests {s['evaluation_digest']}, "
+            f"{s['continual_digest']}; `{path.relative_to(ROOT)}`).\n\n"
+            + _table(["backend", "evaluation s", "continual s", "start-up s", "same numbers as local-1"], rows))
+
+
+def reliability() -> str:
+    path = RESULTS / "reliability.json"
+    if not path.exists():
+        return _missing("reliability", "benchmarks/reliability.py")
+    s = _load(path)["summary"]
+    fuzz = s["loader_fuzz"]
+    rows = [[name, v["tried"], v["rejected"], v["loaded"], v["passed"]] for name, v in fuzz["per_loader"].items()]
+    rows.append(["**all loaders**", fuzz["bad_inputs"], sum(v["rejected"] for v in fuzz["per_loader"].values()),
+                 sum(v["loaded"] for v in fuzz["per_loader"].values()), fuzz["passed"]])
+    saves, crash, props, det = s["failing_saves"], s["crash_resume"], s["properties"], s["determinism"]
+    return (_table(["loader", "bad inputs", "refused with the toolkit's error", "loaded a valid object", "passed"],
+                   rows)
+            + f"\nFailing saves that kept the good file: {saves['kept_good_file']}/{saves['cases']}. "
+              f"kill -9 / resume cycles: {crash['cycles_passed']}/{crash['cycles']} ({crash['tests']} tests). "
+              f"Property-based examples: {props['examples']} over {props['tests']} tests, {props['passed']} passed. "
+              f"Determinism (same seed, bit-identical): {det['passed']}/{det['tests']}. "
+              f"All {s['tests']} tests passed: {_num(s['all_passed'])} (`{path.relative_to(ROOT)}`).\n")
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "hardware": hardware,
     "zoo": zoo,
@@ -196,8 +229,8 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "counter-overhead": lambda: _generic(RESULTS / "speed" / "counter_overhead.json",
                                          "benchmarks/counter_overhead.py"),
     "soft-dtw": lambda: _generic(RESULTS / "speed" / "soft_dtw.json", "benchmarks/soft_dtw_speed.py"),
-    "backends": lambda: _generic(RESULTS / "sweep_backends.json", "benchmarks/sweep_backends.py"),
-    "reliability": lambda: _generic(RESULTS / "reliability.json", "benchmarks/reliability.py"),
+    "backends": backends,
+    "reliability": reliability,
 }
 
 
