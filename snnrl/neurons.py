@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -145,7 +146,8 @@ class SpikingNeuron(nn.Module):
                 f"{type(self).__name__}: state of per-sample shape {shape} cannot be restored into a "
                 f"neuron of per-sample shape {self._sample_shape}. Restore a state captured from a "
                 "network of the same architecture.")
-        self._sample_shape = shape
+        if self._sample_shape != shape:
+            self._sample_shape = shape
         self._state = {k: v for k, v in state.items()}
 
     @property
@@ -159,7 +161,8 @@ class SpikingNeuron(nn.Module):
                 f"{type(self).__name__}: expected input of per-sample shape {self._sample_shape}, got "
                 f"{sample} (input shape {tuple(x.shape)}). The neuron was built for the first shape; use a "
                 "new neuron for another layer size.")
-        self._sample_shape = sample
+        if self._sample_shape is None:
+            self._sample_shape = sample
         if not self._state:
             self._state = self.initial_state(x)
         elif self.batch_size != x.shape[0]:
@@ -256,6 +259,53 @@ class IFNeuron(SpikingNeuron):
             v = torch.where(fired, torch.full_like(v, self.v_reset), v)
         self._state["v"] = v
         return s
+
+    def multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """All timesteps of ``[T, B, ...]``; plain inference (see :meth:`_fast_inference`) takes a fast loop."""
+        if self._fast_inference(x_seq):
+            return self._multi_step_inference(x_seq)
+        return super().multi_step(x_seq)
+
+    def _fast_inference(self, x_seq: torch.Tensor) -> bool:
+        """True when the fast loop gives exactly what the per-timestep modules give: a soft-reset unsigned IF
+        neuron (no subclass step, standard surrogate), float32/64 CPU input, no autograd, no potential trace."""
+        if (self.reset != "subtract" or self.signed or self.potential_trace is not None
+                or type(self)._step is not IFNeuron._step or type(self).single_step is not SpikingNeuron.single_step
+                or type(self.surrogate).__call__ is not Surrogate.__call__):
+            return False
+        if (x_seq.dim() < 2 or x_seq.shape[0] < 1 or x_seq.device.type != "cpu"
+                or x_seq.dtype not in (torch.float32, torch.float64) or self.threshold.dim() >= x_seq.dim()):
+            return False
+        v = self._state.get("v")
+        if v is not None and (v.dtype != x_seq.dtype or v.device != x_seq.device):
+            return False
+        return not (torch.is_grad_enabled() and (x_seq.requires_grad or self.threshold.requires_grad
+                                                  or (v is not None and v.requires_grad)))
+
+    def _multi_step_inference(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """The multi-step loop without per-timestep module calls: numpy ufuncs on views of torch buffers.
+
+        Same arithmetic as :meth:`_step` element by element (``V += x``; ``s = [V ≥ θ]``; ``V −= θ·s``), so spikes
+        and potentials are bit-identical: ``V − θ ≥ 0`` and ``V ≥ θ`` agree for all IEEE floats (a difference of
+        two distinct floats never rounds to zero), torch's default (no flush-to-zero mode).
+        """
+        self._ensure_state(x_seq[0])
+        theta = self.threshold.to(x_seq)
+        x, v = x_seq, self._state["v"]
+        theta, x, v = (t.detach() if t.requires_grad else t for t in (theta, x, v))  # no graph is built here
+        v = torch.add(v, x[0])                                         # step 0's charge, in a new tensor
+        spikes = torch.empty(x.shape, dtype=x.dtype)
+        v_np, x_np, theta_np, s_np = v.numpy(), x.numpy(), theta.numpy(), spikes.numpy()
+        drop = np.empty_like(v_np)
+        add, greater_equal, multiply, subtract = np.add, np.greater_equal, np.multiply, np.subtract
+        for t, s_t in enumerate(s_np):
+            if t:
+                add(v_np, x_np[t], out=v_np)                           # charge
+            greater_equal(v_np, theta_np, out=s_t)                     # fire
+            multiply(theta_np, s_t, out=drop)                          # soft reset: V -= θ·s
+            subtract(v_np, drop, out=v_np)
+        self._state["v"] = v
+        return spikes
 
     def extra_repr(self) -> str:
         th = self.threshold.item() if self.threshold.numel() == 1 else f"tensor{tuple(self.threshold.shape)}"

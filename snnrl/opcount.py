@@ -26,9 +26,10 @@ Example
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -75,37 +76,40 @@ class OpsSummary:
 
 def is_spike_tensor(x: torch.Tensor) -> bool:
     """True when every value of ``x`` is -1, 0 or 1 (binary or ternary spikes)."""
-    return bool(((x == 0) | (x == 1) | (x == -1)).all())
+    if x.dtype == torch.bool:
+        return True
+    if x.is_complex():
+        return bool(((x == 0) | (x == 1) | (x == -1)).all())
+    return torch.equal(x, torch.sign(x))  # sign(x) == x exactly for -1, 0, 1 only (NaN never compares equal)
 
 
 _FIELDS = ("macs", "accumulates", "neuron_updates", "spikes")
 
 
 def _synapse_ops(layer: nn.Module, x: torch.Tensor, y: torch.Tensor, *, dense: bool = False
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """MACs and accumulates of ``layer`` per timestep and sample, each ``[T, B]``, for input ``[T, B, ...]``."""
-    steps, batch = x.shape[:2]
-    zeros = torch.zeros(steps, batch, dtype=torch.int64)
+                 ) -> tuple[int, torch.Tensor | None]:
+    """Operations of ``layer`` for input ``[T, B, ...]``: ``(MACs per timestep and sample, None)`` for dense
+    counting or analog input, ``(0, accumulates [T, B] int64)`` for spike input."""
     if dense or not is_spike_tensor(x):
         if isinstance(layer, nn.Linear):
             per_output = layer.in_features
         else:
             per_output = (layer.in_channels // layer.groups) * int(torch.tensor(layer.kernel_size).prod())
-        outputs_per_sample = y[0, 0].numel()
-        return torch.full((steps, batch), outputs_per_sample * per_output, dtype=torch.int64), zeros
+        return math.prod(y.shape[2:]) * per_output, None
+    steps, batch = x.shape[:2]
+    if isinstance(layer, nn.Linear) and math.prod(x.shape[2:]) * layer.out_features < 2 ** 24:
+        # below 2^24 the float32 count below is exact, so count in integers
+        return 0, torch.count_nonzero(x if x.dim() == 3 else x.flatten(2), dim=2) * layer.out_features
     nonzero = (x != 0).to(torch.float32)
     if isinstance(layer, nn.Linear):
-        acc = nonzero.flatten(2).sum(2) * layer.out_features
-    else:
-        ones = torch.ones_like(layer.weight, dtype=torch.float32)
-        conv = F.conv2d if isinstance(layer, nn.Conv2d) else F.conv1d
-        fan = conv(nonzero.flatten(0, 1), ones, None, layer.stride, layer.padding, layer.dilation, layer.groups)
-        acc = fan.unflatten(0, (steps, batch)).flatten(2).sum(2)
-    return zeros, acc.round().to(torch.int64)
+        return 0, (nonzero.flatten(2).sum(2) * layer.out_features).round().to(torch.int64)
+    ones = torch.ones_like(layer.weight, dtype=torch.float32)
+    conv = F.conv2d if isinstance(layer, nn.Conv2d) else F.conv1d
+    fan = conv(nonzero.flatten(0, 1), ones, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+    return 0, fan.unflatten(0, (steps, batch)).flatten(2).sum(2).round().to(torch.int64)
 
 
-@dataclass(frozen=True)
-class _Entry:
+class _Entry(NamedTuple):
     layer: str
     kind: str
     start: int
@@ -116,7 +120,8 @@ class OperationCounter:
     """Count operations of ``net`` while inside the ``with`` block (hooks are removed on exit).
 
     Counts are kept per layer, per timestep and per sample (batch row), so a vectorised policy can
-    attribute operations to each environment (:meth:`by_sample`).
+    attribute operations to each environment (:meth:`by_sample`). A counter can be entered again (e.g. once per
+    decision, with :meth:`reset` in between); the layers to hook are looked up on its first entry.
 
     Parameters
     ----------
@@ -136,6 +141,7 @@ class OperationCounter:
         self._entries: list[_Entry] = []
         self._clock: dict[str, int] = defaultdict(int)
         self._handles: list[Any] = []
+        self._hooks: list[tuple[nn.Module, Any]] | None = None
 
     # -- hooks ---------------------------------------------------------------------------------------
     def _targets(self) -> list[tuple[str, nn.Module]]:
@@ -144,8 +150,10 @@ class OperationCounter:
 
     def __enter__(self) -> "OperationCounter":
         if self.enabled and not self._handles:
-            for name, module in self._targets():
-                self._handles.append(module.register_forward_hook(self._make_hook(name)))
+            if self._hooks is None:  # the counted layers are looked up once per counter (re-entries reuse them)
+                self._hooks = [(module, self._make_hook(name)) for name, module in self._targets()]
+            for module, hook in self._hooks:
+                self._handles.append(module.register_forward_hook(hook))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -155,23 +163,32 @@ class OperationCounter:
 
     def _make_hook(self, name: str):
         def hook(mod: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
-            with torch.no_grad():
-                self._record(name, mod, inputs[0].detach(), output.detach())
+            if torch.is_grad_enabled():
+                with torch.no_grad():
+                    self._record(name, mod, inputs[0].detach(), output.detach())
+            else:
+                self._record(name, mod, inputs[0], output)
         return hook
 
     def _record(self, name: str, module: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
         if getattr(module, "step_mode", "s") != "m":
             x, y = x.unsqueeze(0), y.unsqueeze(0)
         steps, batch = y.shape[:2]
-        counts = torch.zeros(steps, batch, 4, dtype=torch.int64)
         if isinstance(module, SpikingNeuron):
             kind = "neuron"
-            counts[..., 2] = y[0, 0].numel()
-            counts[..., 3] = (y != 0).flatten(2).sum(2)
+            spikes = torch.count_nonzero(y if y.dim() == 3 else y.flatten(2), dim=2)       # [T, B] int64
+            zero = torch.zeros_like(spikes)
+            counts = torch.stack((zero, zero, torch.full_like(spikes, math.prod(y.shape[2:])), spikes), dim=2)
         else:
             layer = module.layer if isinstance(module, MultiStep) else module
             kind = "linear" if isinstance(layer, nn.Linear) else "conv"
-            counts[..., 0], counts[..., 1] = _synapse_ops(layer, x, y, dense=self.dense)
+            macs, accumulates = _synapse_ops(layer, x, y, dense=self.dense)
+            if accumulates is None:
+                counts = torch.zeros(steps, batch, 4, dtype=torch.int64)
+                counts.select(2, 0).fill_(macs)
+            else:
+                zero = torch.zeros_like(accumulates)
+                counts = torch.stack((zero, accumulates, zero, zero), dim=2)
         start = self._clock[name]
         self._clock[name] = start + steps
         self._entries.append(_Entry(name, kind, start, counts))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from snnrl.layers import InputError, SpikingSequential
-from snnrl.neurons import (ATMNNeuron, IFNeuron, LIFNeuron, ParametricLIFNeuron, SelfPredictionNeuron,
+from snnrl.neurons import (ATMNNeuron, IFNeuron, LIFNeuron, ParametricLIFNeuron, SelfPredictionNeuron, SpikingNeuron,
                            StateShapeError)
 from snnrl.surrogate import FastSigmoid, Sigmoid
 
@@ -189,3 +189,27 @@ def test_surrogates_are_selectable_per_neuron():
     LIFNeuron(surrogate=FastSigmoid(25.0))(y).sum().backward()
     assert y.grad.item() == pytest.approx(1 / (1 + 25 * 0.1) ** 2, rel=1e-5)
     assert math.isfinite(y.grad.item())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_if_inference_loop_is_bit_identical_to_the_per_timestep_loop(dtype):
+    gen = torch.Generator().manual_seed(3)
+    theta = torch.rand(7, generator=gen) + 0.2
+    for threshold in (theta, 0.7):
+        x = (torch.randn(9, 4, 7, generator=gen) * 0.8).to(dtype)
+        start = (0.5 * torch.as_tensor(threshold) + torch.zeros(4, 7)).to(dtype)
+        for inputs in (x, x[0].expand(9, 4, 7)):                     # also a constant (expanded) input current
+            fast, slow = IFNeuron(threshold), IFNeuron(threshold)
+            fast.set_state({"v": start}), slow.set_state({"v": start.clone()})
+            with torch.no_grad():
+                out_fast = fast(inputs)                                  # numpy inference loop
+            out_slow = SpikingNeuron.multi_step(slow, inputs)            # generic loop of single steps
+            assert out_fast.dtype == out_slow.dtype == dtype
+            assert torch.equal(out_fast, out_slow) and torch.equal(fast.get_state()["v"], slow.get_state()["v"])
+            assert torch.equal(start, (0.5 * torch.as_tensor(threshold) + torch.zeros(4, 7)).to(dtype))  # not mutated
+    # autograd, potential traces, signed and hard-reset neurons keep the generic loop
+    x = torch.randn(3, 2, 7, requires_grad=True)
+    IFNeuron(theta)(x).sum().backward()
+    assert x.grad is not None
+    assert not IFNeuron(theta, signed=True)._fast_inference(x.detach())
+    assert not IFNeuron(theta, reset="zero")._fast_inference(x.detach())

@@ -122,3 +122,24 @@ def test_dense_mode_counts_macs_even_for_zero_or_binary_input():
     with OperationCounter(net, dense=True) as dense:
         net(x)
     assert dense.by_layer()["0"] == OpsSummary(macs=12) and dense.summary().accumulates == 0
+
+
+def test_spike_tensor_check_and_a_reused_counter():
+    from snnrl.opcount import is_spike_tensor
+
+    assert is_spike_tensor(torch.tensor([[0.0, 1.0], [-1.0, -0.0]])) and is_spike_tensor(torch.tensor([True, False]))
+    assert is_spike_tensor(torch.tensor([0, 1, -1]))
+    for bad in ([0.5, 1.0], [2.0, 0.0], [float("nan"), 1.0], [float("inf"), 0.0], [1.0 + 1e-7, 0.0]):
+        assert not is_spike_tensor(torch.tensor(bad))
+    x = repeat_over_time(torch.tensor([[1.0, 2.0]]), 2)
+    net = _hand_net()
+    with OperationCounter(net) as fresh:
+        net(x)
+    reused = OperationCounter(net)
+    for _ in range(2):                        # re-entering reuses the hooked layers; reset() clears the counts
+        net[1].reset_state(), net[3].reset_state()
+        reused.reset()
+        with reused:
+            net(x)
+        assert reused.by_layer() == fresh.by_layer() and reused.records == fresh.records
+    assert all(not m._forward_hooks for m in net.modules())

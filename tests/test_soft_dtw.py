@@ -189,3 +189,20 @@ def test_invalid_inputs_raise_clear_errors(case: tuple[str, torch.Tensor, torch.
     else:
         with pytest.raises(ValueError, match=pattern):
             SoftDTWDivergence(gamma=gamma)
+
+
+@pytest.mark.parametrize("n, m", [(1, 1), (1, 4), (5, 1), (4, 4), (6, 9), (9, 6)])
+def test_cpu_fast_path_matches_the_torch_recursion(n: int, m: int) -> None:
+    # CPU tensors take the numpy path (scaled units, logaddexp); other devices the torch recursion.
+    from snnrl.continual.soft_dtw import (_accumulated_cost, _alignment_matrix, _half_squared_distances,
+                                          _scaled_alignment, _scaled_table)
+
+    x, y = _random_pair(3, n, m, 4, seed=20 + n * 10 + m)
+    gamma = 0.7
+    cost = _half_squared_distances(x, y)
+    table = _accumulated_cost(cost, gamma)
+    neg_cost = (-cost / gamma).numpy()
+    scaled = torch.from_numpy(_scaled_table(neg_cost))
+    torch.testing.assert_close(-gamma * scaled[:, 1:, 1:], table[:, 1:, 1:], atol=1e-10, rtol=1e-12)
+    torch.testing.assert_close(torch.from_numpy(_scaled_alignment(neg_cost, scaled.numpy())),
+                               _alignment_matrix(cost, table, gamma), atol=1e-10, rtol=1e-12)

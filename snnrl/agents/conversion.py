@@ -212,9 +212,10 @@ class SpikingActor(nn.Module):
     def decide(self, obs: torch.Tensor, v_start: list[torch.Tensor], timesteps: int) -> Decision:
         """Run one decision of ``timesteps`` IF steps on ``obs [B, obs_dim]`` from start potentials ``v_start``."""
         t = check_timesteps(timesteps)
-        x = obs if self.obs_low is None else torch.maximum(torch.minimum(obs, self.obs_high), self.obs_low)
+        # clamp(obs, low, high) == max(min(obs, high), low) since low < high
+        x = obs if self.obs_low is None else torch.clamp(obs, self.obs_low, self.obs_high)
         current = self.input_layer(x)                                   # analog input: once per decision
-        spikes = current.unsqueeze(0).expand(t, *current.shape)
+        spikes = current.expand(t, *current.shape)
         v_end, counts = [], []
         for index, neuron in enumerate(self.neurons):
             if index > 0:

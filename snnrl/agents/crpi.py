@@ -51,16 +51,21 @@ class CRPIConfig:
             raise ValueError(f"CRPI floor_spikes must be >= 0 (or None for the spike count), got {self.floor_spikes}.")
 
 
-def start_potential(theta: torch.Tensor, carry: torch.Tensor) -> torch.Tensor:
-    """``V_start = θ/2 + c``."""
-    return 0.5 * theta + carry
+def start_potential(theta: torch.Tensor, carry: torch.Tensor, *, half: torch.Tensor | None = None) -> torch.Tensor:
+    """``V_start = θ/2 + c`` (``half``: ``0.5 * θ`` when already computed)."""
+    return (0.5 * theta if half is None else half) + carry
 
 
 def next_carry(v_start: torch.Tensor, v_end: torch.Tensor, spike_count: torch.Tensor, theta: torch.Tensor,
-               config: CRPIConfig) -> torch.Tensor:
-    """The carry ``c`` for the next decision from one decision's start / end potentials and spike count."""
+               config: CRPIConfig, *, half: torch.Tensor | None = None) -> torch.Tensor:
+    """The carry ``c`` for the next decision from one decision's start / end potentials and spike count.
+
+    ``half`` is ``0.5 * θ`` when already computed (as :func:`start_potential` may have).
+    """
     delta = v_end - v_start
     n = spike_count if config.floor_spikes is None else torch.full_like(spike_count, config.floor_spikes)
     floored = torch.maximum(delta, -n * theta)
-    half = 0.5 * theta
-    return torch.maximum(torch.minimum(config.alpha * floored, half), -half)
+    if config.alpha != 1.0:                       # 1.0 * x == x exactly
+        floored = config.alpha * floored
+    half = 0.5 * theta if half is None else half
+    return torch.clamp(floored, -half, half)      # == max(min(x, θ/2), −θ/2) as −θ/2 < θ/2

@@ -86,13 +86,28 @@ class _MeteredPolicy:
     def _init_metering(self, metering: bool) -> None:
         self.metering = metering
         self.last_decision_ops: dict[str, torch.Tensor] = {}
+        self._counter: OperationCounter | None = None
 
     def _metered(self, fn, *args: Any) -> Any:
-        counter = OperationCounter(self.network, enabled=self.metering, dense=self.dense_ops)
+        if not self.metering:
+            with torch.no_grad():
+                result = fn(*args)
+            self.last_decision_ops = {}
+            return result
+        counter = self.__dict__.get("_counter")
+        if counter is None:  # one counter per policy: its hooked layers are found once, not at every decision
+            counter = self._counter = OperationCounter(self.network, dense=self.dense_ops)
+        counter.reset()
         with torch.no_grad(), counter:
             result = fn(*args)
-        self.last_decision_ops = counter.by_sample() if self.metering else {}
+        self.last_decision_ops = counter.by_sample()
         return result
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The counter holds hook closures (not picklable, and tied to this object): copies build their own.
+        state = self.__dict__.copy()
+        state["_counter"] = None
+        return state
 
 
 class SpikingPolicy(_MeteredPolicy):
@@ -149,11 +164,12 @@ class SpikingPolicy(_MeteredPolicy):
             keep = (~mask).to(torch.float32).unsqueeze(1)
             carries = [c * keep for c in carries]
         thetas = self.actor.thresholds
-        v_start = [start_potential(theta, c) for theta, c in zip(thetas, carries)]
+        halves = [0.5 * theta for theta in thetas]
+        v_start = [start_potential(theta, c, half=h) for theta, c, h in zip(thetas, carries, halves)]
         decision = self._metered(self.actor.decide, obs, v_start, self.timesteps)
         if self.crpi is not None:
-            carries = [next_carry(vs, ve, n, theta, self.crpi)
-                       for vs, ve, n, theta in zip(v_start, decision.v_end, decision.spike_counts, thetas)]
+            carries = [next_carry(vs, ve, n, theta, self.crpi, half=h) for vs, ve, n, theta, h
+                       in zip(v_start, decision.v_end, decision.spike_counts, thetas, halves)]
         else:
             carries = [torch.zeros_like(c) for c in carries]
         actions = self.actor.squash_action(decision.pre_action).numpy()

@@ -35,6 +35,9 @@ soft-min, hence below each of its arguments), so nothing overflows. The gradient
 respect to ``C`` is ``E``; the gradient with respect to ``x`` and ``y`` follows by autograd through
 the (ordinary torch) computation of ``C``.
 
+On CPU both recursions run in numpy on ``-R / gamma`` (the soft-min becomes two ``logaddexp``), three to five
+calls per anti-diagonal; on other devices in torch.
+
 The Soft-DTW divergence (Blondel, Mensch & Vert, AISTATS 2021) removes the entropic bias of
 Soft-DTW so that ``D(x, x) = 0`` and ``D(x, y) >= 0``::
 
@@ -62,6 +65,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
@@ -84,7 +88,9 @@ def _check_gamma(gamma: float) -> float:
     return value
 
 
-def _check_sequences(x: torch.Tensor, y: torch.Tensor) -> None:
+def _check_sequences(x: torch.Tensor, y: torch.Tensor, *, finite: bool = True) -> None:
+    """Shapes, dtypes and devices of a pair of batches; also finite values unless ``finite=False`` (the caller
+    then checks with :func:`_check_finite`)."""
     for name, t in (("x", x), ("y", y)):
         if not isinstance(t, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor of shape [B, T, D]; received {type(t).__name__}.")
@@ -124,6 +130,11 @@ def _check_sequences(x: torch.Tensor, y: torch.Tensor) -> None:
             f"devices differ: x is on {x.device} and y is on {y.device}; expected the same device. "
             "Move one of them, e.g. y.to(x.device)."
         )
+    if finite:
+        _check_finite(x, y)
+
+
+def _check_finite(x: torch.Tensor, y: torch.Tensor) -> None:
     for name, t in (("x", x), ("y", y)):
         if not bool(torch.isfinite(t).all()):
             raise ValueError(
@@ -208,27 +219,115 @@ def _alignment_matrix(cost: torch.Tensor, table: torch.Tensor, gamma: float) -> 
     return e.view(batch, n + 2, width)[:, 1 : n + 1, 1 : m + 1]
 
 
+# -- CPU fast path ---------------------------------------------------------------------------------
+# An anti-diagonal holds few cells (a batch of short sequences), so the torch version above costs one dispatch per
+# operation. On CPU the same recursion runs on numpy views, in scaled units ``Q = -R / gamma``, ``c = -C / gamma``,
+# where the soft-min is two ``logaddexp``:
+#     Q[i, j] = c[i, j] + logaddexp(logaddexp(Q[i-1, j-1], Q[i-1, j]), Q[i, j-1])
+# and the backward weights are ``exp(Q[i, j] - Q[succ] + c[succ])``.
+
+
+def _numpy_path(cost: torch.Tensor) -> bool:
+    return cost.device.type == "cpu" and cost.dtype in (torch.float32, torch.float64)
+
+
+def _scaled_table(neg_cost: np.ndarray) -> np.ndarray:
+    """``Q = -R / gamma`` of shape ``[B, N + 1, M + 1]`` from ``c = -C / gamma`` ``[B, N, M]`` (flat layout of
+    :func:`_accumulated_cost`)."""
+    batch, n, m = neg_cost.shape
+    width = m + 1
+    table = np.full((batch, n + 1, width), -np.inf, dtype=neg_cost.dtype)
+    table[:, 0, 0] = 0.0
+    table[:, 1:, 1:] = neg_cost                                  # each cell starts as its c, then adds its soft-min
+    flat = table.reshape(batch, -1)
+    buffer = np.empty((batch, min(n, m)), dtype=neg_cost.dtype)
+    logaddexp, add = np.logaddexp, np.add
+    for d in range(2, n + m + 1):
+        lo, hi = _diagonal_bounds(d, n, m)
+        start, stop = lo * m + d, hi * m + d + 1
+        acc, cells = buffer[:, : hi - lo + 1], flat[:, start:stop:m]
+        logaddexp(flat[:, start - width - 1 : stop - width - 1 : m], flat[:, start - width : stop - width : m],
+                  out=acc)
+        logaddexp(acc, flat[:, start - 1 : stop - 1 : m], out=acc)
+        add(cells, acc, out=cells)
+    return table
+
+
+def _scaled_alignment(neg_cost: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``E = dR[N, M] / dC`` ``[B, N, M]`` from ``c = -C / gamma`` and ``Q`` (:func:`_scaled_table`)."""
+    batch, n, m = neg_cost.shape
+    width = m + 2
+    # Q and c on an (N + 2) x (M + 2) grid: Q = +inf past the last row / column (weight exp(-inf) = 0), except
+    # Q[N+1, M+1] = Q[N, M] with c = 0 there, which seeds E[N, M] = 1.
+    q = np.full((batch, n + 2, width), np.inf, dtype=neg_cost.dtype)
+    q[:, 1 : n + 1, 1 : m + 1] = table[:, 1:, 1:]
+    q[:, n + 1, m + 1] = table[:, n, m]
+    c = np.zeros((batch, n + 2, width), dtype=neg_cost.dtype)
+    c[:, 1 : n + 1, 1 : m + 1] = neg_cost
+    inner = q[:, 1 : n + 1, 1 : m + 1]
+    weights = np.zeros((3, batch, n + 2, width), dtype=neg_cost.dtype)
+    nxt, same_i, same_j = slice(2, None), slice(1, n + 1), slice(1, m + 1)
+    successors = ((nxt, same_j), (same_i, nxt), (nxt, nxt))  # (i+1, j), (i, j+1), (i+1, j+1)
+    for w, (rows, cols) in zip(weights[:, :, 1 : n + 1, 1 : m + 1], successors):
+        np.subtract(inner, q[:, rows, cols], out=w)
+        w += c[:, rows, cols]
+        np.exp(w, out=w)
+    down, right, diagonal = weights.reshape(3, batch, -1)
+    # Flat index of (i, j) is i * (M + 2) + j, as in _alignment_matrix.
+    e = np.zeros((batch, (n + 2) * width), dtype=neg_cost.dtype)
+    e[:, (n + 1) * width + m + 1] = 1.0
+    buffer = np.empty((batch, min(n, m)), dtype=neg_cost.dtype)
+    multiply, add = np.multiply, np.add
+    step = m + 1
+    for d in range(n + m, 1, -1):
+        lo, hi = _diagonal_bounds(d, n, m)
+        start, stop = lo * step + d, hi * step + d + 1
+        cells = slice(start, stop, step)
+        acc, out = buffer[:, : hi - lo + 1], e[:, cells]
+        multiply(e[:, start + width : stop + width : step], down[:, cells], out=out)
+        multiply(e[:, start + 1 : stop + 1 : step], right[:, cells], out=acc)
+        add(out, acc, out=out)
+        multiply(e[:, start + width + 1 : stop + width + 1 : step], diagonal[:, cells], out=acc)
+        add(out, acc, out=out)
+    return e.reshape(batch, n + 2, width)[:, 1 : n + 1, 1 : m + 1]
+
+
 class _SoftDTWFromCost(torch.autograd.Function):
     """``R[N, M]`` from a cost matrix ``[B, N, M]``; backward returns ``E * grad_output``."""
 
     @staticmethod
     def forward(ctx, cost: torch.Tensor, gamma: float) -> torch.Tensor:  # type: ignore[override]
         cost = cost.detach()
+        ctx.gamma = gamma
+        if _numpy_path(cost):
+            neg_cost = torch.mul(cost, -1.0 / gamma).contiguous()
+            table = torch.from_numpy(_scaled_table(neg_cost.numpy()))
+            ctx.save_for_backward(neg_cost, table)
+            return table[:, -1, -1] * -gamma
         table = _accumulated_cost(cost, gamma)
         ctx.save_for_backward(cost, table)
-        ctx.gamma = gamma
         return table[:, -1, -1].clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
-        cost, table = ctx.saved_tensors
-        alignment = _alignment_matrix(cost, table, ctx.gamma)
+        saved, table = ctx.saved_tensors
+        if _numpy_path(saved):
+            alignment = torch.from_numpy(_scaled_alignment(saved.numpy(), table.numpy()))
+        else:
+            alignment = _alignment_matrix(saved, table, ctx.gamma)
         return alignment * grad_output.view(-1, 1, 1), None
 
 
 def _soft_dtw_checked(x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
-    return _SoftDTWFromCost.apply(_half_squared_distances(x, y), gamma)
+    """Soft-DTW of inputs whose shapes are checked; raises on non-finite ``x`` or ``y``.
+
+    Every ``x_i`` meets every ``y_j`` in the cost, so a NaN or inf in either makes the cost non-finite: one check of
+    the cost replaces two of the inputs (which then name the culprit)."""
+    cost = _half_squared_distances(x, y)
+    if not bool(torch.isfinite(cost).all()):
+        _check_finite(x, y)
+    return _SoftDTWFromCost.apply(cost, gamma)
 
 
 def soft_dtw(x: torch.Tensor, y: torch.Tensor, *, gamma: float = 1.0) -> torch.Tensor:
@@ -255,7 +354,7 @@ def soft_dtw(x: torch.Tensor, y: torch.Tensor, *, gamma: float = 1.0) -> torch.T
         non-floating or mismatched dtypes, or NaN / infinite entries.
     """
     gamma = _check_gamma(gamma)
-    _check_sequences(x, y)
+    _check_sequences(x, y, finite=False)
     return _soft_dtw_checked(x, y, gamma)
 
 
@@ -286,10 +385,13 @@ def soft_dtw_divergence(
         As :func:`soft_dtw`.
     """
     gamma = _check_gamma(gamma)
-    _check_sequences(x, y)
-    divergence = (
-        _soft_dtw_checked(x, y, gamma) - 0.5 * _soft_dtw_checked(x, x, gamma) - 0.5 * _soft_dtw_checked(y, y, gamma)
-    )
+    _check_sequences(x, y, finite=False)
+    if x.shape[1] == y.shape[1]:
+        # One batch of the three pairs (x, y), (x, x), (y, y): the same values per row, a third of the steps.
+        xy, xx, yy = _soft_dtw_checked(torch.cat((x, x, y)), torch.cat((y, x, y)), gamma).view(3, -1)
+    else:
+        xy, xx, yy = _soft_dtw_checked(x, y, gamma), _soft_dtw_checked(x, x, gamma), _soft_dtw_checked(y, y, gamma)
+    divergence = xy - 0.5 * xx - 0.5 * yy
     if normalize:
         divergence = divergence / (0.5 * (x.shape[1] + y.shape[1]))
     return divergence
