@@ -1,0 +1,281 @@
+"""Speed (benchmarks.md): wall time per decision of the spiking policy vs the ANN teacher and vs SpikingJelly.
+
+One run, one machine, interleaved: every round times each candidate for a block of calls, in a shuffled order;
+numbers are medians over rounds, and each ratio is the median of the per-round ratios (the two candidates of a
+ratio ran seconds apart, so background load cancels). Candidates, at batch 1 and vectorised (``--batches``):
+
+* ``ann_predict`` — :class:`~snnrl.agents.policy.AnnPolicy` ``predict`` (numpy in, numpy out), metering off;
+  ``ann_forward`` — the raw teacher actor on a tensor, under ``torch.no_grad()``;
+* ``snn_predict_T{T}`` / ``snn_crpi_predict_T{T}`` — :class:`~snnrl.agents.policy.SpikingPolicy` ``predict`` with
+  plain conversion / CRPI (alpha 1), metering off, for every ``T`` of ``--timesteps``;
+* ``ours_forward_T{T}`` — the converted :class:`~snnrl.agents.conversion.SpikingActor` on a tensor (plain
+  conversion), and ``sj_m_forward_T{T}`` / ``sj_s_forward_T{T}`` — the same network built from SpikingJelly
+  (``nn.Linear`` + ``spikingjelly.activation_based.neuron.IFNode``, soft reset ``v_reset=None``, start potential
+  ``θ/2``, accumulated non-spiking output, the teacher's squashing) in multi-step and single-step mode. Their actions
+  are first checked against ours (``--tolerance``). SpikingJelly's ``IFNode`` takes one scalar threshold per layer,
+  so this comparison uses our per-layer (``percentile``) calibration; the rest uses the reference per-neuron one.
+
+Writes ``benchmarks/results/speed/decision_cost.json`` (:func:`snnrl.results.write_result`). Needs the ``bench``
+extra (SpikingJelly).
+
+Usage::
+
+    .venv/bin/python benchmarks/decision_cost.py            # T = 4, 8, 16; batches 1 and 8
+    .venv/bin/python benchmarks/decision_cost.py --quick    # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from snnrl.agents.actor import TeacherActor
+from snnrl.agents.conversion import SpikingActor, collect_activations, convert_actor, thresholds_from_activations
+from snnrl.agents.crpi import CRPIConfig
+from snnrl.agents.policy import AnnPolicy, SpikingPolicy
+from snnrl.agents.zoo import load_teacher
+from snnrl.results import write_result
+
+RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "decision_cost.json"
+
+
+def time_interleaved(candidates: dict[str, Callable[[], Any]], *, rounds: int, calls: int,
+                     seed: int = 0) -> dict[str, list[float]]:
+    """Seconds per call of each candidate, one value per round (blocks of ``calls`` calls, shuffled order)."""
+    for fn in candidates.values():  # warm-up
+        for _ in range(3):
+            fn()
+    order = list(candidates)
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            fn = candidates[name]
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - start) / calls)
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
+    """Median over rounds of ``times[num] / times[den]``."""
+    return float(np.median(np.asarray(times[num]) / np.asarray(times[den])))
+
+
+class SpikingJellyActor(nn.Module):
+    """The converted actor rebuilt from SpikingJelly modules (``IFNode``, soft reset), same weights and ``T``.
+
+    Parameters
+    ----------
+    actor
+        Our converted actor; every layer must have a single threshold value (per-layer calibration).
+    step_mode
+        ``"m"``: multi-step ``IFNode`` and ``layer.Linear`` on ``[T, B, ...]``; ``"s"``: a loop over timesteps.
+    """
+
+    def __init__(self, actor: SpikingActor, step_mode: str = "m") -> None:
+        super().__init__()
+        from spikingjelly.activation_based import layer, neuron, surrogate
+
+        thetas = [float(t[0]) for t in actor.thresholds]
+        for index, theta in enumerate(actor.thresholds):
+            if not torch.all(theta == theta[0]):
+                raise ValueError(f"layer {index} has per-neuron thresholds; IFNode takes one threshold per layer.")
+        self.step_mode = step_mode
+        self.thetas = thetas
+        self.widths = [t.numel() for t in actor.thresholds]
+        self.input_layer = self._copy(actor.input_layer, nn.Linear)
+        linears = [m.layer for m in actor.hidden_layers] + [actor.output_layer.layer]
+        self.layers = nn.ModuleList(self._copy(lin, lambda i, o: layer.Linear(i, o, step_mode=step_mode))
+                                    for lin in linears)
+        self.nodes = nn.ModuleList(neuron.IFNode(v_threshold=theta, v_reset=None, surrogate_function=surrogate.ATan(),
+                                                 step_mode=step_mode) for theta in thetas)
+        self.obs_low, self.obs_high = actor.obs_low, actor.obs_high
+        self.action_low, self.action_high, self.squash = actor.action_low, actor.action_high, actor.squash
+
+    @staticmethod
+    def _copy(linear: nn.Linear, make: Callable[[int, int], nn.Linear]) -> nn.Linear:
+        new = make(linear.in_features, linear.out_features)
+        with torch.no_grad():
+            new.weight.copy_(linear.weight)
+            new.bias.copy_(linear.bias)
+        return new
+
+    def _start(self, batch: int) -> None:
+        for node, theta, width in zip(self.nodes, self.thetas, self.widths):
+            node.reset()
+            node.v = torch.full((batch, width), 0.5 * theta)
+
+    def forward(self, obs: torch.Tensor, timesteps: int) -> torch.Tensor:
+        """Actions ``[B, action_dim]`` for ``obs [B, obs_dim]``, every neuron starting at ``θ/2``."""
+        x = obs if self.obs_low is None else torch.clamp(obs, self.obs_low, self.obs_high)
+        current = self.input_layer(x)
+        self._start(obs.shape[0])
+        if self.step_mode == "m":
+            h = current.unsqueeze(0).repeat(timesteps, 1, 1)
+            for node, linear in zip(self.nodes, self.layers):
+                h = linear(node(h))
+            pre_action = h.mean(0)
+        else:
+            total = None
+            for _ in range(timesteps):
+                h = current
+                for node, linear in zip(self.nodes, self.layers):
+                    h = linear(node(h))
+                total = h if total is None else total + h
+            pre_action = total / timesteps
+        if self.squash == "tanh":
+            return self.action_low + 0.5 * (torch.tanh(pre_action) + 1.0) * (self.action_high - self.action_low)
+        return torch.maximum(torch.minimum(pre_action, self.action_high), self.action_low)
+
+
+def rollout_observations(actor: TeacherActor, env_id: str, steps: int, seed: int) -> np.ndarray:
+    """Observations ``[steps, obs_dim]`` of a deterministic teacher rollout."""
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=seed)
+    out = []
+    with torch.no_grad():
+        for _ in range(steps):
+            out.append(np.asarray(obs, dtype=np.float32))
+            obs, _, terminated, truncated, _ = env.step(actor(torch.as_tensor(out[-1]).unsqueeze(0))[0].numpy())
+            if terminated or truncated:
+                obs, _ = env.reset()
+    env.close()
+    return np.stack(out)
+
+
+def check_spikingjelly(ours: SpikingActor, sj: SpikingJellyActor, observations: np.ndarray,
+                       timesteps: int) -> float:
+    """Largest absolute action difference between our actor and SpikingJelly's on ``observations``."""
+    with torch.no_grad():
+        obs = torch.from_numpy(observations)
+        return float((ours(obs, timesteps) - sj(obs, timesteps)).abs().max())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--teacher", default="td3-halfcheetah")
+    p.add_argument("--timesteps", type=int, nargs="+", default=[4, 8, 16])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--rounds", type=int, default=60, help="interleaved rounds (medians over them)")
+    p.add_argument("--calls", type=int, default=20, help="calls per candidate and round")
+    p.add_argument("--calibration-steps", type=int, default=2000)
+    p.add_argument("--check-observations", type=int, default=256, help="observations of the SpikingJelly check")
+    p.add_argument("--tolerance", type=float, default=1e-5, help="largest allowed action difference vs SpikingJelly")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: least noise on a shared machine)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="T = 8 only, few rounds (smoke run)")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.timesteps, args.rounds, args.calls, args.calibration_steps = [8], 5, 5, 300
+        args.check_observations = 64
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    actor, entry = load_teacher(args.teacher)
+    env_id = entry["env_id"]
+    activations = collect_activations(actor, env_id, steps=args.calibration_steps, seed=args.seed)
+    snn = convert_actor(actor, thresholds_from_activations(activations, method="max"))
+    snn_layer = convert_actor(actor, thresholds_from_activations(activations, method="percentile"))
+    observations = rollout_observations(actor, env_id, max(args.check_observations, max(args.batches)), args.seed + 1)
+
+    checks: dict[str, float] = {}
+    sj_nets = {mode: SpikingJellyActor(snn_layer, mode) for mode in ("m", "s")}
+    for t in args.timesteps:
+        for mode, net in sj_nets.items():
+            diff = check_spikingjelly(snn_layer, net, observations[:args.check_observations], t)
+            checks[f"sj_{mode}_T{t}"] = diff
+            if diff > args.tolerance:
+                raise AssertionError(f"SpikingJelly ({mode}-step, T={t}) actions differ from ours by {diff:.3g} "
+                                     f"> {args.tolerance}: the two networks are not the same.")
+    # our policy and our bare actor agree exactly (plain conversion)
+    plain = SpikingPolicy(snn_layer, timesteps=args.timesteps[0], metering=False)
+    with torch.no_grad():
+        assert np.array_equal(plain.predict(observations[:8])[0],
+                              snn_layer(torch.from_numpy(observations[:8]), args.timesteps[0]).numpy())
+    print("SpikingJelly check (max |action difference|):", {k: f"{v:.2g}" for k, v in checks.items()}, flush=True)
+
+    ann = AnnPolicy(actor, metering=False)
+    raw: dict[str, dict[str, list[float]]] = {}
+    summary: dict[str, Any] = {}
+    for batch in args.batches:
+        obs_np = observations[:batch].copy() if batch > 1 else observations[0].copy()
+        obs_t = torch.from_numpy(observations[:batch].copy())
+        candidates: dict[str, Callable[[], Any]] = {"ann_predict": lambda: ann.predict(obs_np)}
+
+        def ann_forward() -> torch.Tensor:
+            with torch.no_grad():
+                return actor(obs_t)
+        candidates["ann_forward"] = ann_forward
+        for t in args.timesteps:
+            for tag, crpi in (("snn", None), ("snn_crpi", CRPIConfig(alpha=1.0))):
+                policy = SpikingPolicy(snn, timesteps=t, crpi=crpi, metering=False)
+                candidates[f"{tag}_predict_T{t}"] = _stateful_predict(policy, obs_np)
+            candidates[f"ours_forward_T{t}"] = _no_grad(snn_layer, obs_t, t)
+            for mode, net in sj_nets.items():
+                candidates[f"sj_{mode}_forward_T{t}"] = _no_grad(net, obs_t, t)
+        print(f"batch {batch}: timing {len(candidates)} candidates x {args.rounds} rounds x {args.calls} calls",
+              flush=True)
+        times = time_interleaved(candidates, rounds=args.rounds, calls=args.calls, seed=args.seed)
+        raw[f"batch{batch}"] = {k: [s * 1e6 for s in v] for k, v in times.items()}
+        row: dict[str, Any] = {"median_us": {k: float(np.median(v)) * 1e6 for k, v in times.items()}}
+        for t in args.timesteps:
+            row[f"T{t}"] = {
+                "snn_over_ann_predict": paired_ratio(times, f"snn_predict_T{t}", "ann_predict"),
+                "snn_crpi_over_ann_predict": paired_ratio(times, f"snn_crpi_predict_T{t}", "ann_predict"),
+                "snn_predict_over_ann_forward": paired_ratio(times, f"snn_predict_T{t}", "ann_forward"),
+                "ours_over_spikingjelly_multistep": paired_ratio(times, f"ours_forward_T{t}", f"sj_m_forward_T{t}"),
+                "ours_over_spikingjelly_singlestep": paired_ratio(times, f"ours_forward_T{t}", f"sj_s_forward_T{t}"),
+            }
+        summary[f"batch{batch}"] = row
+        for t in args.timesteps:
+            r = row[f"T{t}"]
+            print(f"  T={t:2d}: SNN/ANN predict {r['snn_over_ann_predict']:.2f} "
+                  f"(CRPI {r['snn_crpi_over_ann_predict']:.2f})"
+                  f", ours/SpikingJelly multi-step {r['ours_over_spikingjelly_multistep']:.2f}, single-step "
+                  f"{r['ours_over_spikingjelly_singlestep']:.2f}", flush=True)
+    summary["spikingjelly_max_action_difference"] = checks
+    config = {"teacher": args.teacher, "env_id": env_id, "net_arch": entry.get("net_arch"),
+              "timesteps": args.timesteps, "batches": args.batches, "rounds": args.rounds, "calls": args.calls,
+              "calibration_steps": args.calibration_steps, "threshold_method": "max (SpikingJelly: percentile)",
+              "tolerance": args.tolerance, "threads": args.threads, "quick": args.quick,
+              "metering": False, "crpi_alpha": 1.0, "units": "microseconds per decision (raw: per round)"}
+    write_result(args.out, "decision_cost", config=config, raw=raw, summary=summary, seed=args.seed)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _stateful_predict(policy: SpikingPolicy, obs: np.ndarray) -> Callable[[], Any]:
+    """A closure calling ``policy.predict`` with its recurrent state, as an evaluation loop does."""
+    state = None
+
+    def call() -> Any:
+        nonlocal state
+        action, state = policy.predict(obs, state)
+        return action
+    return call
+
+
+def _no_grad(net: nn.Module, obs: torch.Tensor, timesteps: int) -> Callable[[], torch.Tensor]:
+    def call() -> torch.Tensor:
+        with torch.no_grad():
+            return net(obs, timesteps)
+    return call
+
+
+if __name__ == "__main__":
+    sys.exit(main())
