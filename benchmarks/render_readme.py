@@ -105,27 +105,6 @@ def continual() -> str:
     return "\n".join(blocks)
 
 
-def _generic(path: Path, command: str) -> str:
-    if not path.exists():
-        return _missing(path.stem, command)
-    summary = _load(path)["summary"]
-    if isinstance(summary, list) and summary and isinstance(summary[0], dict):
-        headers = list(summary[0])
-        return _table(headers, [[_num(r.get(h), 3 if isinstance(r.get(h), float) and abs(r.get(h)) < 10 else 1)
-                                 for h in headers] for r in summary]) + f"\n(`{path.relative_to(ROOT)}`)\n"
-    flat: list[list[Any]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}.{k}" if prefix else str(k), v)
-        else:
-            flat.append([prefix, _num(value, 3) if isinstance(value, float) else _num(value)])
-
-    walk("", summary)
-    return _table(["quantity", "value"], flat) + f"\n(`{path.relative_to(ROOT)}`)\n"
-
-
 def quantization() -> str:
     path = RESULTS / "quantization.json"
     if not path.exists():
@@ -218,6 +197,59 @@ def reliability() -> str:
               f"All {s['tests']} tests passed: {_num(s['all_passed'])} (`{path.relative_to(ROOT)}`).\n")
 
 
+def decision_cost() -> str:
+    path = RESULTS / "speed" / "decision_cost.json"
+    if not path.exists():
+        return _missing("decision cost", "benchmarks/decision_cost.py")
+    doc = _load(path)
+    s, cfg = doc["summary"], doc["config"]
+    rows = []
+    for batch in cfg["batches"]:
+        for t in cfg["timesteps"]:
+            r = s[f"batch{batch}"][f"T{t}"]
+            rows.append([batch, t, f"{r['snn_over_ann_predict']:.2f}×", f"{r['snn_crpi_over_ann_predict']:.2f}×",
+                         f"{r['snn_predict_over_ann_forward']:.2f}×", f"{r['ours_over_spikingjelly_multistep']:.2f}×",
+                         f"{r['ours_over_spikingjelly_singlestep']:.2f}×"])
+    worst = max(s["spikingjelly_max_action_difference"].values())
+    return (f"{cfg['teacher']} ({'-'.join(map(str, cfg['net_arch']))} actor), time per decision as ratios from one "
+            f"interleaved run, {cfg['threads']} torch thread; SpikingJelly's actions equal ours (max difference "
+            f"{worst:g}) (`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["batch", "T", "SNN / ANN predict", "SNN+CRPI / ANN predict", "SNN predict / ANN forward",
+                      "ours / SpikingJelly multi-step", "ours / SpikingJelly single-step"], rows))
+
+
+def counter_overhead() -> str:
+    path = RESULTS / "speed" / "counter_overhead.json"
+    if not path.exists():
+        return _missing("counter overhead", "benchmarks/counter_overhead.py")
+    s = _load(path)["summary"]
+    batches = [k for k in s if k.startswith("batch")]
+    rows = [[name, *[f"{s[b]['overhead_percent'][name]:.0f}%" for b in batches]]
+            for name in s[batches[0]]["overhead_percent"]]
+    checked = sum(s["identical_outputs_checked_decisions"].values())
+    return (f"Time added by operation counting (metering on vs off); outputs identical on {checked} checked decisions "
+            f"(`{path.relative_to(ROOT)}`).\n\n" + _table(["policy", *[b.replace("batch", "batch ") for b in batches]],
+                                                            rows))
+
+
+def soft_dtw() -> str:
+    path = RESULTS / "speed" / "soft_dtw.json"
+    if not path.exists():
+        return _missing("Soft-DTW speed", "benchmarks/soft_dtw_speed.py")
+    s = _load(path)["summary"]
+    shapes = [k for k in s if "x" in k and k[0].isdigit()]
+    rows = [[k, f"{s[k]['ours_over_ts_class_forward']:.3f}×", f"{s[k]['ours_over_ts_class_forward_backward']:.3f}×",
+             f"{s[k]['ours_over_ts_loss_forward']:.2f}×", f"{s[k]['ours_over_ts_loss_forward_backward']:.2f}×",
+             f"{s['agreement'][k]['value_abs']:.1e}", f"{s['agreement'][k]['grad_abs']:.1e}"] for k in shapes]
+    staer = ", ".join(f"{k.split('_')[1]}: {s[k]['ours_over_ts_loss']:.2f}×" for k in s if k.startswith("staer_"))
+    return ("Our time / tslearn's (lower is faster; batch 32, 10 features, float64) against tslearn's `SoftDTW` "
+            "class and its compiled `SoftDTWLossPyTorch`, with the value and gradient differences "
+            f"(`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["lengths", "vs SoftDTW fwd", "vs SoftDTW fwd+bwd", "vs SoftDTWLossPyTorch fwd",
+                      "vs SoftDTWLossPyTorch fwd+bwd", "max abs value diff", "max abs gradient diff"], rows)
+            + f"\nSTAER's divergence (forward + backward, batch 10) vs SoftDTWLossPyTorch: {staer}.\n")
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "hardware": hardware,
     "zoo": zoo,
@@ -225,10 +257,9 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "continual": continual,
     "quantization": quantization,
     "homeostasis": homeostasis,
-    "decision-cost": lambda: _generic(RESULTS / "speed" / "decision_cost.json", "benchmarks/decision_cost.py"),
-    "counter-overhead": lambda: _generic(RESULTS / "speed" / "counter_overhead.json",
-                                         "benchmarks/counter_overhead.py"),
-    "soft-dtw": lambda: _generic(RESULTS / "speed" / "soft_dtw.json", "benchmarks/soft_dtw_speed.py"),
+    "decision-cost": decision_cost,
+    "counter-overhead": counter_overhead,
+    "soft-dtw": soft_dtw,
     "backends": backends,
     "reliability": reliability,
 }
