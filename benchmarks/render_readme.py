@@ -55,7 +55,7 @@ def _missing(what: str, command: str) -> str:
 
 def zoo() -> str:
     manifest = _load(ROOT / "snnrl" / "zoo" / "manifest.json")["teachers"]
-    rows = [[f"`{name}`", e["algo"], e["env_id"], f"{e['steps_trained'] // 1000}k",
+    rows = [[f"`{name}`", e["algo"], e["env_id"], f"{e['steps'] // 1000}k",
              f"{e['return_mean']:.1f} ± {e['return_std']:.1f}", _num(e["target_return"], 0)]
             for name, e in manifest.items()]
     return _table(["teacher", "algorithm", "env", "steps", "return (10 episodes)", "target"], rows)
