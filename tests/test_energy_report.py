@@ -133,3 +133,18 @@ def test_bad_inputs_get_clear_errors(tmp_path, capsys):
     assert cli_main(["energy-report", str(tmp_path / "cut.json")]) == 2
     assert "truncated or corrupt" in capsys.readouterr().err
     assert np.isfinite(load_energy_episodes(good)[0][0]["energy_pj"])
+
+
+def test_cli_threads_option(tmp_path, capsys):
+    import torch
+
+    good = write_energy_records(tmp_path / "good.json", [("ANN", _record([{"fc": [1, 0, 0, 0]}]))])
+    try:
+        assert cli_main(["--threads", "2", "energy-report", str(good), "--out", str(tmp_path / "r")]) == 0
+        assert torch.get_num_threads() == 2
+        assert cli_main(["energy-report", str(good), "--out", str(tmp_path / "r")]) == 0
+        assert torch.get_num_threads() == 1  # the default: the same numbers on any machine
+        assert cli_main(["--threads", "0", "energy-report", str(good)]) == 2
+        assert "--threads must be >= 1" in capsys.readouterr().err
+    finally:
+        torch.set_num_threads(1)
