@@ -18,9 +18,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import random
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,27 +33,9 @@ from snnrl.agents.zoo import load_teacher
 from snnrl.opcount import OperationCounter
 from snnrl.results import write_result
 
+from _timing import paired_ratio, time_interleaved  # benchmarks/_timing.py (script directory)
+
 RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "counter_overhead.json"
-
-
-def time_interleaved(candidates: dict[str, Callable[[], Any]], *, rounds: int, calls: int,
-                     seed: int = 0) -> dict[str, list[float]]:
-    """Seconds per call of each candidate, one value per round (blocks of ``calls`` calls, shuffled order)."""
-    for fn in candidates.values():  # warm-up
-        for _ in range(3):
-            fn()
-    order = list(candidates)
-    rng = random.Random(seed)
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for name in order:
-            fn = candidates[name]
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            times[name].append((time.perf_counter() - start) / calls)
-    return times
 
 
 def check_identical(make: Callable[[bool], Any], observations: np.ndarray) -> int:
@@ -142,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         raw[f"batch{batch}"] = {k: [s * 1e6 for s in v] for k, v in times.items()}
 
         def overhead(on: str, off: str) -> float:
-            return float(np.median(np.asarray(times[on]) / np.asarray(times[off])) - 1.0) * 100.0
+            return (paired_ratio(times, on, off) - 1.0) * 100.0
 
         row = {"median_us": {k: float(np.median(v)) * 1e6 for k, v in times.items()},
                "overhead_percent": {name: overhead(f"{name}_on", f"{name}_off") for name in makers}}

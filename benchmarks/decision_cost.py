@@ -27,9 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import random
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,32 +43,9 @@ from snnrl.agents.policy import AnnPolicy, SpikingPolicy
 from snnrl.agents.zoo import load_teacher
 from snnrl.results import write_result
 
+from _timing import paired_ratio, time_interleaved  # benchmarks/_timing.py (script directory)
+
 RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "decision_cost.json"
-
-
-def time_interleaved(candidates: dict[str, Callable[[], Any]], *, rounds: int, calls: int,
-                     seed: int = 0) -> dict[str, list[float]]:
-    """Seconds per call of each candidate, one value per round (blocks of ``calls`` calls, shuffled order)."""
-    for fn in candidates.values():  # warm-up
-        for _ in range(3):
-            fn()
-    order = list(candidates)
-    rng = random.Random(seed)
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for name in order:
-            fn = candidates[name]
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            times[name].append((time.perf_counter() - start) / calls)
-    return times
-
-
-def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
-    """Median over rounds of ``times[num] / times[den]``."""
-    return float(np.median(np.asarray(times[num]) / np.asarray(times[den])))
 
 
 class SpikingJellyActor(nn.Module):

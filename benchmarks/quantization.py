@@ -87,12 +87,11 @@ def _imc(net: torch.nn.Module, x: torch.Tensor, *, weight_bits: int, membrane_bi
                     weight_bits=weight_bits, membrane_bits=membrane_bits)
 
 
-def _imc_ratios(fp: torch.nn.Module, quantized: torch.nn.Module, x: torch.Tensor, *, bits: int,
-                membrane_bits: int) -> dict:
-    """EDAP, TOPS/W and TOPS/mm² of ``quantized`` (``bits``-bit weights) relative to ``fp`` at 32/32 bits."""
+def _imc_ratios(base, quantized: torch.nn.Module, x: torch.Tensor, *, bits: int, membrane_bits: int) -> dict:
+    """EDAP, TOPS/W and TOPS/mm² of ``quantized`` (``bits``-bit weights) relative to ``base``, the full-precision
+    network's estimate at 32-bit weights and membranes."""
     from snnrl.hardware import compare
 
-    base = _imc(fp, x, weight_bits=32, membrane_bits=32)
     return {k: v for k, v in compare(base, _imc(quantized, x, weight_bits=bits, membrane_bits=membrane_bits)).items()
             if k in ("energy", "area", "edap", "tops_per_w", "tops_per_mm2")}
 
@@ -112,6 +111,7 @@ def classification(*, seed: int, train_n: int, test_n: int, epochs: int, membran
     t0 = time.perf_counter()
     _train(fp, x, y, epochs=epochs, lr=1e-3, seed=seed)
     rows = {"full_precision": {"accuracy": _accuracy(fp, xt, yt), "train_s": time.perf_counter() - t0}}
+    base = _imc(fp, xt[:64], weight_bits=32, membrane_bits=32)
     for bits in BITS:
         u = membrane_bits or bits
         naive = quantize_network(fp, bits=bits, membrane_bits=u)
@@ -120,14 +120,14 @@ def classification(*, seed: int, train_n: int, test_n: int, epochs: int, membran
                     teacher=fp, kd=1.0, mem=0.1)
         rows[f"{bits}bit"] = {"naive": _accuracy(naive, xt, yt), "qat_ce_only": _accuracy(qat, xt, yt),
                               "md_snn": _accuracy(md, xt, yt),
-                              "imc_vs_fp32": _imc_ratios(fp, md, xt[:64], bits=bits, membrane_bits=u)}
+                              "imc_vs_fp32": _imc_ratios(base, md, xt[:64], bits=bits, membrane_bits=u)}
         print(f"classification {bits}-bit: {rows[f'{bits}bit']}", flush=True)
     return rows
 
 
 def policy(name: str, *, seed: int, episodes: int, timesteps: int, rollout_steps: int, epochs: int,
            membrane_bits: int | None) -> dict:
-    from snnrl.agents.conversion import ConversionConfig, calibrate_thresholds, collect_activations, convert_actor
+    from snnrl.agents.conversion import ConversionConfig, calibrate_thresholds, convert_actor
     from snnrl.agents.evaluation import run_episodes
     from snnrl.agents.policy import SpikingPolicy
     from snnrl.agents.quantized import distill_spiking_actor, quantize_spiking_actor
@@ -144,6 +144,7 @@ def policy(name: str, *, seed: int, episodes: int, timesteps: int, rollout_steps
         return float(np.mean([r.episode_return for r in res]))
 
     rows = {"full_precision_snn": ret(fp), "ann": entry["return_mean"]}
+    base = _imc(fp, obs[:64], weight_bits=32, membrane_bits=32)
     for bits in BITS:
         u = membrane_bits or bits
         naive = quantize_spiking_actor(fp, bits=bits, membrane_bits=u)
@@ -151,7 +152,7 @@ def policy(name: str, *, seed: int, episodes: int, timesteps: int, rollout_steps
         losses = distill_spiking_actor(student, fp, obs, timesteps=timesteps, epochs=epochs,
                                        generator=torch.Generator().manual_seed(seed))
         rows[f"{bits}bit"] = {"naive": ret(naive), "md_snn": ret(student), "distill_losses": losses,
-                              "imc_vs_fp32": _imc_ratios(fp, student, obs[:64], bits=bits, membrane_bits=u)}
+                              "imc_vs_fp32": _imc_ratios(base, student, obs[:64], bits=bits, membrane_bits=u)}
         print(f"{name} {bits}-bit: naive {rows[f'{bits}bit']['naive']:.0f}, MD-SNN {rows[f'{bits}bit']['md_snn']:.0f}",
               flush=True)
     return rows

@@ -27,10 +27,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import random
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,34 +37,11 @@ import torch
 from snnrl.continual.soft_dtw import soft_dtw, soft_dtw_divergence
 from snnrl.results import write_result
 
+from _timing import paired_ratio, time_interleaved  # benchmarks/_timing.py (script directory)
+
 RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "soft_dtw.json"
 SHAPES = [(4, 4), (8, 8), (16, 16), (4, 8), (8, 16), (16, 8)]
 STAER_STEPS = [4, 8]
-
-
-def time_interleaved(candidates: dict[str, Callable[[], Any]], *, rounds: int, calls: int,
-                     seed: int = 0) -> dict[str, list[float]]:
-    """Seconds per call of each candidate, one value per round (blocks of ``calls`` calls, shuffled order)."""
-    for fn in candidates.values():  # warm-up (numba compiles on first use)
-        for _ in range(2):
-            fn()
-    order = list(candidates)
-    rng = random.Random(seed)
-    times: dict[str, list[float]] = {name: [] for name in candidates}
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for name in order:
-            fn = candidates[name]
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            times[name].append((time.perf_counter() - start) / calls)
-    return times
-
-
-def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
-    """Median over rounds of ``times[num] / times[den]``."""
-    return float(np.median(np.asarray(times[num]) / np.asarray(times[den])))
 
 
 def half_squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -170,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
                       "ts_class_forward": lambda: tslearn_pairs(x64, y64, gamma, grad=False),
                       "ts_class_forward_backward": lambda: tslearn_pairs(x64, y64, gamma, grad=True),
                       "ts_loss_forward": loss_forward, "ts_loss_forward_backward": loss_backward}
-        times = time_interleaved(candidates, rounds=args.rounds, calls=args.calls, seed=args.seed)
+        times = time_interleaved(candidates, rounds=args.rounds, calls=args.calls, seed=args.seed,
+                                 warmup=2)
         key = f"{n}x{m}"
         raw[key] = {k: [s * 1e6 for s in v] for k, v in times.items()}
         summary[key] = {
@@ -200,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             diff = float((soft_dtw_divergence(x, y, gamma=gamma, normalize=False) - divergence_loss(x, y)).abs().max())
         times = time_interleaved({"ours_divergence_forward_backward": ours_divergence,
                                   "ts_loss_divergence_forward_backward": loss_divergence},
-                                 rounds=args.rounds, calls=args.calls * 4, seed=args.seed)
+                                 rounds=args.rounds, calls=args.calls * 4, seed=args.seed, warmup=2)
         key = f"staer_T{steps}"
         raw[key] = {k: [s * 1e6 for s in v] for k, v in times.items()}
         summary[key] = {"median_us": {k: float(np.median(v)) * 1e6 for k, v in times.items()},

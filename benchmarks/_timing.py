@@ -1,0 +1,40 @@
+"""Timing shared by the speed benchmarks: interleaved rounds on a noisy machine, ratios from the same rounds."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["time_interleaved", "paired_ratio"]
+
+
+def time_interleaved(candidates: dict[str, Callable[[], Any]], *, rounds: int, calls: int, seed: int = 0,
+                     warmup: int = 3) -> dict[str, list[float]]:
+    """Seconds per call of each candidate, one value per round (blocks of ``calls`` calls, shuffled order).
+
+    Each candidate is first called ``warmup`` times (caches, lazy compilation).
+    """
+    for fn in candidates.values():
+        for _ in range(warmup):
+            fn()
+    order = list(candidates)
+    rng = random.Random(seed)
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            fn = candidates[name]
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            times[name].append((time.perf_counter() - start) / calls)
+    return times
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
+    """Median over rounds of ``times[num] / times[den]``."""
+    return float(np.median(np.asarray(times[num]) / np.asarray(times[den])))
