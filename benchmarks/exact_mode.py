@@ -32,15 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    config = {k: v for k, v in vars(args).items() if k != "out"}  # no machine paths in a committed result
     meta = {"schema_version": 1, "versions": package_versions(),
             "machine": {"python": platform.python_version(), "platform": platform.platform()}}
     returns = compare_returns(args.teacher, episodes=args.episodes, seed=args.seed)
     atomic_write_json(args.out / f"returns-{args.teacher}.json", {**meta, "benchmark": "exact_mode_returns",
-                                                                 "config": vars(args) | {"out": str(args.out)},
+                                                                 "config": config,
                                                                  **returns})
     energy = compare_energy(args.teacher, seed=args.seed, max_steps=args.energy_steps)
     atomic_write_json(args.out / f"energy-{args.teacher}.json", {**meta, "benchmark": "exact_mode_energy",
-                                                                "config": vars(args) | {"out": str(args.out)},
+                                                                "config": config,
                                                                 "rows": energy})
     for row in energy:
         print(f"{row['policy']:24s} {row['energy_per_decision_pj'] / 1e6:10.4f} uJ/decision")

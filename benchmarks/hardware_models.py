@@ -24,19 +24,13 @@ from snnrl.results import write_result
 RESULTS = Path(__file__).resolve().parent / "results" / "hardware_models.json"
 PUBLISHED_VGG9 = {"energy_uj": 15.907, "latency_ms": 62.8, "area_mm2": 8.43}
 REFERENCE_HOPPER_NJ = {"snn_t16": 86.0, "ann": 318.0}
-# SpikeSim's VGG9 lists (ela_spikesim.py): 7 convs, k=3, CIFAR-10 input, output sizes after pooling.
-_IN_CH = [3, 64, 64, 128, 128, 256, 256]
-_OUT_CH = [64, 64, 128, 128, 256, 256, 256]
-_IN_DIM = [32, 32, 16, 16, 8, 8, 8]
-_OUT_DIM = [32, 16, 16, 8, 8, 8, 4]
 
 
 def vgg9(weight_bits: int, membrane_bits: int):
-    from snnrl.hardware import SPIKESIM_RRAM_65NM, LayerGeometry, estimate, workload_from_geometry
+    from snnrl.hardware import SPIKESIM_RRAM_65NM, estimate, workload_from_geometry
+    from snnrl.hardware.imc import spikesim_vgg9_geometry
 
-    geometry = [LayerGeometry.conv2d(f"conv{i + 1}", c_in, c_out, kernel_size=3, input_hw=d_in, output_hw=d_out)
-                for i, (c_in, c_out, d_in, d_out) in enumerate(zip(_IN_CH, _OUT_CH, _IN_DIM, _OUT_DIM))]
-    return estimate(workload_from_geometry(geometry, timesteps=5), profile=SPIKESIM_RRAM_65NM,
+    return estimate(workload_from_geometry(spikesim_vgg9_geometry(), timesteps=5), profile=SPIKESIM_RRAM_65NM,
                     weight_bits=weight_bits, membrane_bits=membrane_bits)
 
 
@@ -109,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                "reference_ann_nj": REFERENCE_HOPPER_NJ["ann"], "reference_snn_t16_nj": REFERENCE_HOPPER_NJ["snn_t16"]}
     summary["hopper_snn_over_ann"] = summary[f"hopper_snn_t{args.timesteps}_nj"] / summary["hopper_ann_nj"]
     summary["reference_snn_over_ann"] = REFERENCE_HOPPER_NJ["snn_t16"] / REFERENCE_HOPPER_NJ["ann"]
-    write_result(args.out, "hardware_models", config=vars(args) | {"out": str(args.out)}, seed=0,
+    config = {k: v for k, v in vars(args).items() if k != "out"}  # no machine paths in a committed result
+    write_result(args.out, "hardware_models", config=config, seed=0,
                  raw={"imc_vgg9": imc, "digital_hopper": digital}, summary=summary)
     for key, value in summary.items():
         print(f"{key:40s} {value:12.3f}")

@@ -9,28 +9,22 @@ from torch import nn
 
 from snnrl.encoding import repeat_over_time
 from snnrl.hardware import (DIGITAL_45NM_FP16, DIGITAL_45NM_FP32, DIGITAL_45NM_INT8, DIGITAL_45NM_INT16,
-                            DIGITAL_45NM_INT32, LOIHI_2018, SPIKESIM_RRAM_65NM, LayerGeometry, ProfileError,
+                            DIGITAL_45NM_INT32, LOIHI_2018, SPIKESIM_RRAM_65NM, ProfileError,
                             WorkloadError, compare, estimate, horowitz_45nm, layer_geometries, load_profile,
                             save_profile, workload_from_counter, workload_from_geometry)
+from snnrl.hardware.imc import spikesim_vgg9_geometry
 from snnrl.layers import SpikingSequential
 from snnrl.neurons import IFNeuron
 from snnrl.opcount import OperationCounter
 
 # --- SpikeSim's VGG9 example (ela_spikesim.py): 7 conv layers, k=3, CIFAR-10 32x32 input, T=5 ---------------
 # Its lists give each conv's output size *after* pooling (in_dim/out_dim), and leave out the two FC layers.
-_IN_CH = [3, 64, 64, 128, 128, 256, 256]
 _OUT_CH = [64, 64, 128, 128, 256, 256, 256]
-_IN_DIM = [32, 32, 16, 16, 8, 8, 8]
 _OUT_DIM = [32, 16, 16, 8, 8, 8, 4]
 
 
-def _vgg9_geometry() -> list[LayerGeometry]:
-    return [LayerGeometry.conv2d(f"conv{i + 1}", c_in, c_out, kernel_size=3, input_hw=d_in, output_hw=d_out)
-            for i, (c_in, c_out, d_in, d_out) in enumerate(zip(_IN_CH, _OUT_CH, _IN_DIM, _OUT_DIM))]
-
-
 def _vgg9(weight_bits: int = 4, membrane_bits: int = 22, *, profile=SPIKESIM_RRAM_65NM):
-    workload = workload_from_geometry(_vgg9_geometry(), timesteps=5)  # spike rates play no role in SpikeSim
+    workload = workload_from_geometry(spikesim_vgg9_geometry(), timesteps=5)  # spike rates play no role in SpikeSim
     return estimate(workload, profile=profile, weight_bits=weight_bits, membrane_bits=membrane_bits)
 
 

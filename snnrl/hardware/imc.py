@@ -82,7 +82,8 @@ from dataclasses import dataclass, field
 from snnrl.hardware._validation import ProfileError, check_profile_fields
 from snnrl.hardware.workload import LayerGeometry, Workload, WorkloadError
 
-__all__ = ["ImcProfile", "SPIKESIM_RRAM_65NM", "ImcLayerCost", "ImcCost", "imc_cost", "pe_count"]
+__all__ = ["ImcProfile", "SPIKESIM_RRAM_65NM", "ImcLayerCost", "ImcCost", "imc_cost", "pe_count",
+           "spikesim_vgg9_geometry"]
 
 ENERGY_COMPONENTS = ("crossbar", "adc", "mux", "accumulator", "temp_buffer", "tile_buffer", "htree",
                      "memory_fetch", "lif")
@@ -240,6 +241,21 @@ SPIKESIM_RRAM_65NM = ImcProfile(
 """SpikeSim's 65 nm RRAM defaults (``ela_spikesim.py``: ``compute_energy`` / ``compute_area`` with
 ``device='rram'``, ``xbar_size=64``, ``kernel_size=3``, ``pe_per_tile=8``, ``clk_freq=250``,
 ``PE_cycle = 26`` clocks, latency checkpoint ``cp = 0.75``); one 4-bit weight per cell as in its 4-bit VGG9."""
+
+
+def spikesim_vgg9_geometry() -> list[LayerGeometry]:
+    """The layer shapes of SpikeSim's published VGG9 example (``ela_spikesim.py``), the model's anchor.
+
+    Seven 3x3 convolutions on a 32x32 CIFAR-10 input; as in SpikeSim's lists, each output size is *after*
+    pooling and the two classifier layers are left out. With ``workload_from_geometry(..., timesteps=5)``,
+    4-bit weights and 22-bit membranes, SpikeSim reports 15.907 µJ, 62.8 ms and 8.43 mm².
+    """
+    in_channels = [3, 64, 64, 128, 128, 256, 256]
+    out_channels = [64, 64, 128, 128, 256, 256, 256]
+    in_sizes = [32, 32, 16, 16, 8, 8, 8]
+    out_sizes = [32, 16, 16, 8, 8, 8, 4]
+    return [LayerGeometry.conv2d(f"conv{i + 1}", c_in, c_out, kernel_size=3, input_hw=d_in, output_hw=d_out)
+            for i, (c_in, c_out, d_in, d_out) in enumerate(zip(in_channels, out_channels, in_sizes, out_sizes))]
 
 
 def _check_bits(name: str, value: int) -> int:
