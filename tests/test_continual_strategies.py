@@ -13,6 +13,19 @@ QUICK = dict(benchmark="split-digits", backbone="mlp", timesteps=4, batch_size=1
              buffer_size=100, epochs=2)
 
 
+class _Crash(RuntimeError):
+    """A simulated crash right after a checkpoint."""
+
+
+def _crash_after(experience: int):
+    """An ``after_experience`` callback that crashes once experience ``experience`` is checkpointed."""
+    def callback(index, state):
+        if index == experience:
+            raise _Crash
+
+    return callback
+
+
 def test_er_beats_naive_after_two_experiences():
     naive = [run_continual(ContinualConfig(strategy="naive", seed=s, **QUICK), progress=False, max_experiences=2)
              for s in (0, 1)]
@@ -34,16 +47,8 @@ def test_rehearsal_strategies_run_and_remember(strategy):
 
 def test_resume_after_simulated_crash_gives_identical_results(tmp_path):
     config = ContinualConfig(strategy="staer", seed=3, **{**QUICK, "n_experiences": 5, "epochs": 1})
-
-    class Crash(RuntimeError):
-        pass
-
-    def crash_after_second(index, state):
-        if index == 1:
-            raise Crash
-
-    with pytest.raises(Crash):
-        run_continual(config, run_dir=tmp_path / "killed", progress=False, after_experience=crash_after_second)
+    with pytest.raises(_Crash):
+        run_continual(config, run_dir=tmp_path / "killed", progress=False, after_experience=_crash_after(1))
     resumed_log = []
     resumed = run_continual(config, run_dir=tmp_path / "killed", progress=False,
                             after_experience=lambda i, s: resumed_log.append(i))
@@ -102,16 +107,8 @@ def test_ahsar_state_is_checkpointed_and_resumes_identically(tmp_path):
 
     config = ContinualConfig(strategy="er", seed=2, ahsar=True, **{**QUICK, "n_experiences": 5, "epochs": 2})
     assert config.label == "er-b100-ahsar-s2"
-
-    class Crash(RuntimeError):
-        pass
-
-    def crash_after_first(index, state):
-        if index == 0:
-            raise Crash
-
-    with pytest.raises(Crash):
-        run_continual(config, run_dir=tmp_path / "killed", progress=False, after_experience=crash_after_first)
+    with pytest.raises(_Crash):
+        run_continual(config, run_dir=tmp_path / "killed", progress=False, after_experience=_crash_after(0))
     saved = load_versioned(tmp_path / "killed" / "checkpoint.pt", kind="snnrl-continual-checkpoint", version=1)
     assert saved["ahsar"] is not None and len(saved["ahsar"]["base"]) >= 1
     resumed = run_continual(config, run_dir=tmp_path / "killed", progress=False, max_experiences=3)

@@ -55,13 +55,12 @@ def episode_row(policy: str, record: Mapping[str, Any], *, seed: int | None = No
 
 
 def _sweep_label(episode: Mapping[str, Any]) -> str:
+    """The job label of a sweep episode (files written before labels were stored rebuild it from the job)."""
     if "label" in episode:
         return str(episode["label"])
-    kind = episode["policy"]
-    if kind in ("ann", "exact"):
-        return {"ann": "ANN", "exact": "exact SNN"}[kind]
-    alpha = episode.get("alpha")
-    return f"SNN T={episode['timesteps']}" + (f" CRPI a={alpha:g}" if alpha is not None else "")
+    from snnrl.agents.sweep import EvalJob
+
+    return EvalJob(episode["policy"], episode.get("timesteps"), episode.get("alpha")).label
 
 
 def _rows_from_sweep(doc: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -207,7 +206,11 @@ def _legend_outside(ax: Any, n: int) -> None:
 
 def _plot_traces(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
     plt = _pyplot()
-    traced = list({r["policy"]: r for r in reversed(rows) if r["energy_per_step_pj"]}.values())[::-1]
+    traced, seen = [], set()  # the first traced episode of each policy
+    for r in rows:
+        if r["energy_per_step_pj"] and r["policy"] not in seen:
+            seen.add(r["policy"])
+            traced.append(r)
     fig, ax = plt.subplots(figsize=(7 + (1.5 if len(traced) <= 16 else 3), 4), dpi=120)
     for r, color in zip(traced, _colors(len(traced))):
         ax.plot(np.arange(1, len(r["energy_per_step_pj"]) + 1), np.asarray(r["energy_per_step_pj"]) / 1000,
