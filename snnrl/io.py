@@ -30,11 +30,19 @@ __all__ = [
     "save_versioned",
     "load_versioned",
     "sha256_file",
+    "describe_error",
 ]
 
 
 class ArtifactError(ValueError):
     """A saved artifact could not be read: corrupt, truncated, of another kind or of another version."""
+
+
+def describe_error(exc: BaseException, limit: int = 120) -> str:
+    """``"Type: first line of the message"`` (at most ``limit`` characters of it), for error messages that wrap
+    a library's exception."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0][:limit] if text else ''}"
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -101,7 +109,7 @@ def load_versioned(path: str | os.PathLike[str], *, kind: str, version: int) -> 
     except Exception as exc:  # torch raises many types for truncated / foreign data
         raise ArtifactError(
             f"Could not read {kind} file '{source}': it is corrupt, truncated or not a snnrl file "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}). "
+            f"({describe_error(exc)}). "
             "Re-create it from its source (re-run the command that wrote it)."
         ) from exc
     if not isinstance(blob, dict) or not {"format", "format_version", "payload"} <= blob.keys():

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from snnrl.io import ArtifactError, atomic_write_json
+from snnrl.io import ArtifactError, atomic_write_json, describe_error
 
 __all__ = ["TeacherSpec", "TEACHER_SPECS", "TrainingProgress", "default_workdir", "train_teacher"]
 
@@ -182,8 +182,7 @@ def _read_checkpoint(read: Any, source: Path) -> Any:
     try:
         return read()
     except Exception as exc:  # noqa: BLE001 - SB3 raises many types for truncated or corrupt files
-        first_line = str(exc).splitlines()[0][:120] if str(exc) else ""
-        raise ArtifactError(f"Teacher checkpoint '{source}' is damaged ({type(exc).__name__}: {first_line}). "
+        raise ArtifactError(f"Teacher checkpoint '{source}' is damaged ({describe_error(exc)}). "
                             f"Delete its work directory '{source.parent}' to train from scratch.") from exc
 
 

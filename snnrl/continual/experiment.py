@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from snnrl.io import ArtifactError, atomic_write_json, load_versioned, save_versioned
+from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]
 
@@ -156,12 +156,15 @@ def _same_config(stored: Any, config: ContinualConfig) -> bool:
 _CHECKPOINT_KEYS = ("config", "model", "buffer", "torch_rng", "python_rng", "encoding_rng", "state")
 
 
+def _damaged(path: Path, why: str) -> ArtifactError:
+    return ArtifactError(f"Checkpoint '{path}' is damaged ({why}); delete it (or run with resume=False / --restart) "
+                         "to start over.")
+
+
 def _load_checkpoint(path: Path, config: ContinualConfig) -> dict[str, Any]:
     payload = load_versioned(path, kind=CHECKPOINT_FORMAT, version=CHECKPOINT_FORMAT_VERSION)
-    damaged = (f"Checkpoint '{path}' is damaged ({{}}); delete it (or run with resume=False / --restart) to start "
-               "over.")
     if not isinstance(payload, dict) or any(k not in payload for k in _CHECKPOINT_KEYS):
-        raise ArtifactError(damaged.format(f"expected the fields {', '.join(_CHECKPOINT_KEYS)}"))
+        raise _damaged(path, f"expected the fields {', '.join(_CHECKPOINT_KEYS)}")
     if not _same_config(payload["config"], config):
         raise ArtifactError(f"Checkpoint '{path}' belongs to another configuration; use another run directory "
                             "or delete the checkpoint to start over.")
@@ -170,7 +173,7 @@ def _load_checkpoint(path: Path, config: ContinualConfig) -> dict[str, Any]:
     if (not isinstance(done, int) or isinstance(done, bool) or not 0 <= done <= config.n_experiences
             or any(not isinstance(state.get(k), list) or len(state[k]) != done
                    for k in ("class_il", "task_il", "wall_s"))):
-        raise ArtifactError(damaged.format("its progress record is inconsistent"))
+        raise _damaged(path, "its progress record is inconsistent")
     return payload
 
 
@@ -195,6 +198,7 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     bench, dataset, model, strategy, buffer = _build(config, progress)
+    ahsar = _ahsar_plugin(strategy)
     state: dict[str, Any] = {"next_experience": 0, "class_il": [], "task_il": [], "wall_s": []}
     ckpt = Path(run_dir) / "checkpoint.pt" if run_dir is not None else None
     if ckpt is not None and resume and ckpt.exists():
@@ -206,12 +210,10 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
             torch.set_rng_state(payload["torch_rng"])
             random.setstate(payload["python_rng"])
             model.set_rng_state(payload["encoding_rng"])
-            if _ahsar_plugin(strategy) is not None:
-                _ahsar_plugin(strategy).load_state_dict(payload.get("ahsar"))
+            if ahsar is not None:
+                ahsar.load_state_dict(payload.get("ahsar"))
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
-            first_line = str(exc).splitlines()[0][:160] if str(exc) else ""
-            raise ArtifactError(f"Checkpoint '{ckpt}' is damaged ({type(exc).__name__}: {first_line}); delete it "
-                                "(or run with resume=False / --restart) to start over.") from exc
+            raise _damaged(ckpt, describe_error(exc, limit=160)) from exc
         state = payload["state"]
     last = config.n_experiences if max_experiences is None else min(max_experiences, config.n_experiences)
     for index in range(state["next_experience"], last):
@@ -228,7 +230,7 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
                 "buffer": None if buffer is None else buffer.state_dict(),
                 "torch_rng": torch.get_rng_state(), "python_rng": random.getstate(),
                 "encoding_rng": model.rng_state(), "state": state,
-                "ahsar": None if _ahsar_plugin(strategy) is None else _ahsar_plugin(strategy).state_dict()})
+                "ahsar": None if ahsar is None else ahsar.state_dict()})
         if after_experience is not None:
             after_experience(index, state)
     class_il, task_il = np.array(state["class_il"]), np.array(state["task_il"])
