@@ -9,6 +9,9 @@ Usage::
 
     .venv/bin/python benchmarks/conversion_fidelity.py                 # every teacher in the zoo
     .venv/bin/python benchmarks/conversion_fidelity.py td3-hopper --timesteps 4 8 16
+    .venv/bin/python benchmarks/conversion_fidelity.py td3-halfcheetah --timesteps 4 8 16 --threshold-scale 0.6
+
+A ``--threshold-scale`` other than 1 writes to ``<teacher>-threshold<scale>/`` beside the reference calibration.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold-scale", type=float, default=1.0,
+                        help="multiply the calibrated per-neuron max thresholds (see ConversionConfig)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -40,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         actor, entry = load_teacher(name)
         config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
-                             seed=args.seed, conversion=ConversionConfig(seed=args.seed))
+                             seed=args.seed,
+                             conversion=ConversionConfig(seed=args.seed, threshold_scale=args.threshold_scale))
         results, calibration = run_sweep(actor, entry["env_id"], config)
-        write_reports(args.out / name, results, teacher=name, env_id=entry["env_id"], config=config,
+        folder = name if args.threshold_scale == 1.0 else f"{name}-threshold{args.threshold_scale:g}"
+        write_reports(args.out / folder, results, teacher=name, env_id=entry["env_id"], config=config,
                       calibration=calibration, extra={"benchmark": "conversion_fidelity", "zoo_entry": entry})
         print(f"\n{name} ({entry['env_id']}):\n{format_summary(summarise(results))}", flush=True)
     return 0

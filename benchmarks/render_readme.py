@@ -61,6 +61,12 @@ def zoo() -> str:
     return _table(["teacher", "algorithm", "env", "steps", "return (10 episodes)", "target"], rows)
 
 
+def _calibration_label(doc: dict) -> str:
+    """'' for the reference calibration, else e.g. ' θ×0.6' (thresholds scaled after calibration)."""
+    scale = doc["config"]["conversion"].get("threshold_scale", 1.0)
+    return "" if scale == 1.0 else f" θ×{scale:g}"
+
+
 def conversion() -> str:
     files = sorted((RESULTS / "conversion").glob("*/results.json"))
     if not files:
@@ -76,7 +82,7 @@ def conversion() -> str:
                  _num(s["lag1_crpi_alpha1"], 2), _num(s["energy_snn_pj"] / 1000, 1), _num(s["energy_ann_pj"] / 1000, 1)]
                 for s in doc["summary"]]
         episodes = doc["config"]["episodes"]
-        blocks.append(f"**{doc['teacher']}** ({doc['env_id']}, {episodes} episodes per cell, "
+        blocks.append(f"**{doc['teacher']}{_calibration_label(doc)}** ({doc['env_id']}, {episodes} episodes per cell, "
                       f"`{path.relative_to(ROOT)}`)\n\n" + _table(
                           ["T", "ANN", "SNN", "SNN+CRPI best", "SNN+CRPI α=1", "best/ANN", "lag-1 SNN",
                            "lag-1 CRPI best", "lag-1 CRPI α=1", "SNN nJ/decision", "ANN nJ/decision"], rows))
@@ -289,9 +295,9 @@ def plot_conversion(out: Path) -> Path | None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=120, sharey=True)
     for path in files:
         doc = _load(path)
-        ts = [s["timesteps"] for s in doc["summary"]]
-        axes[0].plot(ts, [s["ratio_snn"] for s in doc["summary"]], "o-", label=doc["teacher"])
-        axes[1].plot(ts, [s["ratio_crpi_best"] for s in doc["summary"]], "s-", label=doc["teacher"])
+        ts, label = [s["timesteps"] for s in doc["summary"]], doc["teacher"] + _calibration_label(doc)
+        axes[0].plot(ts, [s["ratio_snn"] for s in doc["summary"]], "o-", label=label)
+        axes[1].plot(ts, [s["ratio_crpi_best"] for s in doc["summary"]], "s-", label=label)
     for ax, title in zip(axes, ("SNN, no CRPI", "SNN + CRPI (best alpha)")):
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.axhline(0.95, color="grey", lw=0.8, ls=":")

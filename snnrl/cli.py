@@ -86,12 +86,16 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from snnrl.agents.conversion import ConversionConfig
     from snnrl.agents.sweep import SweepConfig, SweepTarget, format_summary, run_sweeps, summarise, write_reports
 
+    try:
+        config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
+                             seed=args.seed, reset_on_episode_start=not args.carry_across_episodes, exact=args.exact,
+                             conversion=ConversionConfig(threshold_method=args.threshold,
+                                                         calibration_steps=args.calibration_steps, seed=args.seed,
+                                                         threshold_scale=args.threshold_scale))
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     targets = [SweepTarget(name, actor, env_id)
                for actor, name, env_id in (_load_actor(teacher, args.env) for teacher in args.teachers)]
-    config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
-                         seed=args.seed, reset_on_episode_start=not args.carry_across_episodes, exact=args.exact,
-                         conversion=ConversionConfig(threshold_method=args.threshold,
-                                                     calibration_steps=args.calibration_steps, seed=args.seed))
     backend = _backend_arg(args)
     try:
         sweeps = run_sweeps(targets, config, backend=backend, progress=not args.no_progress)
@@ -239,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--threshold", choices=["max", "percentile"], default="max")
     ev.add_argument("--calibration-steps", type=int, default=10_000)
+    ev.add_argument("--threshold-scale", type=float, default=1.0,
+                    help="multiply the calibrated thresholds (default 1.0; below 1 clips rare peaks for a finer "
+                         "rate resolution, tune per task on episodes you do not report)")
     ev.add_argument("--carry-across-episodes", action="store_true",
                     help="keep the CRPI carry across episodes (the reference code's behaviour)")
     ev.add_argument("--exact", action="store_true",

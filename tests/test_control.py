@@ -114,6 +114,22 @@ def test_percentile_thresholds_are_one_per_layer():
     assert theta.tolist() == [3.0, 3.0]  # the dead neuron gets the layer's largest threshold
 
 
+def test_threshold_scale_multiplies_the_calibrated_thresholds():
+    acts = [torch.tensor([[0.0, 1.0], [2.0, 4.0]])]
+    (theta,) = thresholds_from_activations(acts, method="max", scale=0.5)
+    assert theta.tolist() == [1.0, 2.0]
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="threshold_scale must be a finite number > 0"):
+            ConversionConfig(threshold_scale=bad)
+
+
+def test_cli_rejects_a_bad_threshold_scale_before_loading_anything():
+    from snnrl.cli import main
+
+    with pytest.raises(SystemExit, match="threshold_scale must be a finite number > 0"):
+        main(["evaluate", "no-such-teacher", "--threshold-scale", "0"])
+
+
 def test_unsupported_layers_get_clear_errors():
     from stable_baselines3 import PPO
 

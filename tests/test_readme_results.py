@@ -29,3 +29,11 @@ def test_renderer_rewrites_a_stale_block_and_rejects_unknown_blocks():
     assert "made-up" not in out and "td3-invertedpendulum" in out and out.endswith("end\n")
     with pytest.raises(KeyError, match="no renderer"):
         render.render("<!-- results:nope -->\n<!-- /results:nope -->\n")
+
+
+def test_conversion_blocks_name_a_scaled_calibration():
+    render = _renderer()
+    doc = {"config": {"conversion": {"threshold_method": "max"}}}  # files written before threshold_scale existed
+    assert render._calibration_label(doc) == ""
+    doc["config"]["conversion"]["threshold_scale"] = 0.6
+    assert render._calibration_label(doc) == " θ×0.6"

@@ -4,7 +4,9 @@ Conversion (Rueckauer et al. 2017; the CRPI paper's MuJoCo setup):
 
 1. **Calibration** — roll the teacher out in its environment (deterministic actions) and record every hidden
    ReLU's output. Threshold ``θ`` per neuron = its maximum (``method="max"``, the reference), or one ``θ`` per
-   layer = a percentile (default 99.9) of the layer's non-zero activations (``method="percentile"``).
+   layer = a percentile (default 99.9) of the layer's non-zero activations (``method="percentile"``). An optional
+   ``threshold_scale`` multiplies the result: below 1 it clips rare large activations in exchange for a finer rate
+   resolution ``θ/T`` (task-dependent, like CRPI's ``α``; tune it on episodes you do not report).
 2. **IF neurons** — each hidden ReLU becomes an IF neuron (soft reset) with threshold ``θ`` and initial potential
    ``θ/2``. A spike of layer ``l`` stands for the activation ``θ_l``: the next layer's weights are scaled by
    ``θ_l`` (threshold balancing), so spikes stay binary and cost accumulates.
@@ -55,12 +57,16 @@ class ConversionConfig:
         Environment steps of teacher rollouts used for calibration (reference: 10,000).
     seed
         Seed of the calibration rollouts.
+    threshold_scale
+        Multiplier on the calibrated thresholds (1.0 = the reference; e.g. 0.6 clips the top activations but
+        quantizes the rest more finely).
     """
 
     threshold_method: str = "max"
     percentile: float = 99.9
     calibration_steps: int = 10_000
     seed: int = 0
+    threshold_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.threshold_method not in ("max", "percentile"):
@@ -69,6 +75,8 @@ class ConversionConfig:
             raise ValueError(f"percentile must lie in (0, 100], got {self.percentile}.")
         if self.calibration_steps < 1:
             raise ValueError(f"calibration_steps must be >= 1, got {self.calibration_steps}.")
+        if not (np.isfinite(self.threshold_scale) and self.threshold_scale > 0):
+            raise ValueError(f"threshold_scale must be a finite number > 0, got {self.threshold_scale}.")
 
 
 def check_convertible(actor: TeacherActor) -> list[nn.Linear]:
@@ -132,8 +140,8 @@ def collect_activations(actor: TeacherActor, env_id: str, *, steps: int = 10_000
 
 
 def thresholds_from_activations(activations: list[torch.Tensor], *, method: str = "max",
-                                percentile: float = 99.9) -> list[torch.Tensor]:
-    """Per-neuron thresholds (a tensor of the layer's width) for each layer.
+                                percentile: float = 99.9, scale: float = 1.0) -> list[torch.Tensor]:
+    """Per-neuron thresholds (a tensor of the layer's width) for each layer, multiplied by ``scale``.
 
     Neurons that were never active get the layer's largest threshold (they will rarely fire either way).
     """
@@ -148,7 +156,7 @@ def thresholds_from_activations(activations: list[torch.Tensor], *, method: str 
         else:
             raise ValueError(f"method must be 'max' or 'percentile', got {method!r}.")
         fallback = theta.max() if theta.max() > 0 else torch.tensor(1.0)
-        thresholds.append(torch.where(theta > 0, theta, fallback).float())
+        thresholds.append(scale * torch.where(theta > 0, theta, fallback).float())
     return thresholds
 
 
@@ -157,7 +165,8 @@ def calibrate_thresholds(actor: TeacherActor, env_id: str | None = None, config:
     """Thresholds from ``config.calibration_steps`` steps of teacher rollouts (see module docstring)."""
     acts = collect_activations(actor, env_id or actor.info.env_id, steps=config.calibration_steps, seed=config.seed,
                                progress=progress)
-    return thresholds_from_activations(acts, method=config.threshold_method, percentile=config.percentile)
+    return thresholds_from_activations(acts, method=config.threshold_method, percentile=config.percentile,
+                                       scale=config.threshold_scale)
 
 
 @dataclass(frozen=True)
