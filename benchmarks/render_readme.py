@@ -67,8 +67,8 @@ def _calibration_label(doc: dict) -> str:
     return "" if scale == 1.0 else f" θ×{scale:g}"
 
 
-def conversion() -> str:
-    files = sorted((RESULTS / "conversion").glob("*/results.json"))
+def conversion(folder: str = "conversion") -> str:
+    files = sorted((RESULTS / folder).glob("*/results.json"))
     if not files:
         return _missing("conversion fidelity", "benchmarks/conversion_fidelity.py")
     blocks = []
@@ -260,6 +260,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "hardware": hardware,
     "zoo": zoo,
     "conversion": conversion,
+    "conversion-30ep": lambda: conversion("conversion-30ep"),
     "continual": continual,
     "quantization": quantization,
     "homeostasis": homeostasis,
