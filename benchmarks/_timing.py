@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["time_interleaved", "paired_ratio"]
+__all__ = ["time_interleaved", "paired_ratio", "stateful_predict"]
 
 
 def time_interleaved(candidates: dict[str, Callable[[], Any]], *, rounds: int, calls: int, seed: int = 0,
@@ -38,3 +38,14 @@ def time_interleaved(candidates: dict[str, Callable[[], Any]], *, rounds: int, c
 def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
     """Median over rounds of ``times[num] / times[den]``."""
     return float(np.median(np.asarray(times[num]) / np.asarray(times[den])))
+
+
+def stateful_predict(policy: Any, obs: np.ndarray) -> Callable[[], Any]:
+    """A closure calling ``policy.predict`` with its recurrent state, as an evaluation loop does."""
+    state = None
+
+    def call() -> Any:
+        nonlocal state
+        action, state = policy.predict(obs, state)
+        return action
+    return call

@@ -33,7 +33,7 @@ from snnrl.agents.zoo import load_teacher
 from snnrl.opcount import OperationCounter
 from snnrl.results import write_result
 
-from _timing import paired_ratio, time_interleaved  # benchmarks/_timing.py (script directory)
+from _timing import paired_ratio, stateful_predict, time_interleaved  # benchmarks/_timing.py (script directory)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "counter_overhead.json"
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates: dict[str, Callable[[], Any]] = {}
         for name, make in makers.items():
             for metering in (True, False):
-                candidates[f"{name}_{'on' if metering else 'off'}"] = _stateful_predict(make(metering), obs)
+                candidates[f"{name}_{'on' if metering else 'off'}"] = stateful_predict(make(metering), obs)
         counter = OperationCounter(snn)
 
         def counted_forward() -> torch.Tensor:
@@ -139,17 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     write_result(args.out, "counter_overhead", config=config, raw=raw, summary=summary, seed=args.seed)
     print(f"wrote {args.out}")
     return 0
-
-
-def _stateful_predict(policy: Any, obs: np.ndarray) -> Callable[[], Any]:
-    """A closure calling ``policy.predict`` with its recurrent state, as an evaluation loop does."""
-    state = None
-
-    def call() -> Any:
-        nonlocal state
-        action, state = policy.predict(obs, state)
-        return action
-    return call
 
 
 if __name__ == "__main__":

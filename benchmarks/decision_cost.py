@@ -43,7 +43,7 @@ from snnrl.agents.policy import AnnPolicy, SpikingPolicy
 from snnrl.agents.zoo import load_teacher
 from snnrl.results import write_result
 
-from _timing import paired_ratio, time_interleaved  # benchmarks/_timing.py (script directory)
+from _timing import paired_ratio, stateful_predict, time_interleaved  # benchmarks/_timing.py (script directory)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "decision_cost.json"
 
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         for t in args.timesteps:
             for tag, crpi in (("snn", None), ("snn_crpi", CRPIConfig(alpha=1.0))):
                 policy = SpikingPolicy(snn, timesteps=t, crpi=crpi, metering=False)
-                candidates[f"{tag}_predict_T{t}"] = _stateful_predict(policy, obs_np)
+                candidates[f"{tag}_predict_T{t}"] = stateful_predict(policy, obs_np)
             candidates[f"ours_forward_T{t}"] = _no_grad(snn_layer, obs_t, t)
             for mode, net in sj_nets.items():
                 candidates[f"sj_{mode}_forward_T{t}"] = _no_grad(net, obs_t, t)
@@ -232,17 +232,6 @@ def main(argv: list[str] | None = None) -> int:
     write_result(args.out, "decision_cost", config=config, raw=raw, summary=summary, seed=args.seed)
     print(f"wrote {args.out}")
     return 0
-
-
-def _stateful_predict(policy: SpikingPolicy, obs: np.ndarray) -> Callable[[], Any]:
-    """A closure calling ``policy.predict`` with its recurrent state, as an evaluation loop does."""
-    state = None
-
-    def call() -> Any:
-        nonlocal state
-        action, state = policy.predict(obs, state)
-        return action
-    return call
 
 
 def _no_grad(net: nn.Module, obs: torch.Tensor, timesteps: int) -> Callable[[], torch.Tensor]:
