@@ -58,7 +58,14 @@ class TeacherSpec:
     eval_every
         Steps between evaluations of 10 episodes (the best actor is kept).
     stop_return
-        Stop early once an evaluation reaches this mean return (``None``: train the whole budget).
+        Stop early once an evaluation reaches this mean return with every episode running to the time limit
+        (``None``: train the whole budget).
+    eval_episodes
+        Episodes per periodic evaluation.
+
+    The best actor is chosen by a fixed rule over the periodic evaluations: first whether the mean return
+    reaches ``target_return``, then the share of episodes that run to the environment's time limit (a teacher
+    that falls in some episodes makes every fidelity ratio on it noisy), then the mean return.
     """
 
     name: str
@@ -72,6 +79,7 @@ class TeacherSpec:
     action_noise_std: float = 0.1
     eval_every: int = 10_000
     stop_return: float | None = None
+    eval_episodes: int = 10
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -92,12 +100,14 @@ TEACHER_SPECS: dict[str, TeacherSpec] = {
               stop_return=1000.0),
         _spec("TD3", "InvertedDoublePendulum", "v5", 300_000, 9000.0, learning_starts=5_000,
               eval_every=10_000, stop_return=9300.0),
-        _spec("TD3", "Hopper", "v5", 1_000_000, 2500.0, stop_return=3000.0),
+        _spec("TD3", "Hopper", "v5", 1_000_000, 2500.0, stop_return=3000.0, eval_episodes=20),
         _spec("TD3", "HalfCheetah", "v5", 1_000_000, 5000.0, stop_return=6000.0),
-        _spec("TD3", "Walker2d", "v5", 1_000_000, 2500.0, stop_return=3000.0),
-        _spec("TD3", "Ant", "v5", 1_000_000, 2500.0, stop_return=4000.0),
-        _spec("SAC", "Hopper", "v5", 1_000_000, 2500.0, net_arch=(256, 256), stop_return=3000.0),
-        _spec("SAC", "Walker2d", "v5", 1_000_000, 2500.0, net_arch=(256, 256), stop_return=3000.0),
+        _spec("TD3", "Walker2d", "v5", 1_000_000, 2500.0, stop_return=3000.0, eval_episodes=20),
+        _spec("TD3", "Ant", "v5", 1_000_000, 2500.0, stop_return=4000.0, eval_episodes=20),
+        _spec("SAC", "Hopper", "v5", 1_000_000, 2500.0, net_arch=(256, 256), stop_return=3000.0,
+              eval_episodes=20),
+        _spec("SAC", "Walker2d", "v5", 1_000_000, 2500.0, net_arch=(256, 256), stop_return=3000.0,
+              eval_episodes=20),
     )
 }
 
@@ -111,6 +121,7 @@ class TrainingProgress:
     best_return: float = float("-inf")
     best_return_std: float = 0.0
     best_step: int = 0
+    best_full_fraction: float = 0.0
     finished: bool = False
     wall_s: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
@@ -198,13 +209,23 @@ def _trim_replay_buffer(model: Any) -> None:
         buffer.pos = model.num_timesteps
 
 
+def _selection_key(spec: TeacherSpec, mean: float, full_fraction: float) -> tuple[bool, float, float]:
+    """Order of evaluations for keeping the best actor: target reached, share to the time limit, return."""
+    return (mean >= spec.target_return, full_fraction, mean)
+
+
+def _stop_reached(spec: TeacherSpec, progress: TrainingProgress) -> bool:
+    return (spec.stop_return is not None and progress.best_return >= spec.stop_return
+            and progress.best_full_fraction >= 1.0)
+
+
 def train_teacher(
     spec: TeacherSpec,
     *,
     workdir: str | os.PathLike[str] | None = None,
     checkpoint_every: int = 25_000,
     max_steps: int | None = None,
-    eval_episodes: int = 10,
+    eval_episodes: int | None = None,
 ) -> TrainingProgress:
     """Train (or resume) a teacher; returns its progress record.
 
@@ -219,7 +240,7 @@ def train_teacher(
     max_steps
         Override of ``spec.total_steps`` (e.g. for a smoke test).
     eval_episodes
-        Episodes per periodic evaluation.
+        Episodes per periodic evaluation (default ``spec.eval_episodes``).
     """
     import gymnasium as gym
     import torch
@@ -229,6 +250,7 @@ def train_teacher(
     from stable_baselines3.common.monitor import Monitor
 
     torch.set_num_threads(1)
+    n_eval = spec.eval_episodes if eval_episodes is None else int(eval_episodes)
     work = Path(workdir) if workdir is not None else default_workdir(spec.name)
     work.mkdir(parents=True, exist_ok=True)
     total = int(max_steps if max_steps is not None else spec.total_steps)
@@ -236,7 +258,7 @@ def train_teacher(
     best_path, progress_path = work / "best_actor.pt", work / "progress.json"
     atomic_write_json(work / "spec.json", asdict(replace(spec, total_steps=total)))
     progress = TrainingProgress.load(progress_path, spec.name)
-    stop_reached = spec.stop_return is not None and progress.best_return >= spec.stop_return
+    stop_reached = _stop_reached(spec, progress)
     if progress.finished and (progress.steps >= total or stop_reached):
         logger.info("%s: already finished (%d steps, best %.1f)", spec.name, progress.steps, progress.best_return)
         return progress
@@ -245,6 +267,7 @@ def train_teacher(
     env = Monitor(gym.make(spec.env_id))
     eval_env = Monitor(gym.make(spec.env_id))
     eval_env.reset(seed=spec.seed + 10_000)
+    time_limit = getattr(eval_env.spec, "max_episode_steps", None)
     algo_cls = {"TD3": TD3, "SAC": SAC}[spec.algo]
     if ckpt.exists():  # anything there must be a readable checkpoint
         model = _read_checkpoint(lambda: algo_cls.load(ckpt, env=env, device="cpu"), ckpt)
@@ -264,19 +287,24 @@ def train_teacher(
         def _on_step(self) -> bool:
             n = self.model.num_timesteps
             if n % spec.eval_every == 0:
-                mean, std = evaluate_policy(self.model, eval_env, n_eval_episodes=eval_episodes,
-                                            deterministic=True)
-                progress.history.append({"steps": n, "return_mean": float(mean), "return_std": float(std),
-                                         "wall_s": time.monotonic() - start_wall})
-                if mean > progress.best_return:
-                    progress.best_return, progress.best_return_std, progress.best_step = float(mean), float(std), n
+                returns, lengths = evaluate_policy(self.model, eval_env, n_eval_episodes=n_eval, deterministic=True,
+                                                   return_episode_rewards=True)
+                mean, std = float(np.mean(returns)), float(np.std(returns))
+                full = float(np.mean(np.asarray(lengths) >= time_limit)) if time_limit else 1.0
+                progress.history.append({"steps": n, "return_mean": mean, "return_std": std,
+                                         "full_fraction": full, "wall_s": time.monotonic() - start_wall})
+                if _selection_key(spec, mean, full) > _selection_key(spec, progress.best_return,
+                                                                     progress.best_full_fraction):
+                    progress.best_return, progress.best_return_std, progress.best_step = mean, std, n
+                    progress.best_full_fraction = full
                     _atomic_sb3_save(lambda p: torch.save(self.model.policy.state_dict(), p), best_path)
-                logger.info("%s: %d steps, eval %.1f ± %.1f (best %.1f @ %d)", spec.name, n, mean, std,
-                            progress.best_return, progress.best_step)
-            stop = spec.stop_return is not None and progress.best_return >= spec.stop_return
+                logger.info("%s: %d steps, eval %.1f ± %.1f, %.0f%% to the time limit (best %.1f @ %d)", spec.name,
+                            n, mean, std, 100 * full, progress.best_return, progress.best_step)
+            stop = _stop_reached(spec, progress)
             if stop:
                 self._checkpoint(n)
-                logger.info("%s: reached stop return %.1f, stopping", spec.name, spec.stop_return)
+                logger.info("%s: reached stop return %.1f with every episode to the time limit, stopping",
+                            spec.name, spec.stop_return)
             elif n % checkpoint_every == 0:
                 self.due = True
             return not stop
