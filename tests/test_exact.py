@@ -316,9 +316,22 @@ def test_tanh_bound_exhaustive_on_a_slice():
 
 
 def test_tanh_table_is_reproducible():
-    refit = torch.tensor(np.array(fit_tanh_table(), dtype=np.uint32).view(np.int32)).view(torch.float32)
-    stored = torch.tensor(np.array(TANH_TABLE, dtype=np.uint32).view(np.int32)).view(torch.float32)
-    assert int(ulp_distance(refit, stored).max()) <= 1                    # (0 on the machine that made it)
+    # The refit is a least-squares solve whose high-order coefficients are ill-conditioned (|c5| ~ 1e-13 near
+    # |x| = 16), so their last bits follow the machine's BLAS. What the table must reproduce is the polynomial:
+    # the midpoints bit for bit and, on a dense grid of every interval, the same value to 2^-36 relative.
+    # Measured: last bits of c3..c5 moved by 2e4 ULPs (as on another CPU) change values by ~2^-42; fitting on 50
+    # nodes instead of 200, or the absolute instead of the relative error, by ~2^-31, so both fail here.
+    refit = np.array(fit_tanh_table(), dtype=np.uint32)
+    stored = np.array(TANH_TABLE, dtype=np.uint32)
+    assert refit.shape == stored.shape == (64, 7)
+    assert np.array_equal(refit[:, 0], stored[:, 0])
+    refit, stored = refit.view(np.float32).astype(np.float64), stored.view(np.float32).astype(np.float64)
+    for row_refit, row_stored in zip(refit, stored):
+        mid = -row_stored[0]
+        t = np.linspace(-1, 1, 257) * mid / 9           # interval k: mid ± 2^e/8 with mid >= 1.125 * 2^e
+        values_refit = np.polynomial.polynomial.polyval(t, row_refit[1:])
+        values_stored = np.polynomial.polynomial.polyval(t, row_stored[1:])
+        assert np.max(np.abs(values_refit - values_stored) / np.abs(values_stored)) <= 2.0 ** -36
 
 
 @pytest.mark.slow
