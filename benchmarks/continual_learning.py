@@ -51,7 +51,7 @@ def protocol(staer_beta: float) -> dict[str, list[tuple[str, dict]]]:
 
 def main(argv: list[str] | None = None) -> int:
     from snnrl.continual.experiment import ContinualConfig, run_continual
-    from snnrl.continual.reports import write_continual_reports
+    from snnrl.reports.continual import write_continual_reports
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=3)

@@ -23,7 +23,10 @@ from pathlib import Path
 import torch
 
 from snnrl.agents.conversion import ConversionConfig
-from snnrl.agents.sweep import SweepConfig, format_summary, run_sweep, summarise, write_reports
+from snnrl.reports.conversion import format_summary, write_reports
+from snnrl.sweeps.evaluator import run_sweep
+from snnrl.sweeps.jobs import SweepConfig
+from snnrl.sweeps.statistics import summarise
 from snnrl.agents.zoo import list_teachers, load_teacher
 
 RESULTS = Path(__file__).resolve().parent / "results" / "conversion"

@@ -68,8 +68,8 @@ def continual_numbers(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_backend(name: str, backend: Any, targets: list, eval_config: Any, continual_configs: list) -> dict[str, Any]:
-    from snnrl.agents.sweep import run_sweeps
-    from snnrl.backends import ContinualTask, run_continual_task
+    from snnrl.sweeps.continual import ContinualTask, run_continual_task
+    from snnrl.sweeps.evaluator import run_sweeps
 
     load = os.getloadavg()[0]
     start = time.perf_counter()
@@ -96,7 +96,8 @@ def run_backend(name: str, backend: Any, targets: list, eval_config: Any, contin
 
 def main(argv: list[str] | None = None) -> int:
     from snnrl.agents.conversion import ConversionConfig
-    from snnrl.agents.sweep import SweepConfig, SweepTarget
+    from snnrl.sweeps.evaluator import SweepTarget
+    from snnrl.sweeps.jobs import SweepConfig
     from snnrl.agents.zoo import load_teacher
     from snnrl.backends import LocalBackend, RayBackend
     from snnrl.continual.experiment import ContinualConfig

@@ -11,8 +11,8 @@ task order; a failing task raises :class:`TaskError` naming it. Two implementati
 Each task seeds what it uses (episode seeds, ``ContinualConfig.seed``), so every backend gives the same numbers;
 ``benchmarks/sweep_backends.py`` checks it with this process on one torch thread too (``torch.set_num_threads(1)``).
 
-:class:`ContinualTask` / :func:`run_continual_task` make a continual-learning run such a task; the conversion
-sweep's tasks live in :mod:`snnrl.agents.sweep`.
+The tasks themselves live above: a conversion sweep's in :mod:`snnrl.sweeps.evaluator`, continual-learning runs
+in :mod:`snnrl.sweeps.continual`.
 
 Example
 -------
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 __all__ = ["Backend", "LocalBackend", "RayBackend", "TaskError", "make_backend", "BACKENDS", "LOOPBACK_RAY_ENV",
-           "task_label", "ContinualTask", "run_continual_task"]
+           "task_label"]
 
 BACKENDS = ("local", "ray")
 
@@ -288,38 +288,3 @@ def make_backend(name: str = "local", *, workers: int = 1, address: str | None =
     if name == "ray":
         return RayBackend(address=address, num_cpus=None if address or workers <= 1 else workers)
     raise ValueError(f"unknown backend {name!r}; choose one of: {', '.join(BACKENDS)}.")
-
-
-# -- continual-learning runs as tasks ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ContinualTask:
-    """One continual-learning run (:func:`snnrl.continual.experiment.run_continual`) as a backend task.
-
-    Attributes
-    ----------
-    config
-        The run's :class:`~snnrl.continual.experiment.ContinualConfig`.
-    run_dir
-        Its checkpoint / results folder (``None``: no checkpoints); must be reachable from the worker.
-    resume
-        Continue from the run's checkpoint when there is one.
-    progress
-        Avalanche's interactive logger (only sensible in-process).
-    """
-
-    config: Any
-    run_dir: str | None = None
-    resume: bool = True
-    progress: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"{self.config.benchmark} {self.config.label}"
-
-
-def run_continual_task(task: ContinualTask) -> dict[str, Any]:
-    """Run one :class:`ContinualTask`; returns :func:`~snnrl.continual.experiment.run_continual`'s results."""
-    from snnrl.continual.experiment import run_continual
-
-    return run_continual(task.config, run_dir=task.run_dir, resume=task.resume, progress=task.progress)

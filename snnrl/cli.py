@@ -1,7 +1,8 @@
 """The ``snnrl`` command line.
 
-Sub-commands load their side lazily, so ``snnrl --help`` stays fast and the core never imports
-stable-baselines3 or Avalanche.
+Option defaults are read from the config dataclasses (the one source of every default); sub-commands load their
+side (stable-baselines3, gymnasium, Avalanche) only when they run, so ``snnrl --help`` imports torch and nothing
+heavier.
 """
 
 from __future__ import annotations
@@ -84,7 +85,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from snnrl.agents.conversion import ConversionConfig
-    from snnrl.agents.sweep import SweepConfig, SweepTarget, format_summary, run_sweeps, summarise, write_reports
+    from snnrl.reports.conversion import format_summary, write_reports
+    from snnrl.sweeps.evaluator import SweepTarget, run_sweeps
+    from snnrl.sweeps.jobs import SweepConfig
+    from snnrl.sweeps.statistics import summarise
 
     try:
         config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
@@ -121,56 +125,44 @@ def _cmd_continual(args: argparse.Namespace) -> int:
     from dataclasses import replace
     from pathlib import Path
 
-    from snnrl.backends import ContinualTask, LocalBackend, run_continual_task
     from snnrl.continual.experiment import ContinualConfig
-    from snnrl.continual.reports import write_continual_reports
-    from snnrl.tables import format_table
+    from snnrl.reports.continual import format_continual_summary, write_continual_reports
+    from snnrl.sweeps.continual import continual_grid, run_continual_grid
 
     benchmark = args.benchmark if args.benchmark.startswith("split-") else f"split-{args.benchmark}"
     out = Path(args.out or f"runs/continual-{benchmark}")
+    try:
+        base = ContinualConfig(
+            benchmark=benchmark, strategy=args.strategy[0], backbone=args.backbone, buffer_size=args.buffer_size[0],
+            timesteps=args.timesteps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            n_experiences=args.experiences, train_per_class=args.train_per_class, test_per_class=args.test_per_class,
+            ce_mode=args.ce_mode, data_root=args.data_root, staer_alignment=not args.no_alignment,
+            staer_expansion_contraction=not args.no_expansion, staer_beta=args.staer_beta,
+            staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2, derpp_alpha=args.derpp_alpha,
+            derpp_beta=args.derpp_beta, ahsar=args.ahsar)
+        if args.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {args.seeds}.")
+        tasks = continual_grid(base, strategies=args.strategy, buffer_sizes=args.buffer_size,
+                               seeds=range(args.first_seed, args.first_seed + args.seeds), out_dir=out, tag=args.tag,
+                               resume=not args.restart, progress=not args.no_progress)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     backend = _backend_arg(args)
-    tasks: list[tuple[str, ContinualTask]] = []  # (group label, run), groups in order, seeds within a group
-    for strategy in args.strategy:
-        for buffer_size in (args.buffer_size if strategy != "naive" else [args.buffer_size[0]]):
-            base = ContinualConfig(
-                benchmark=benchmark, strategy=strategy, backbone=args.backbone, buffer_size=buffer_size,
-                timesteps=args.timesteps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                n_experiences=args.experiences, train_per_class=args.train_per_class,
-                test_per_class=args.test_per_class, ce_mode=args.ce_mode, data_root=args.data_root,
-                staer_alignment=not args.no_alignment, staer_expansion_contraction=not args.no_expansion,
-                staer_beta=args.staer_beta, staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2,
-                derpp_alpha=args.derpp_alpha, derpp_beta=args.derpp_beta, ahsar=args.ahsar)
-            label = base.label.rsplit("-s", 1)[0] + args.tag
-            for seed in range(args.first_seed, args.first_seed + args.seeds):
-                tasks.append((label, ContinualTask(replace(base, seed=seed), run_dir=str(out / f"{label}-s{seed}"),
-                                                   resume=not args.restart,
-                                                   progress=backend is None and not args.no_progress)))
+    if backend is not None:   # Avalanche's interactive logger only in this process
+        tasks = [(label, replace(task, progress=False)) for label, task in tasks]
 
-    def report(index: int, result: dict) -> None:
-        label, task = tasks[index]
+    def report(label: str, task, result: dict) -> None:
         print(f"{label} seed {task.config.seed}: class-IL {100 * result['class_il_accuracy']:.2f}  task-IL "
               f"{100 * result['task_il_accuracy']:.2f}  ({result['wall_s']:.0f} s)", flush=True)
 
     try:
-        results = (backend or LocalBackend()).map(run_continual_task, [t for _, t in tasks], desc="continual runs",
-                                                  progress=backend is not None and not args.no_progress,
-                                                  on_result=report)
+        groups = run_continual_grid(tasks, backend=backend, progress=backend is not None and not args.no_progress,
+                                    on_run=report)
     finally:
         if backend is not None:
             backend.close()
-    groups: dict[str, list] = {}
-    for (label, _), result in zip(tasks, results):
-        groups.setdefault(label, []).append(result)
     paths = write_continual_reports(out, groups)
-    from snnrl.continual.reports import aggregate_runs
-
-    rows = []
-    for label, runs in groups.items():
-        agg = aggregate_runs(runs)
-        fmt = lambda k, s=100: f"{s * agg[k]['mean']:.2f} ± {s * agg[k]['std']:.2f}"  # noqa: E731
-        rows.append([label, len(runs), fmt("class_il_accuracy"), fmt("task_il_accuracy"),
-                     fmt("class_il_forgetting"), fmt("class_il_bwt"), fmt("wall_s", 1)])
-    print(format_table(rows, ["run", "seeds", "class-IL %", "task-IL %", "forgetting %", "BWT %", "wall s"]))
+    print(format_continual_summary(groups))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
@@ -178,8 +170,8 @@ def _cmd_continual(args: argparse.Namespace) -> int:
 def _cmd_energy_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from snnrl.hardware.report import (format_energy_summary, load_energy_episodes, summarise_energy,
-                                       write_energy_report)
+    from snnrl.reports.energy import (format_energy_summary, load_energy_episodes, summarise_energy,
+                                      write_energy_report)
     from snnrl.io import ArtifactError
 
     try:
@@ -207,7 +199,20 @@ def _add_backend_args(parser: argparse.ArgumentParser, what: str) -> None:
                        help="Ray cluster to join (e.g. ray://HEAD:10001 or auto); default: a local instance")
 
 
+def _keyword_default(function, name: str):
+    import inspect
+
+    return inspect.signature(function).parameters[name].default
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The parser; option defaults come from the config dataclasses (and ``train_teacher``'s signature)."""
+    from snnrl.agents.conversion import ConversionConfig
+    from snnrl.agents.teachers import train_teacher
+    from snnrl.continual.configs import STRATEGIES
+    from snnrl.continual.experiment import ContinualConfig
+    from snnrl.sweeps.jobs import SweepConfig
+
     parser = argparse.ArgumentParser(prog="snnrl", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress at INFO level")
     parser.add_argument("--threads", type=int, default=1,
@@ -224,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     teach.add_argument("--steps", type=int, default=None, help="override the step budget")
     teach.add_argument("--seed", type=int, default=None)
     teach.add_argument("--workdir", default=None, help="checkpoint directory (default $SNNRL_HOME/teachers/NAME)")
-    teach.add_argument("--checkpoint-every", type=int, default=25_000)
+    teach.add_argument("--checkpoint-every", type=int, default=_keyword_default(train_teacher, "checkpoint_every"),
+                       help="environment steps between checkpoints (default %(default)s)")
     teach.set_defaults(func=_cmd_train_teacher)
 
     export = sub.add_parser("export-teacher", help="evaluate a trained teacher and add it to the zoo")
@@ -237,15 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("teachers", nargs="+", metavar="teacher",
                     help="zoo names (e.g. td3-hopper td3-walker2d) or paths to SB3 .zip files (then give --env)")
     ev.add_argument("--env", default=None, help="gymnasium id (required for an SB3 zip)")
-    ev.add_argument("--timesteps", type=int, nargs="+", default=[4, 8, 16])
-    ev.add_argument("--alphas", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
-    ev.add_argument("--episodes", type=int, default=10)
-    ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--threshold", choices=["max", "percentile"], default="max")
-    ev.add_argument("--calibration-steps", type=int, default=10_000)
-    ev.add_argument("--threshold-scale", type=float, default=1.0,
-                    help="multiply the calibrated thresholds (default 1.0; below 1 clips rare peaks for a finer "
-                         "rate resolution, tune per task on episodes you do not report)")
+    ev.add_argument("--timesteps", type=int, nargs="+", default=list(SweepConfig.timesteps),
+                    help="IF timesteps per decision (default %(default)s)")
+    ev.add_argument("--alphas", type=float, nargs="+", default=list(SweepConfig.alphas),
+                    help="CRPI strengths; each T also runs without CRPI (default %(default)s)")
+    ev.add_argument("--episodes", type=int, default=SweepConfig.episodes,
+                    help="seeded episodes per row (default %(default)s)")
+    ev.add_argument("--seed", type=int, default=SweepConfig.seed,
+                    help="first episode seed; episode i uses SEED+i (default %(default)s)")
+    ev.add_argument("--threshold", choices=["max", "percentile"], default=ConversionConfig.threshold_method,
+                    help="threshold calibration rule (default %(default)s)")
+    ev.add_argument("--calibration-steps", type=int, default=ConversionConfig.calibration_steps,
+                    help="environment steps of ANN rollouts to calibrate thresholds on (default %(default)s)")
+    ev.add_argument("--threshold-scale", type=float, default=ConversionConfig.threshold_scale,
+                    help="multiply the calibrated thresholds (default %(default)s; below 1 clips rare peaks for a "
+                         "finer rate resolution, tune per task on episodes you do not report)")
     ev.add_argument("--carry-across-episodes", action="store_true",
                     help="keep the CRPI carry across episodes (the reference code's behaviour)")
     ev.add_argument("--exact", action="store_true",
@@ -262,26 +274,41 @@ def build_parser() -> argparse.ArgumentParser:
     er.set_defaults(func=_cmd_energy_report)
 
     cl = sub.add_parser("continual", help="class-incremental benchmark with a spiking backbone (Avalanche)")
-    cl.add_argument("--benchmark", default="split-mnist",
+    cl.add_argument("--benchmark", default=ContinualConfig.benchmark,
                     help="split-mnist, split-fashion-mnist, split-digits, split-cifar10, split-cifar100")
-    cl.add_argument("--strategy", nargs="+", default=["staer"], choices=["naive", "er", "derpp", "staer"])
-    cl.add_argument("--buffer-size", type=int, nargs="+", default=[200])
-    cl.add_argument("--backbone", default="mlp", choices=["mlp", "conv", "resnet19"])
-    cl.add_argument("--timesteps", type=int, default=4)
-    cl.add_argument("--epochs", type=int, default=1)
-    cl.add_argument("--batch-size", type=int, default=10)
-    cl.add_argument("--lr", type=float, default=3e-3)
-    cl.add_argument("--experiences", type=int, default=5)
-    cl.add_argument("--seeds", type=int, default=1, help="number of seeds")
-    cl.add_argument("--first-seed", type=int, default=0)
-    cl.add_argument("--train-per-class", type=int, default=None)
-    cl.add_argument("--test-per-class", type=int, default=None)
-    cl.add_argument("--ce-mode", choices=["mean", "per_timestep"], default="mean")
-    cl.add_argument("--staer-beta", type=float, default=1e-4, help="STAER alignment weight beta")
-    cl.add_argument("--staer-alpha1", type=float, default=0.5, help="STAER temporal-contraction weight")
-    cl.add_argument("--staer-alpha2", type=float, default=0.5, help="STAER temporal-expansion weight")
-    cl.add_argument("--derpp-alpha", type=float, default=0.5, help="DER++ logit-matching weight")
-    cl.add_argument("--derpp-beta", type=float, default=0.5, help="DER++ buffer cross-entropy weight")
+    cl.add_argument("--strategy", nargs="+", default=[ContinualConfig.strategy], choices=list(STRATEGIES),
+                    help="strategies of the grid (default %(default)s)")
+    cl.add_argument("--buffer-size", type=int, nargs="+", default=[ContinualConfig.buffer_size],
+                    help="replay buffer sizes of the grid (default %(default)s; naive runs once)")
+    cl.add_argument("--backbone", default=ContinualConfig.backbone, choices=["mlp", "conv", "resnet19"],
+                    help="spiking backbone (default %(default)s)")
+    cl.add_argument("--timesteps", type=int, default=ContinualConfig.timesteps,
+                    help="simulation steps per sample (default %(default)s)")
+    cl.add_argument("--epochs", type=int, default=ContinualConfig.epochs,
+                    help="epochs per experience (default %(default)s)")
+    cl.add_argument("--batch-size", type=int, default=ContinualConfig.batch_size,
+                    help="training mini-batch size (default %(default)s)")
+    cl.add_argument("--lr", type=float, default=ContinualConfig.lr, help="AdamW learning rate (default %(default)s)")
+    cl.add_argument("--experiences", type=int, default=ContinualConfig.n_experiences,
+                    help="experiences; the classes are split evenly (default %(default)s)")
+    cl.add_argument("--seeds", type=int, default=1, help="number of seeds (default %(default)s)")
+    cl.add_argument("--first-seed", type=int, default=0, help="first seed (default %(default)s)")
+    cl.add_argument("--train-per-class", type=int, default=ContinualConfig.train_per_class,
+                    help="subsample the training set to N images per class (quick runs; default: all)")
+    cl.add_argument("--test-per-class", type=int, default=ContinualConfig.test_per_class,
+                    help="subsample the test set to N images per class (quick runs; default: all)")
+    cl.add_argument("--ce-mode", choices=["mean", "per_timestep"], default=ContinualConfig.ce_mode,
+                    help="cross-entropy of the time-averaged logits or per timestep (default %(default)s)")
+    cl.add_argument("--staer-beta", type=float, default=ContinualConfig.staer_beta,
+                    help="STAER alignment weight beta (default %(default)s)")
+    cl.add_argument("--staer-alpha1", type=float, default=ContinualConfig.staer_alpha1,
+                    help="STAER temporal-contraction weight (default %(default)s)")
+    cl.add_argument("--staer-alpha2", type=float, default=ContinualConfig.staer_alpha2,
+                    help="STAER temporal-expansion weight (default %(default)s)")
+    cl.add_argument("--derpp-alpha", type=float, default=ContinualConfig.derpp_alpha,
+                    help="DER++ logit-matching weight (default %(default)s)")
+    cl.add_argument("--derpp-beta", type=float, default=ContinualConfig.derpp_beta,
+                    help="DER++ buffer cross-entropy weight (default %(default)s)")
     cl.add_argument("--no-alignment", action="store_true", help="STAER ablation: drop the Soft-DTW term")
     cl.add_argument("--no-expansion", action="store_true", help="STAER ablation: no temporal expansion/contraction")
     cl.add_argument("--ahsar", action="store_true", help="AHSAR homeostasis (threshold regulation) during training")

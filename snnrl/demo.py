@@ -80,7 +80,10 @@ def print_core_demo() -> None:
 def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 3, out_dir: str = "runs/demo",
                      progress: bool = True) -> dict[str, object]:
     """Convert a zoo teacher and evaluate ANN / SNN / SNN+CRPI; returns the results and report paths."""
-    from snnrl.agents.sweep import EvalJob, SweepConfig, format_summary, run_sweep, summarise, write_reports
+    from snnrl.reports.conversion import format_summary, write_reports
+    from snnrl.sweeps.evaluator import run_sweep
+    from snnrl.sweeps.jobs import EvalJob, SweepConfig
+    from snnrl.sweeps.statistics import summarise
     from snnrl.agents.zoo import list_teachers, load_teacher
 
     available = list_teachers()

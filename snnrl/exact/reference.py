@@ -24,10 +24,31 @@ True
 from __future__ import annotations
 
 import torch
+from torch import nn
 
+from snnrl.agents.actor import TeacherActor
+from snnrl.agents.conversion import ConversionError, check_convertible
 from snnrl.exact.tanh import tanh_reference
 
-__all__ = ["sequential_linear", "squash_reference", "reference_actor_forward", "ulp_distance"]
+__all__ = ["check_exact_convertible", "sequential_linear", "squash_reference", "reference_actor_forward", "ulp_distance"]
+
+
+def check_exact_convertible(actor: TeacherActor) -> list[nn.Linear]:
+    """The hidden ``Linear`` layers of ``actor`` after checking exact mode supports it (else
+    :class:`~snnrl.agents.conversion.ConversionError`)."""
+    layers = check_convertible(actor)
+    if actor.info.squash != "tanh":
+        raise ConversionError(f"exact mode supports tanh-squashed actors (TD3/SAC), got squash={actor.info.squash!r}. "
+                              "Use rate conversion (snnrl.agents.conversion.convert_actor) for this actor.")
+    if actor.obs_mean is not None:
+        raise ConversionError("exact mode does not implement observation normalisation (it needs float division "
+                              "and square root circuits); got an actor with obs_mean/obs_var. Export the teacher "
+                              "without VecNormalize, or use rate conversion.")
+    for index, layer in enumerate([*layers, actor.head]):
+        if layer.weight.dtype != torch.float32:
+            raise ConversionError(f"layer {index} has {layer.weight.dtype} weights; exact mode is float32. "
+                                  "Convert the actor with actor.float() first.")
+    return layers
 
 
 def sequential_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -48,11 +69,9 @@ def squash_reference(pre_action: torch.Tensor, low: torch.Tensor, high: torch.Te
     return torch.add(low, torch.mul(torch.mul(torch.add(tanh_reference(pre_action), 1.0), 0.5), span))
 
 
-def reference_actor_forward(actor, obs: torch.Tensor) -> torch.Tensor:
+def reference_actor_forward(actor: TeacherActor, obs: torch.Tensor) -> torch.Tensor:
     """Actions of a ReLU :class:`~snnrl.agents.actor.TeacherActor` (tanh squash, no observation normalisation)
     under exact mode's arithmetic: :func:`sequential_linear` layers, ``relu``, :func:`squash_reference`."""
-    from snnrl.exact.policy import check_exact_convertible
-
     layers = check_exact_convertible(actor)
     x = obs.to(torch.float32)
     with torch.no_grad():

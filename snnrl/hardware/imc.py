@@ -185,10 +185,6 @@ class ImcProfile:
             "memory_fetch": self.memory_fetch_energy_pj,
         }
 
-    def pe_area_um2(self) -> float:
-        return self.crossbars_per_pe * self.crossbar_area_um2 + self.adcs_per_pe * (self.adc_area_um2
-                                                                                    + self.mux_area_um2)
-
     def tile_area_um2(self) -> dict[str, float]:
         """Area components (µm²) of one tile."""
         n_adc, pes = self.adcs_per_pe, self.pes_per_tile

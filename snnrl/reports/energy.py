@@ -18,8 +18,6 @@ and ``energy_bars.png`` (energy per decision per policy, ANN vs SNN, with the ra
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -29,13 +27,15 @@ from typing import Any
 import numpy as np
 
 from snnrl.io import ArtifactError, atomic_write_bytes, atomic_write_json, atomic_write_text
+from snnrl.reports.output import csv_text, figure_png, pyplot
+from snnrl.reports.schema import (ENERGY_RECORDS_KIND, ENERGY_REPORT_KIND, ENERGY_REPORT_SCHEMA_VERSION,
+                                  SWEEP_KIND)
+from snnrl.sweeps.jobs import EvalJob
+from snnrl.tables import format_table
 
-__all__ = ["ENERGY_REPORT_SCHEMA_VERSION", "episode_row", "load_energy_episodes", "write_energy_records",
+__all__ = ["episode_row", "load_energy_episodes", "write_energy_records",
            "summarise_energy", "format_energy_summary", "write_energy_report"]
 
-ENERGY_REPORT_SCHEMA_VERSION = 1
-_RECORDS_KIND = "snnrl-energy-records"
-_SWEEP_KIND = "snnrl-conversion-sweep"
 _ROW_KEYS = ("policy", "seed", "steps", "energy_pj", "energy_per_decision_pj", "macs", "accumulates", "spikes")
 
 
@@ -58,8 +58,6 @@ def _sweep_label(episode: Mapping[str, Any]) -> str:
     """The job label of a sweep episode (files written before labels were stored rebuild it from the job)."""
     if "label" in episode:
         return str(episode["label"])
-    from snnrl.agents.sweep import EvalJob
-
     return EvalJob(episode["policy"], episode.get("timesteps"), episode.get("alpha")).label
 
 
@@ -103,10 +101,10 @@ def load_energy_episodes(path: str | os.PathLike[str]) -> tuple[list[dict[str, A
                             "evaluation that wrote it.") from None
     kind = doc.get("kind") if isinstance(doc, dict) else None
     try:
-        if kind == _SWEEP_KIND:
+        if kind == SWEEP_KIND:
             rows = _rows_from_sweep(doc)
             title = f"{doc.get('teacher', '?')} ({doc.get('env_id', '?')})"
-        elif kind == _RECORDS_KIND:
+        elif kind == ENERGY_RECORDS_KIND:
             if doc.get("schema_version") != ENERGY_REPORT_SCHEMA_VERSION:
                 raise ArtifactError(f"{path}: energy-records schema version {doc.get('schema_version')!r}, this snnrl "
                                     f"reads {ENERGY_REPORT_SCHEMA_VERSION}.")
@@ -114,7 +112,7 @@ def load_energy_episodes(path: str | os.PathLike[str]) -> tuple[list[dict[str, A
             title = str(doc.get("title", path.stem))
         else:
             raise ArtifactError(f"{path}: holds no energy records (kind {kind!r}); expected a results.json of "
-                                f"`snnrl evaluate` ({_SWEEP_KIND!r}) or an energy-records file ({_RECORDS_KIND!r}).")
+                                f"`snnrl evaluate` ({SWEEP_KIND!r}) or an energy-records file ({ENERGY_RECORDS_KIND!r}).")
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, ArtifactError):
             raise
@@ -130,7 +128,7 @@ def write_energy_records(path: str | os.PathLike[str], episodes: Sequence[tuple[
     rows = [{"policy": str(label), "record": dict(record)} for label, record in episodes]
     for r in rows:
         episode_row(r["policy"], r["record"])  # validate before writing
-    return atomic_write_json(path, {"schema_version": ENERGY_REPORT_SCHEMA_VERSION, "kind": _RECORDS_KIND,
+    return atomic_write_json(path, {"schema_version": ENERGY_REPORT_SCHEMA_VERSION, "kind": ENERGY_RECORDS_KIND,
                                     "title": title, "episodes": rows})
 
 
@@ -166,8 +164,6 @@ def summarise_energy(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 def format_energy_summary(summary: Sequence[Mapping[str, Any]]) -> str:
     """The per-policy summary as a text table."""
-    from snnrl.tables import format_table
-
     rows = [[s["policy"], s["episodes"], s["steps"], s["energy_per_decision_pj"] / 1000,
              s["energy_per_episode_pj"] / 1e6, s["macs_per_decision"], s["accumulates_per_decision"],
              s["spikes_per_decision"], "-" if s.get("energy_ratio_to_ann") is None else f"{s['energy_ratio_to_ann']:.3f}"]
@@ -176,26 +172,8 @@ def format_energy_summary(summary: Sequence[Mapping[str, Any]]) -> str:
                                "spikes/dec", "vs ANN"])
 
 
-def _figure_bytes(fig: Any) -> bytes:
-    plt = _pyplot()
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _colors(n: int) -> list[Any]:
-    plt = _pyplot()
+    plt = pyplot()
     cmap = plt.get_cmap("tab10" if n <= 10 else "turbo")
     return [cmap(i if n <= 10 else i / max(1, n - 1)) for i in range(n)]
 
@@ -205,7 +183,7 @@ def _legend_outside(ax: Any, n: int) -> None:
 
 
 def _plot_traces(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
-    plt = _pyplot()
+    plt = pyplot()
     traced, seen = [], set()  # the first traced episode of each policy
     for r in rows:
         if r["energy_per_step_pj"] and r["policy"] not in seen:
@@ -224,11 +202,11 @@ def _plot_traces(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
     ax.set_ylabel("energy per decision (nJ)")
     ax.set_title(f"energy per decision over an episode: {title}", fontsize=9)
     ax.grid(alpha=0.3)
-    return _figure_bytes(fig)
+    return figure_png(fig)
 
 
 def _plot_spikes(summary: Sequence[Mapping[str, Any]], title: str) -> bytes:
-    plt = _pyplot()
+    plt = pyplot()
     spiking = [s for s in summary if s["spikes_per_layer_per_decision"]]
     layers = list(dict.fromkeys(k for s in spiking for k in s["spikes_per_layer_per_decision"]))
     fig, ax = plt.subplots(figsize=(7 + (1.5 if len(spiking) <= 16 else 3), 4), dpi=120)
@@ -246,11 +224,11 @@ def _plot_spikes(summary: Sequence[Mapping[str, Any]], title: str) -> bytes:
     if spiking:
         _legend_outside(ax, len(spiking))
     ax.grid(alpha=0.3, axis="y")
-    return _figure_bytes(fig)
+    return figure_png(fig)
 
 
 def _plot_bars(summary: Sequence[Mapping[str, Any]], title: str) -> bytes:
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(min(14.0, max(5.0, 0.45 * len(summary) + 2)), 4.5), dpi=120)
     x = np.arange(len(summary))
     colors = ["tab:grey" if s["policy"].upper().startswith("ANN") else "tab:blue" for s in summary]
@@ -265,15 +243,7 @@ def _plot_bars(summary: Sequence[Mapping[str, Any]], title: str) -> bytes:
     ax.set_title(f"ANN vs SNN energy per decision: {title}\n{summary[0]['profile']}; ratio to the ANN above each bar",
                  fontsize=9)
     ax.grid(alpha=0.3, axis="y")
-    return _figure_bytes(fig)
-
-
-def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(_ROW_KEYS) + ["profile"], extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def write_energy_report(out_dir: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]], *,
@@ -287,8 +257,8 @@ def write_energy_report(out_dir: str | os.PathLike[str], rows: Sequence[Mapping[
              "energy_trace_plot": out / "energy_per_decision.png", "spikes_plot": out / "spikes_per_layer.png",
              "energy_bars_plot": out / "energy_bars.png"}
     atomic_write_json(paths["energy_json"], {"schema_version": ENERGY_REPORT_SCHEMA_VERSION,
-                                             "kind": "snnrl-energy-report", "title": title, "summary": summary})
-    atomic_write_text(paths["energy_csv"], _csv(rows))
+                                             "kind": ENERGY_REPORT_KIND, "title": title, "summary": summary})
+    atomic_write_text(paths["energy_csv"], csv_text(rows, list(_ROW_KEYS) + ["profile"]))
     atomic_write_bytes(paths["energy_trace_plot"], _plot_traces(rows, title))
     atomic_write_bytes(paths["spikes_plot"], _plot_spikes(summary, title))
     atomic_write_bytes(paths["energy_bars_plot"], _plot_bars(summary, title))

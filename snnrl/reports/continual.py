@@ -1,9 +1,8 @@
-"""Aggregating continual-learning runs over seeds, and writing JSON, CSV and accuracy-matrix heatmaps."""
+"""The continual-learning report: per group of seeds (:func:`~snnrl.sweeps.continual.aggregate_runs`) a text table,
+``summary.json`` (schema ``snnrl-continual-summary``), ``summary.csv`` and accuracy-matrix heatmaps."""
 
 from __future__ import annotations
 
-import csv
-import io
 import platform
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,34 +11,32 @@ from typing import Any
 import numpy as np
 
 from snnrl.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from snnrl.reports.output import csv_text, figure_png, pyplot
+from snnrl.reports.schema import CONTINUAL_SUMMARY_KIND, CONTINUAL_SUMMARY_SCHEMA_VERSION
+from snnrl.results import package_versions
+from snnrl.sweeps.continual import SUMMARY_KEYS, aggregate_runs
+from snnrl.tables import format_table
 
-__all__ = ["aggregate_runs", "write_continual_reports", "heatmap_png", "SUMMARY_KEYS"]
-
-SUMMARY_KEYS = ("class_il_accuracy", "task_il_accuracy", "class_il_forgetting", "class_il_bwt", "task_il_forgetting",
-                "wall_s")
+__all__ = ["format_continual_summary", "write_continual_reports", "heatmap_png"]
 
 
-def aggregate_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean and std (over seeds) of every summary number and of the accuracy matrices."""
-    if not runs:
-        raise ValueError("no runs to aggregate")
-    out: dict[str, Any] = {"seeds": [r["config"]["seed"] for r in runs], "n_runs": len(runs)}
-    for key in SUMMARY_KEYS:
-        values = np.array([r[key] for r in runs], dtype=float)
-        out[key] = {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
-    for key in ("class_il_matrix", "task_il_matrix"):
-        stack = np.array([r[key] for r in runs], dtype=float)
-        out[key] = {"mean": stack.mean(0).tolist(), "std": stack.std(0).tolist()}
-    return out
+def format_continual_summary(groups: dict[str, list[dict[str, Any]]]) -> str:
+    """One row per group: seeds, class-IL / task-IL accuracy, forgetting and BWT (mean ± std, in %), wall time."""
+    rows = []
+    for label, runs in groups.items():
+        agg = aggregate_runs(runs)
+
+        def fmt(key: str, scale: float = 100) -> str:
+            return f"{scale * agg[key]['mean']:.2f} ± {scale * agg[key]['std']:.2f}"
+
+        rows.append([label, len(runs), fmt("class_il_accuracy"), fmt("task_il_accuracy"),
+                     fmt("class_il_forgetting"), fmt("class_il_bwt"), fmt("wall_s", 1)])
+    return format_table(rows, ["run", "seeds", "class-IL %", "task-IL %", "forgetting %", "BWT %", "wall s"])
 
 
 def heatmap_png(matrices: dict[str, Sequence[Sequence[float]]], title: str) -> bytes:
     """One annotated heatmap per accuracy matrix (rows: after training experience i; columns: experience j)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), dpi=120, squeeze=False)
     for ax, (name, matrix) in zip(axes[0], matrices.items()):
         a = np.asarray(matrix, dtype=float) * 100
@@ -55,19 +52,14 @@ def heatmap_png(matrices: dict[str, Sequence[Sequence[float]]], title: str) -> b
         ax.set_yticks(range(a.shape[0]))
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="accuracy %")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def write_continual_reports(out_dir: str | Path, groups: dict[str, list[dict[str, Any]]]) -> dict[str, Path]:
     """Write ``summary.json`` / ``summary.csv`` (one row per group of seeds) and one heatmap PNG per group."""
-    from snnrl.results import package_versions
-
     out = Path(out_dir)
-    rows, document = [], {"schema_version": 1, "kind": "snnrl-continual-summary", "versions": package_versions(),
+    rows, document = [], {"schema_version": CONTINUAL_SUMMARY_SCHEMA_VERSION,
+                          "kind": CONTINUAL_SUMMARY_KIND, "versions": package_versions(),
                           "machine": {"python": platform.python_version(), "platform": platform.platform()},
                           "groups": {}}
     paths: dict[str, Path] = {}
@@ -84,10 +76,6 @@ def write_continual_reports(out_dir: str | Path, groups: dict[str, list[dict[str
                                              "task-IL accuracy": agg["task_il_matrix"]["mean"]},
                                             f"{label}: mean over {len(runs)} seed(s)"))
         paths[f"heatmap-{label}"] = png
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
     paths["json"] = atomic_write_json(out / "summary.json", document)
-    paths["csv"] = atomic_write_text(out / "summary.csv", buffer.getvalue())
+    paths["csv"] = atomic_write_text(out / "summary.csv", csv_text(rows))
     return paths

@@ -1,0 +1,47 @@
+"""The hyper-parameters of the continual strategies (one source of their defaults; no Avalanche import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["STRATEGIES", "ERConfig", "DERPPConfig", "STAERConfig"]
+
+STRATEGIES = ("naive", "er", "derpp", "staer")
+
+
+@dataclass(frozen=True)
+class ERConfig:
+    """Experience replay: ``minibatch_size`` buffer samples join each batch (``None``: the batch size)."""
+
+    buffer_size: int = 200
+    minibatch_size: int | None = None
+
+
+@dataclass(frozen=True)
+class DERPPConfig:
+    """DER++: ``alpha`` weighs the logit-matching MSE, ``beta`` the buffer cross-entropy (our defaults;
+    the DER paper tunes both per data set and buffer size)."""
+
+    buffer_size: int = 200
+    minibatch_size: int | None = None
+    alpha: float = 0.5
+    beta: float = 0.5
+
+
+@dataclass(frozen=True)
+class STAERConfig:
+    """STAER, named as in the methods notes, with the reference values as defaults.
+
+    ``alignment=False`` drops the Soft-DTW term (ablation); ``expansion_contraction=False`` keeps only the
+    ``T``-vs-``T`` term (``α1 = α2 = 0``, ablation).
+    """
+
+    buffer_size: int = 200
+    minibatch_size: int | None = None
+    alpha1: float = 0.5
+    alpha2: float = 0.5
+    beta: float = 1e-4
+    gamma: float = 1.0
+    normalize: bool = True
+    alignment: bool = True
+    expansion_contraction: bool = True

@@ -1,0 +1,123 @@
+"""Continual-learning grids: strategies x buffer sizes x seeds of :func:`~snnrl.continual.experiment.run_continual`,
+run as tasks of a :mod:`snnrl.backends` backend, and their aggregation over seeds.
+
+Example
+-------
+>>> from snnrl.continual.experiment import ContinualConfig
+>>> tasks = continual_grid(ContinualConfig(strategy="er"), strategies=("naive", "er"), buffer_sizes=(200, 500),
+...                        seeds=(0, 1))
+>>> [(label, task.config.seed) for label, task in tasks]   # naive has no buffer: one group
+[('naive', 0), ('naive', 1), ('er-b200', 0), ('er-b200', 1), ('er-b500', 0), ('er-b500', 1)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from snnrl.backends import Backend, LocalBackend
+from snnrl.continual.experiment import ContinualConfig, run_continual
+
+__all__ = ["ContinualTask", "run_continual_task", "continual_grid", "run_continual_grid", "aggregate_runs",
+           "SUMMARY_KEYS"]
+
+SUMMARY_KEYS = ("class_il_accuracy", "task_il_accuracy", "class_il_forgetting", "class_il_bwt", "task_il_forgetting",
+                "wall_s")
+
+
+@dataclass(frozen=True)
+class ContinualTask:
+    """One continual-learning run (:func:`~snnrl.continual.experiment.run_continual`) as a backend task.
+
+    Attributes
+    ----------
+    config
+        The run's :class:`~snnrl.continual.experiment.ContinualConfig`.
+    run_dir
+        Its checkpoint / results folder (``None``: no checkpoints); must be reachable from the worker.
+    resume
+        Continue from the run's checkpoint when there is one.
+    progress
+        Avalanche's interactive logger (only sensible in-process).
+    """
+
+    config: ContinualConfig
+    run_dir: str | None = None
+    resume: bool = True
+    progress: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.config.benchmark} {self.config.label}"
+
+
+def run_continual_task(task: ContinualTask) -> dict[str, Any]:
+    """Run one :class:`ContinualTask`; returns :func:`~snnrl.continual.experiment.run_continual`'s results."""
+    return run_continual(task.config, run_dir=task.run_dir, resume=task.resume, progress=task.progress)
+
+
+def continual_grid(base: ContinualConfig, *, strategies: Sequence[str], buffer_sizes: Sequence[int],
+                   seeds: Sequence[int], out_dir: str | Path | None = None, tag: str = "", resume: bool = True,
+                   progress: bool = False) -> list[tuple[str, ContinualTask]]:
+    """The runs of a grid as ``(group label, task)``: groups in order (``naive`` once, with the first buffer size),
+    seeds within a group. With ``out_dir`` each run checkpoints in ``out_dir/LABEL-sSEED``."""
+    if not strategies or not buffer_sizes or not seeds:
+        raise ValueError("a continual grid needs at least one strategy, one buffer size and one seed.")
+    tasks = []
+    for strategy in strategies:
+        for buffer_size in (buffer_sizes if strategy != "naive" else buffer_sizes[:1]):
+            group = replace(base, strategy=strategy, buffer_size=buffer_size)
+            label = group.label.rsplit("-s", 1)[0] + tag
+            for seed in seeds:
+                run_dir = None if out_dir is None else str(Path(out_dir) / f"{label}-s{seed}")
+                tasks.append((label, ContinualTask(replace(group, seed=seed), run_dir=run_dir, resume=resume,
+                                                   progress=progress)))
+    return tasks
+
+
+def run_continual_grid(tasks: Sequence[tuple[str, ContinualTask]], *, backend: Backend | None = None,
+                       progress: bool = False,
+                       on_run: Callable[[str, ContinualTask, dict[str, Any]], None] | None = None,
+                       ) -> dict[str, list[dict[str, Any]]]:
+    """Run the tasks of :func:`continual_grid` (``backend`` ``None``: in this process) and group their results.
+
+    Parameters
+    ----------
+    progress
+        A progress bar over the runs (for a backend; in-process runs show Avalanche's own logger instead).
+    on_run
+        Called with ``(group label, task, results)`` as each run finishes.
+
+    Returns
+    -------
+    dict
+        Group label -> the results of its runs, in seed order.
+    """
+    def report(index: int, result: dict[str, Any]) -> None:
+        if on_run is not None:
+            on_run(tasks[index][0], tasks[index][1], result)
+
+    results = (backend or LocalBackend()).map(run_continual_task, [t for _, t in tasks], desc="continual runs",
+                                              progress=progress, on_result=report)
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for (label, _), result in zip(tasks, results):
+        groups.setdefault(label, []).append(result)
+    return groups
+
+
+def aggregate_runs(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and std (over seeds) of every summary number and of the accuracy matrices."""
+    if not runs:
+        raise ValueError("no runs to aggregate")
+    out: dict[str, Any] = {"seeds": [r["config"]["seed"] for r in runs], "n_runs": len(runs)}
+    for key in SUMMARY_KEYS:
+        values = np.array([r[key] for r in runs], dtype=float)
+        out[key] = {"mean": float(values.mean()), "std": float(values.std()), "values": values.tolist()}
+    for key in ("class_il_matrix", "task_il_matrix"):
+        stack = np.array([r[key] for r in runs], dtype=float)
+        out[key] = {"mean": stack.mean(0).tolist(), "std": stack.std(0).tolist()}
+    return out
