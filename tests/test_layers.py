@@ -145,3 +145,10 @@ def test_the_layer_check_names_a_planted_upward_import(planted: Path):
 
 def test_the_cycle_check_finds_a_planted_circle(planted: Path):
     assert ["snnrl.exact.a", "snnrl.exact.b"] in import_cycles(planted)
+
+
+def test_the_layer_doc_names_every_module():
+    doc = (PACKAGE.parent / "docs" / "layers.md").read_text(encoding="utf-8")
+    missing = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if p.name != "__init__.py" and f"`{p.name}`" not in doc and f"/{p.name}`" not in doc]
+    assert not missing, f"docs/layers.md has no line for: {missing}"

@@ -1,4 +1,5 @@
-"""snnrl.hardware: hardware cost models that turn operation counts into energy / latency / area, and reports.
+"""snnrl.hardware: hardware cost models that turn operation counts into energy / latency / area, and per-episode
+energy records (their reports: :mod:`snnrl.reports.energy`).
 
 Every model here is a *model*, with its sources and assumptions in its module docstring:
 
