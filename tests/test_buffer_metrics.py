@@ -41,16 +41,29 @@ def test_buffer_fills_in_order_then_samples_and_resumes():
     assert len(set(sample["y"].tolist())) == 3 and set(sample["y"].tolist()) <= set(buf.data["y"].tolist())
 
 
-def test_record_computes_extra_fields_only_for_kept_rows():
-    buf = ReservoirBuffer(2, seed=0)
-    seen_rows = []
+def test_record_computes_extra_fields_only_for_the_rows_it_stores():
+    """``record`` sees exactly the rows that end up in the buffer (none that are dropped or overwritten within the
+    same batch), its fields land beside their own inputs, and ``add`` returns that number of rows."""
+    buf = ReservoirBuffer(3, seed=0)
+    recorded: list[torch.Tensor] = []
 
     def record(kept):
-        seen_rows.append(len(kept))
-        return {"z": torch.ones(len(kept), 3)}
+        recorded.append(kept.clone())
+        return {"z": 10 * batch[kept]}                      # a field computed from the row it belongs to
 
-    buf.add(x=torch.zeros(5, 1), y=torch.zeros(5, dtype=torch.long), record=record)
-    assert seen_rows[0] <= 5 and buf.data["z"].shape == (2, 3)
+    for start in range(0, 300, 10):                           # a stream of 300 distinct items, batches of 10
+        batch = torch.arange(start, start + 10).float().unsqueeze(1)
+        calls = len(recorded)
+        stored = buf.add(x=batch, y=batch[:, 0].long(), record=record)
+        kept = recorded[-1] if len(recorded) > calls else torch.tensor([], dtype=torch.long)
+        assert stored == len(kept) == len(set(kept.tolist()))
+        held = set(buf.data["x"][:, 0].tolist())
+        assert set(batch[kept, 0].tolist()) <= held           # every recorded row is in the buffer after the add
+        assert len(held & set(batch[:, 0].tolist())) == stored   # ... and no row was stored without being recorded
+        assert torch.equal(buf.data["z"], 10 * buf.data["x"])    # z sits beside its own input, slot by slot
+    total = sum(len(k) for k in recorded)
+    # reservoir sampling keeps about 3·(1 + ln(300/3)) ≈ 17 of the 300 rows: far from every row
+    assert len(buf) == 3 and 3 <= total < 60, total
 
 
 @pytest.mark.parametrize("capacity", [0, -3, 2.5])

@@ -61,6 +61,11 @@ class ReservoirBuffer:
                     kept.append(i)
                     slots.append(j)
             self.seen += 1
+        # A slot drawn twice within the batch ends up holding the later row (the stream's order): drop the earlier
+        # one, so that only stored rows are returned and each slot is written once (torch leaves an index
+        # assignment with repeated indices undefined).
+        pairs = sorted((i, slot) for slot, i in {slot: i for i, slot in zip(kept, slots)}.items())
+        kept, slots = [i for i, _ in pairs], [slot for _, slot in pairs]
         return torch.tensor(kept, dtype=torch.long), torch.tensor(slots, dtype=torch.long)
 
     def write(self, slots: torch.Tensor, fields: Mapping[str, torch.Tensor]) -> None:
