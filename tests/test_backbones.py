@@ -49,7 +49,17 @@ def test_resnet19_tiny_forward_and_architecture():
     torch.manual_seed(0)
     net = SpikingResNet19()
     assert (net.in_shape, net.num_classes, net.timesteps) == ((3, 32, 32), 10, 2)
-    assert sum(p.numel() for p in net.parameters()) == 12_569_226
+    # Parameters derived from the architecture (convs without bias, BatchNorm weight + bias, parameter-free LIF):
+    conv = lambda cin, cout, k: cin * cout * k * k  # noqa: E731
+    bn = lambda c: 2 * c  # noqa: E731
+
+    def block(cin, cout):  # conv3x3-BN-conv3x3-BN, plus conv1x1-BN on the shortcut when the shape changes
+        shortcut = conv(cin, cout, 1) + bn(cout) if cin != cout else 0
+        return conv(cin, cout, 3) + bn(cout) + conv(cout, cout, 3) + bn(cout) + shortcut
+
+    stages = [(128, 128)] * 3 + [(128, 256)] + [(256, 256)] * 2 + [(256, 512)] + [(512, 512)]   # blocks (3, 3, 2)
+    expected = conv(3, 128, 3) + bn(128) + sum(block(i, o) for i, o in stages) + 512 * 10 + 10   # stem ... classifier
+    assert sum(p.numel() for p in net.parameters()) == expected == 12_569_226
     blocks = [m for m in net.features if type(m).__name__ == "SpikingBasicBlock"]
     assert len(blocks) == 8 and blocks[-1].conv2.layer.out_channels == 512
     net.eval()

@@ -1,12 +1,20 @@
-"""Strategies on split digits (scikit-learn, offline): ER beats Naive, resume after a crash, clear errors."""
+"""Strategies on split digits (scikit-learn, offline): ER beats Naive, resume after a crash, clear errors; the STAER
+and DER++ loss terms on a fixed tiny batch and buffer, against hand computations."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 import snnrl.continual  # noqa: F401  (torchvision shim before avalanche)
+from snnrl.continual.backbones import make_backbone
+from snnrl.continual.buffer import ReservoirBuffer
 from snnrl.continual.experiment import ContinualConfig, run_continual
-from snnrl.continual.strategies import STAERConfig, check_sequence_logits, make_strategy
+from snnrl.continual.soft_dtw import soft_dtw_divergence
+from snnrl.continual.strategies import (DERPPPlugin, ERPlugin, STAERConfig, STAERPlugin, check_sequence_logits,
+                                        make_strategy)
 from snnrl.io import ArtifactError
 
 QUICK = dict(benchmark="split-digits", backbone="mlp", timesteps=4, batch_size=10, lr=3e-3, n_experiences=5,
@@ -43,6 +51,220 @@ def test_rehearsal_strategies_run_and_remember(strategy):
     matrix = np.array(result["class_il_matrix"])
     assert matrix.shape == (2, 5) and matrix[-1][0] > 0.3
     assert result["task_il_matrix"][-1][0] >= matrix[-1][0]  # task-IL is never harder than class-IL
+
+
+# -- STAER / DER++ loss terms on a fixed tiny batch and buffer ------------------------------------------------------
+# The end-to-end run above cannot tell a working alignment term from a missing one (STAER without it still
+# remembers as well as ER does); these tests build the plugins directly and check every term by hand.
+
+T, B, C = 4, 6, 3          # timesteps, batch (even: the T/2 and 2T terms use the first B/2 rows), classes
+
+
+def _net(seed: int, timesteps: int = T) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return make_backbone("mlp", (5,), C, timesteps=timesteps, hidden=(12,)).double()  # float64: tight tolerances
+
+
+def _inputs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = 3 * torch.rand(n, 5, generator=g, dtype=torch.float64)                             # large enough to spike
+    return x, torch.randint(0, C, (n,), generator=g)
+
+
+def _er_loss(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The loss before ``before_backward``: cross-entropy of the time-averaged logits (the same for ER and STAER)."""
+    return F.cross_entropy(model(x).mean(0), y)
+
+
+def _strategy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> SimpleNamespace:
+    """What the plugins read from an Avalanche strategy at ``before_backward`` (the plugins add to ``loss`` in
+    place, so compare with a separately computed :func:`_er_loss`)."""
+    return SimpleNamespace(model=model, mb_x=x, mb_y=y, train_mb_size=len(x), mb_output_seq=None,
+                           loss=_er_loss(model, x, y))
+
+
+def _views(model: torch.nn.Module, x: torch.Tensor, timesteps: int = T) -> dict[str, torch.Tensor]:
+    """Per-timestep logits ``[n, steps, C]`` of ``x`` played for ``T``, ``T/2`` and ``2T`` steps."""
+    with torch.no_grad():
+        return {"logits": model(x, timesteps=timesteps).transpose(0, 1),
+                "logits_half": model(x, timesteps=max(1, timesteps // 2)).transpose(0, 1),
+                "logits_double": model(x, timesteps=2 * timesteps).transpose(0, 1)}
+
+
+def _staer_buffer() -> ReservoirBuffer:
+    """A full buffer of 8 samples whose stored logits come from an *older* network (so every divergence is > 0)."""
+    xb, yb = _inputs(8, seed=1)
+    stored = _views(_net(seed=7), xb)
+    buffer = ReservoirBuffer(8, seed=0)
+    buffer.add(x=xb, y=yb, record=lambda kept: {k: v[kept] for k, v in stored.items()})
+    return buffer
+
+
+def _replay_index(generator_state: torch.Tensor, size: int, n: int, draws: int = 1) -> list[torch.Tensor]:
+    """The rows ``ReservoirBuffer.sample(n)`` draws (``draws`` times in a row) from a generator in this state."""
+    g = torch.Generator()
+    g.set_state(generator_state)
+    return [torch.randperm(size, generator=g)[:n] for _ in range(draws)]
+
+
+def _staer_terms(model: torch.nn.Module, buffer: ReservoirBuffer, generator_state: torch.Tensor):
+    """By hand: the three Soft-DTW divergences of the STAER alignment loss (methods notes, section 3)."""
+    (index,) = _replay_index(generator_state, len(buffer), B)
+    x = buffer.data["x"][index]
+    current = model(x).transpose(0, 1)                                         # f(x)_T, [B, T, C]
+    d = lambda a, b: soft_dtw_divergence(a, b, gamma=1.0, normalize=True).mean()  # noqa: E731
+    half = B // 2
+    return (d(current, buffer.data["logits"][index]),                           # D(f(x)_T, z_T)
+            d(current[:half], buffer.data["logits_half"][index][:half]),        # D(f(x[:B/2])_T, z_{T/2})
+            d(current[:half], buffer.data["logits_double"][index][:half]))      # D(f(x[:B/2])_T, z_{2T})
+
+
+def _staer_loss(config: STAERConfig) -> tuple[torch.Tensor, STAERPlugin, torch.Tensor, SimpleNamespace]:
+    """``(loss, plugin, generator state before, strategy)`` after STAER's ``before_backward`` on the fixed batch."""
+    model = _net(seed=0)
+    x, y = _inputs(B, seed=2)
+    plugin = STAERPlugin(_staer_buffer(), config=config)
+    strategy = _strategy(model, x, y)
+    strategy.loss_before = strategy.loss
+    state = plugin.buffer.generator.get_state()
+    plugin.before_backward(strategy)
+    return strategy.loss, plugin, state, strategy
+
+
+def _grads(loss: torch.Tensor, model: torch.nn.Module) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(loss, list(model.parameters()), retain_graph=True))
+
+
+def test_staer_alignment_term_changes_loss_and_gradient_versus_er():
+    model = _net(seed=0)
+    x, y = _inputs(B, seed=2)
+    buffer = _staer_buffer()
+    er, staer = _strategy(model, x, y), _strategy(model, x, y)
+    ERPlugin(buffer, minibatch_size=None).before_backward(er)     # ER adds nothing at this point
+    config = STAERConfig()                                        # reference values: beta 1e-4, alpha1 = alpha2 = 0.5
+    plugin = STAERPlugin(buffer, config=config)
+    state = buffer.generator.get_state()
+    plugin.before_backward(staer)
+    d_t, d_half, d_double = _staer_terms(model, buffer, state)
+    assert min(d_t, d_half, d_double) > 1e-3                      # the old logits really differ from the current ones
+    alignment = config.beta * (d_t + 0.5 * d_half + 0.5 * d_double) / 2.0
+    assert staer.loss.item() != er.loss.item()
+    torch.testing.assert_close(staer.loss - er.loss, alignment, rtol=1e-9, atol=0)
+    assert plugin.last_alignment == pytest.approx(alignment.item(), rel=1e-9)
+    # the gradient moves by exactly the gradient of the hand-computed alignment term
+    g_er, g_staer, g_align = _grads(er.loss, model), _grads(staer.loss, model), _grads(alignment, model)
+    assert any(not torch.equal(a, b) for a, b in zip(g_er, g_staer))
+    assert sum(float(g.abs().sum()) for g in g_align) > 0
+    for a, b, c in zip(g_er, g_staer, g_align):
+        torch.testing.assert_close(b - a, c, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("timesteps", [4, 3, 1])
+def test_staer_stores_contracted_and_expanded_views(timesteps):
+    """``z_{T/2}``: the first ``T/2`` frames (``⌊T/2⌋``, at least 1); ``z_{2T}``: the input played for ``2T``
+    frames, whose first ``T`` frames are ``z_T`` (causal backbone)."""
+    model = _net(seed=0, timesteps=timesteps)
+    x, _ = _inputs(5, seed=3)
+    plugin = STAERPlugin(ReservoirBuffer(8), config=STAERConfig())
+    fields = plugin.record(SimpleNamespace(model=model), x, None)
+    half = max(1, timesteps // 2)
+    assert set(fields) == {"logits", "logits_half", "logits_double"}
+    assert fields["logits"].shape == (5, timesteps, C)
+    assert fields["logits_half"].shape == (5, half, C)
+    assert fields["logits_double"].shape == (5, 2 * timesteps, C)
+    with torch.no_grad():
+        full = model(x, timesteps=timesteps).transpose(0, 1)
+        double = model(x, timesteps=2 * timesteps).transpose(0, 1)
+        half_run = model(x, timesteps=half).transpose(0, 1)
+    assert full.abs().sum() > 0
+    assert torch.equal(fields["logits"], full)
+    assert torch.equal(fields["logits_half"], half_run)
+    assert torch.equal(fields["logits_double"], double)
+    # contraction = the first T/2 frames of the T run, expansion = the T run continued for T more frames (equal up
+    # to BLAS rounding: the per-timestep layers see T*B rows at once)
+    close = lambda a, b: torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)  # noqa: E731
+    close(fields["logits_half"], full[:, :half])
+    close(fields["logits_double"][:, :timesteps], full)
+    assert (fields["logits_double"][:, timesteps:] - full).abs().max() > 1e-3     # not a copy of z_T
+    # The ablation stores the T view only (one buffer, no unused fields).
+    ablated = STAERPlugin(ReservoirBuffer(8), config=STAERConfig(expansion_contraction=False))
+    assert set(ablated.record(SimpleNamespace(model=model), x, None)) == {"logits"}
+
+
+def test_staer_ablation_switches_change_only_their_own_term():
+    beta, a1, a2 = 0.5, 0.5, 0.25                  # beta large and alpha1 != alpha2: every term visible on its own
+    er_loss = _er_loss(_net(seed=0), *_inputs(B, seed=2))
+    full_loss, full, state, _ = _staer_loss(STAERConfig(beta=beta, alpha1=a1, alpha2=a2))
+    d_t, d_half, d_double = _staer_terms(_net(seed=0), full.buffer, state)
+    assert min(d_t, d_half, d_double) > 1e-3 and not torch.allclose(d_half, d_double)
+    torch.testing.assert_close(full_loss - er_loss, beta * (d_t + a1 * d_half + a2 * d_double) / (1 + a1 + a2))
+    # expansion/contraction off: the T-vs-T term alone, unweighted; the ER part unchanged
+    ec_loss, _, ec_state, _ = _staer_loss(STAERConfig(beta=beta, alpha1=a1, alpha2=a2, expansion_contraction=False))
+    assert torch.equal(ec_state, state)
+    torch.testing.assert_close(ec_loss - er_loss, beta * d_t)
+    # the same as alpha1 = alpha2 = 0: the T/2 and 2T terms are what was dropped, nothing else
+    zero_loss, *_ = _staer_loss(STAERConfig(beta=beta, alpha1=0.0, alpha2=0.0))
+    torch.testing.assert_close(zero_loss, ec_loss)
+    # alignment off: exactly the ER loss (same tensor) and no buffer draw, so a run stays identical to ER's
+    off_loss, off, off_state, off_strategy = _staer_loss(STAERConfig(beta=beta, alpha1=a1, alpha2=a2,
+                                                                     alignment=False))
+    assert off_loss is off_strategy.loss_before and torch.equal(off_loss, er_loss)
+    assert torch.equal(off.buffer.generator.get_state(), off_state)
+    assert off.last_alignment == 0.0
+    # each alpha weighs its own term only
+    only_half, *_ = _staer_loss(STAERConfig(beta=beta, alpha1=a1, alpha2=0.0))
+    only_double, *_ = _staer_loss(STAERConfig(beta=beta, alpha1=0.0, alpha2=a2))
+    torch.testing.assert_close(only_half - er_loss, beta * (d_t + a1 * d_half) / (1 + a1))
+    torch.testing.assert_close(only_double - er_loss, beta * (d_t + a2 * d_double) / (1 + a2))
+
+
+def test_derpp_logit_and_buffer_terms_equal_a_hand_computation():
+    alpha, beta = 0.3, 0.7
+    model = _net(seed=0)
+    x, y = _inputs(B, seed=2)
+    xb, yb = _inputs(8, seed=1)
+    stored = _views(_net(seed=7), xb)["logits"]                     # logits stored at insertion, [n, T, C]
+    buffer = ReservoirBuffer(8, seed=0)
+    buffer.add(x=xb, y=yb, record=lambda kept: {"logits": stored[kept]})
+    plugin = DERPPPlugin(buffer, minibatch_size=4, alpha=alpha, beta=beta)
+    strategy = _strategy(model, x, y)
+    er_loss = _er_loss(model, x, y)
+    state = buffer.generator.get_state()
+    first, second = _replay_index(state, 8, 4, draws=2)
+    plugin.before_backward(strategy)
+    # alpha * MSE(current per-timestep logits, stored ones) on the first draw
+    current = model(xb[first]).transpose(0, 1)
+    mse = ((current - stored[first]) ** 2).sum() / current.numel()
+    # beta * CE of the time-averaged logits against the stored labels on the second draw
+    log_p = torch.log_softmax(model(xb[second]).mean(0), dim=1)
+    ce = -log_p[torch.arange(4), yb[second]].mean()
+    assert mse > 1e-3 and ce > 1e-3
+    torch.testing.assert_close(strategy.loss - er_loss, alpha * mse + beta * ce)
+    # and the logit term alone, with the CE term switched off
+    plugin_mse = DERPPPlugin(buffer, minibatch_size=4, alpha=alpha, beta=0.0)
+    buffer.generator.set_state(state)                             # the same two draws again
+    only = _strategy(model, x, y)
+    plugin_mse.before_backward(only)
+    torch.testing.assert_close(only.loss - er_loss, alpha * mse)
+
+
+def test_derpp_stores_the_training_logits_of_the_kept_rows():
+    model = _net(seed=0)
+    x, y = _inputs(B, seed=2)
+    buffer = ReservoirBuffer(8, seed=0)
+    buffer.add(x=torch.zeros(16, 5, dtype=torch.float64), y=torch.zeros(16, dtype=torch.long),
+               logits=torch.zeros(16, T, C, dtype=torch.float64))       # full, 16 seen: only some rows are kept
+    twin = ReservoirBuffer(8, seed=0)
+    twin.load_state_dict(buffer.state_dict())
+    kept, slots = twin.reservoir_slots(B)
+    assert 0 < len(kept) < B
+    plugin = DERPPPlugin(buffer, minibatch_size=None, alpha=0.5, beta=0.5)
+    seq = model(x)
+    strategy = SimpleNamespace(model=model, mb_x=x, mb_y=y, mb_output_seq=seq)
+    plugin.before_forward(strategy)
+    plugin.after_training_iteration(strategy)
+    assert torch.equal(buffer.data["logits"][slots], seq[:, kept].detach().transpose(0, 1))   # z' at insertion
+    assert torch.equal(buffer.data["x"][slots], x[kept]) and torch.equal(buffer.data["y"][slots], y[kept])
 
 
 def test_resume_after_simulated_crash_gives_identical_results(tmp_path):

@@ -1,12 +1,16 @@
 """Crash and resume with a real ``kill -9`` (SIGKILL) of the command-line runs.
 
-* Teacher training (``snnrl train-teacher``): killed inside a replay-buffer write (slow variant: also after a
-  checkpoint and inside a model write); every restart resumes from the last complete checkpoint (nothing lost
-  beyond it), the files left by the killed process still load, and the run finishes with exactly the budgeted
-  number of steps and one replay transition per step.
-* A continual run (``snnrl continual``): killed after its first per-experience checkpoint (slow variant, on the
-  whole data set: and again during a later checkpoint write), then resumed; the final results equal an
-  uninterrupted run's bit for bit (on CPU).
+* Teacher training (``snnrl train-teacher``): killed in the middle of a replay-buffer write (slow variant: also
+  after a checkpoint and in the middle of a model write); every restart resumes from the last complete checkpoint
+  (nothing lost beyond it), the files left by the killed process still load, and the run finishes with exactly the
+  budgeted number of steps and one replay transition per step.
+* A continual run (``snnrl continual``): killed in the middle of its second per-experience checkpoint write (slow
+  variant, on the whole data set: killed after a checkpoint, then in the middle of a later checkpoint write), then
+  resumed; the final results equal an uninterrupted run's bit for bit (on CPU).
+
+A kill "in the middle of a write" is deterministic: the run is started through :data:`_KILL_IN_WRITE`, which makes
+the process write the first half of that file's bytes to the temporary file, fsync it and SIGKILL itself, exactly
+at the chosen write (a kill from outside, timed by polling, may land before or after the write instead).
 
 Every kill/resume cycle is recorded with ``record_property("cycles", n)`` (read by ``benchmarks/reliability.py``).
 """
@@ -23,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 
 from snnrl.io import load_versioned
@@ -38,10 +43,114 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _start(args: list[str], log: Path) -> subprocess.Popen:
+# Runs ``snnrl.cli`` with SNNRL_TEST_KILL_IN_WRITE="<file name>:<n>": at the n-th write of that checkpoint file the
+# process puts the first half of the file's bytes into the temporary file of the atomic write, fsyncs them and
+# SIGKILLs itself (before the rename). Hooks: SB3's pickle writer (replay_buffer.pkl) and zip writer (model.zip),
+# and the file object of snnrl.io.atomic_write_bytes (the continual checkpoint.pt).
+_KILL_IN_WRITE = r"""
+import os, pickle, signal, sys
+
+name, nth = os.environ["SNNRL_TEST_KILL_IN_WRITE"].rsplit(":", 1)
+writes = [0]
+
+
+def due():
+    writes[0] += 1
+    return writes[0] == int(nth)
+
+
+def die_halfway(handle, data):
+    handle.write(data[: len(data) // 2])
+    handle.flush()
+    os.fsync(handle.fileno())
+    print(f"test hook: SIGKILL halfway through write {nth} of {name}", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+if name == "replay_buffer.pkl":
+    import stable_baselines3.common.off_policy_algorithm as algorithm
+    real_pkl = algorithm.save_to_pkl
+
+    def save_to_pkl(path, obj, verbose=0):
+        if due():
+            with open(path, "wb") as handle:
+                die_halfway(handle, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        return real_pkl(path, obj, verbose)
+
+    algorithm.save_to_pkl = save_to_pkl
+elif name == "model.zip":
+    import io
+    import stable_baselines3.common.base_class as base
+    real_zip = base.save_to_zip_file
+
+    def save_to_zip_file(path, *args, **kwargs):
+        if due():
+            archive = io.BytesIO()
+            real_zip(archive, *args, **kwargs)
+            with open(path, "wb") as handle:
+                die_halfway(handle, archive.getvalue())
+        return real_zip(path, *args, **kwargs)
+
+    base.save_to_zip_file = save_to_zip_file
+else:  # snnrl.io.atomic_write_bytes: mkstemp(".<name>.*.tmp"), os.fdopen(fd, "wb"), write, fsync, os.replace
+    real_fdopen = os.fdopen
+
+    class Halfway:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return self.handle.__exit__(*exc)
+
+        def write(self, data):
+            die_halfway(self.handle, data)
+
+        def __getattr__(self, attr):
+            return getattr(self.handle, attr)
+
+    def fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(f".{name}.") and due():
+            return Halfway(handle)
+        return handle
+
+    os.fdopen = fdopen
+
+from snnrl.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _start(args: list[str], log: Path, *, kill_in_write: tuple[str, int] | None = None) -> subprocess.Popen:
+    """Start ``snnrl`` with ``args``; with ``kill_in_write=(file name, n)`` it kills itself halfway through the n-th
+    write of that file (see :data:`_KILL_IN_WRITE`)."""
     handle = open(log, "ab")
-    return subprocess.Popen([sys.executable, "-m", "snnrl.cli", *args], stdout=handle, stderr=subprocess.STDOUT,
-                            env=_env(), start_new_session=True)
+    env, command = _env(), ["-m", "snnrl.cli"]
+    if kill_in_write is not None:
+        env["SNNRL_TEST_KILL_IN_WRITE"] = f"{kill_in_write[0]}:{kill_in_write[1]}"
+        command = ["-c", _KILL_IN_WRITE]
+    return subprocess.Popen([sys.executable, *command, *args], stdout=handle, stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def _killed_in_write(args: list[str], log: Path, name: str, nth: int, partial: Path) -> str:
+    """Run until the process SIGKILLs itself halfway through the ``nth`` write of ``name``; checks that it did and
+    left the half-written temporary file ``partial`` (a glob) behind. Returns the kill's description."""
+    process = _start(args, log, kill_in_write=(name, nth))
+    try:
+        code = process.wait(timeout=240)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        pytest.fail("timed out waiting for the run to reach the write")
+    assert code == -signal.SIGKILL, log.read_text()[-3000:]       # not finished, not failed: killed in the write
+    assert f"SIGKILL halfway through write {nth} of {name}" in log.read_text()
+    written = [p for p in partial.parent.glob(partial.name) if p.stat().st_size > 0]
+    assert written, f"no half-written {partial.name} left behind"
+    return f"halfway through writing {name}"
 
 
 def _kill_when(process: subprocess.Popen, condition: Callable[[], str | None], *, timeout: float = 240) -> str:
@@ -65,17 +174,6 @@ def _finish(args: list[str], log: Path, *, timeout: float = 300) -> None:
     assert process.wait(timeout=timeout) == 0, log.read_text()[-3000:]
 
 
-def _written_since(pattern: Path, since: float) -> bool:
-    """A file matching ``pattern`` (a glob in its name) was modified at or after ``since`` (not a stale leftover)."""
-    for path in pattern.parent.glob(pattern.name):
-        try:
-            if path.stat().st_mtime >= since - 0.5:
-                return True
-        except FileNotFoundError:
-            pass
-    return False
-
-
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -89,8 +187,9 @@ TEACHER = "td3-invertedpendulum"  # learning_starts 1000 (spec); the first steps
 TEACHER_STEPS, TEACHER_EVERY = 1200, 200
 
 
-def _teacher_files_load(work: Path) -> tuple[int, int, int]:
-    """(progress steps, model steps, replay-buffer transitions) of what a killed run left; each file must load."""
+def _teacher_files_load(work: Path) -> tuple[int, int, int, dict]:
+    """(progress steps, model steps, replay-buffer transitions, stored transitions) of what a killed run left;
+    each file must load."""
     from stable_baselines3 import TD3
 
     from snnrl.agents.teachers import TrainingProgress
@@ -99,11 +198,15 @@ def _teacher_files_load(work: Path) -> tuple[int, int, int]:
     model = TD3.load(work / "model.zip", device="cpu")
     model.load_replay_buffer(work / "replay_buffer.pkl")
     buffer = model.replay_buffer
-    return progress.steps, model.num_timesteps, buffer.buffer_size if buffer.full else buffer.pos
+    n = buffer.buffer_size if buffer.full else buffer.pos
+    stored = {k: getattr(buffer, k)[:n].copy() for k in ("observations", "actions", "rewards", "dones")}
+    return progress.steps, model.num_timesteps, n, stored
 
 
 def _teacher_kill_resume(tmp_path: Path, record_property, kill_moments: tuple[str, ...], steps: int) -> None:
-    """Start, SIGKILL at each of ``kill_moments`` (a checkpoint file name, or "checkpoint"), restart; then finish."""
+    """Start, SIGKILL at each of ``kill_moments``, restart; then finish. A moment is ``"checkpoint"`` (SIGKILL from
+    outside once a new checkpoint is complete: it may land anywhere after it) or a checkpoint file name (the run
+    kills itself halfway through its first write of that file after a complete checkpoint)."""
     work, log = tmp_path / "work", tmp_path / "train.log"
     args = ["-v", "train-teacher", TEACHER, "--steps", str(steps), "--checkpoint-every", str(TEACHER_EVERY),
             "--workdir", str(work)]
@@ -112,43 +215,54 @@ def _teacher_kill_resume(tmp_path: Path, record_property, kill_moments: tuple[st
         progress = _read_json(work / "progress.json")
         return progress["steps"] if progress else 0
 
-    def moment(name: str, last: int, since: float) -> str | None:
-        if name != "checkpoint" and progress_steps() > 0 and _written_since(work / f".{name}.tmp", since):
-            return f"while writing {name}"  # with a complete checkpoint before it
-        # A missed write falls back to "after the next checkpoint".
-        return "after a checkpoint" if progress_steps() > last + (name != "checkpoint") * TEACHER_EVERY else None
-
-    kills, last = [], 0
+    kills, last, kept = [], 0, None
     for name in kill_moments:
-        since = time.time()
-        reason = _kill_when(_start(args, log), lambda: moment(name, last, since))
-        at_kill, model_steps, transitions = _teacher_files_load(work)       # what the killed run left still loads
+        if name == "checkpoint":
+            reason = _kill_when(_start(args, log), lambda: "after a checkpoint" if progress_steps() > last else None)
+        else:                      # the first run writes its first checkpoint completely and dies in the second
+            reason = _killed_in_write(args, log, name, 1 if last else 2, work / f".{name}.tmp")
+        at_kill, model_steps, transitions, stored = _teacher_files_load(work)   # what the killed run left loads
         assert at_kill >= TEACHER_EVERY and at_kill % TEACHER_EVERY == 0
-        # The model is the last complete checkpoint or the one being written; the buffer matches or leads it.
-        assert model_steps in (at_kill, at_kill + TEACHER_EVERY) and transitions >= model_steps, (
-            reason, at_kill, model_steps, transitions)
+        if name == "checkpoint":
+            # The model is the last complete checkpoint or the one being written; the buffer matches or leads it.
+            assert model_steps in (at_kill, at_kill + TEACHER_EVERY) and transitions >= model_steps, (
+                reason, at_kill, model_steps, transitions)
+        else:
+            # Killed in the write after the checkpoint it resumed from (the first run: after its first one): that
+            # checkpoint is intact. The buffer is written before the model: a kill in the model write leaves the
+            # new buffer ahead of it.
+            expected = kills[-1][2] if kills else TEACHER_EVERY
+            assert model_steps == expected and at_kill in (model_steps, last), (reason, at_kill, model_steps)
+            assert transitions == model_steps + (TEACHER_EVERY if name == "model.zip" else 0), (reason, transitions)
         kills.append((reason, at_kill, model_steps))
-        last = at_kill
+        last, kept = at_kill, (model_steps, stored)
     _finish(args, log)
     # Every restart resumed exactly at the model checkpoint the killed run left ...
     resumed = [int(n) for n in re.findall(r"resumed at (\d+) steps", log.read_text())]
     assert resumed == [k[2] for k in kills], (resumed, kills)
-    # ... and the finished run has every step's transition exactly once: nothing lost, nothing doubled.
-    at_end, model_steps, transitions = _teacher_files_load(work)
+    # ... and the finished run has every step's transition exactly once: nothing lost, nothing doubled ...
+    at_end, model_steps, transitions, stored = _teacher_files_load(work)
     assert at_end == model_steps == transitions == steps, (at_end, model_steps, transitions)
     assert _read_json(work / "progress.json")["finished"]
+    # ... the transitions up to the last resumed checkpoint are the checkpointed ones, unchanged. (Beyond it a
+    # resumed teacher differs from an uninterrupted one by design: SB3 checkpoints hold no RNG state, and a resume
+    # reseeds with seed + steps; the continual run below is the one that must end bit for bit equal.)
+    n, before = kept
+    assert all(np.array_equal(stored[k][:n], before[k][:n]) for k in before)
     record_property("cycles", len(kills))
     record_property("kills", json.dumps(kills))
 
 
 def test_teacher_training_survives_kill_9_during_a_checkpoint_write(tmp_path, record_property):
-    """Killed inside the replay-buffer write of its second checkpoint, restarted from the first, finished."""
+    """Killed halfway through the replay-buffer write of its second checkpoint, restarted from the first (which
+    still loads), finished."""
     _teacher_kill_resume(tmp_path, record_property, ("replay_buffer.pkl",), TEACHER_STEPS)
 
 
 @pytest.mark.slow
 def test_teacher_training_survives_three_kills(tmp_path, record_property):
-    """Killed after a checkpoint, inside a replay-buffer write and inside a model write, with TD3 updates between."""
+    """Killed after a checkpoint, halfway through a replay-buffer write and halfway through a model write, with TD3
+    updates between."""
     _teacher_kill_resume(tmp_path, record_property, ("checkpoint", "replay_buffer.pkl", "model.zip"), 1600)
 
 
@@ -165,7 +279,9 @@ def _comparable(results: dict) -> dict:
 
 def _continual_kill_resume(tmp_path: Path, record_property, kill_moments: tuple[str, ...],
                            extra: tuple[str, ...]) -> None:
-    """SIGKILL at each of ``kill_moments`` ("checkpoint" or "write"), restart; compare with an uninterrupted run."""
+    """SIGKILL at each of ``kill_moments``, restart; compare with an uninterrupted run. ``"checkpoint"``: from
+    outside once a new checkpoint is complete; ``"write"``: halfway through the next checkpoint write after a
+    complete one (deterministic, see :data:`_KILL_IN_WRITE`)."""
     out, reference, log = tmp_path / "killed", tmp_path / "reference", tmp_path / "continual.log"
     run_dir = out / "er-b50-s0"
     ckpt = run_dir / "checkpoint.pt"
@@ -176,17 +292,19 @@ def _continual_kill_resume(tmp_path: Path, record_property, kill_moments: tuple[
         except (FileNotFoundError, ValueError):
             return 0
 
-    def moment(name: str, last: int, since: float) -> str | None:
-        if name == "write" and done() > 0 and _written_since(run_dir / ".checkpoint.pt.*.tmp", since):
-            return "while writing the checkpoint"
-        return "after a checkpoint" if done() > last else None
-
     kills, last = [], 0
     for name in kill_moments:
-        since = time.time()
-        reason = _kill_when(_start(_continual_args(out, *extra), log), lambda: moment(name, last, since))
+        args = _continual_args(out, *extra)
+        if name == "checkpoint":
+            reason = _kill_when(_start(args, log), lambda: "after a checkpoint" if done() > last else None)
+        else:
+            for stale in run_dir.glob(".checkpoint.pt.*.tmp"):    # left by an earlier kill: not this one's
+                stale.unlink()
+            reason = _killed_in_write(args, log, "checkpoint.pt", 1 if last else 2, run_dir / ".checkpoint.pt.*.tmp")
         state = load_versioned(ckpt, kind="snnrl-continual-checkpoint", version=1)["state"]  # still loads
         assert 1 <= state["next_experience"] < 5 and not (run_dir / "results.json").exists()
+        if name == "write":       # the checkpoint before the interrupted write, exactly
+            assert state["next_experience"] == (last or 1), (state["next_experience"], last)
         kills.append((reason, state["next_experience"]))
         last = state["next_experience"]
     _finish(_continual_args(out, *extra), log)
@@ -202,13 +320,14 @@ def _continual_kill_resume(tmp_path: Path, record_property, kill_moments: tuple[
 
 
 def test_continual_run_survives_kill_9_with_identical_results(tmp_path, record_property):
-    """Killed after its first per-experience checkpoint, resumed: the same results as an uninterrupted run."""
-    _continual_kill_resume(tmp_path, record_property, ("checkpoint",),
+    """Killed halfway through its second per-experience checkpoint write, resumed from the first (which still
+    loads): the same results as an uninterrupted run."""
+    _continual_kill_resume(tmp_path, record_property, ("write",),
                            ("--train-per-class", "40", "--test-per-class", "20"))
 
 
 @pytest.mark.slow
 def test_continual_full_split_digits_survives_two_kills(tmp_path, record_property):
-    """On the whole split-digits data set (the documented command): killed after a checkpoint and during the next
-    checkpoint write (or just after it), resumed: identical results."""
+    """On the whole split-digits data set (the documented command): killed after a checkpoint, then halfway
+    through the next checkpoint write, resumed: identical results."""
     _continual_kill_resume(tmp_path, record_property, ("checkpoint", "write"), ())

@@ -21,8 +21,8 @@ from snnrl.exact.floats import (CANONICAL_NAN_BITS, FLOAT_OP_NEURONS, exact_add,
 from snnrl.exact.gates import AND, NOT, OR, GateMeter, ThresholdGate, at_least, lane_mask, literal_and, literal_or
 from snnrl.exact.policy import ExactSpikingPolicy, SequentialAnnPolicy, convert_exact
 from snnrl.exact.reference import reference_actor_forward, sequential_linear, ulp_distance
-from snnrl.exact.tanh import (TANH_TABLE, TANH_ULP_BOUND, fit_tanh_table, tanh_reference, tanh_ulp_error,
-                              tanh_via_gates)
+from snnrl.exact.tanh import (TANH_TABLE, TANH_ULP_BOUND, fit_tanh_table, tanh_planes, tanh_reference,
+                              tanh_ulp_error, tanh_via_gates)
 from snnrl.hardware.digital import DIGITAL_45NM_FP32
 from snnrl.opcount import OpsSummary
 
@@ -277,14 +277,56 @@ def test_float_ops_bit_exact_with_torch(op, reference):
     assert bool(_same_bits(op(a, b).values, reference(a, b)).all())
 
 
+# Neuron counts derived from the circuits' descriptions (snnrl.exact.blocks and snnrl.exact.floats docstrings), not
+# read off the meter: an n-bit ripple adder / carry-save row / incrementer is 2n neurons (a full or half adder is
+# 2), a MUX 2, a wide gate 1; normalise_left costs Σ_k (2n − k + 1) over its levels k, shift_right_sticky
+# Σ_k (2n − k + 2) (one less for k = 1) plus n + 2 to saturate.
+def _adder(n: int) -> int:
+    return 2 * n
+
+
+def _normalise_left(n: int, levels: tuple[int, ...]) -> int:
+    return sum(2 * n - k + 1 for k in levels)      # NOR of the top k bits, n − k MUXes, k INHIBITs
+
+
+def _shift_right_sticky(n: int, amount_bits: int, saturate: bool) -> int:
+    levels = [1 << i for i in range(amount_bits)]
+    return sum(2 * n - k + 2 for k in levels) - (1 in levels) + (n + 2 if saturate else 0)
+
+
+def _round_and_pack(n: int, levels: tuple[int, ...], saturate: bool) -> int:
+    # normaliser; exponent base − lz + c (10-bit carry-save + ripple), e >= 1 (2), overflow (3), 1 − e (10-bit
+    # ripple); the subnormal shift (amount INHIBITs, saturation 2); round up (2), exponent field (8), 31-bit increment
+    amount = (n - 1).bit_length()
+    exponent = _adder(10) + _adder(10) + 2 + 3 + _adder(10)
+    shift = amount + (2 if saturate else 0) + _shift_right_sticky(n, amount, saturate)
+    return _normalise_left(n, levels) + exponent + shift + 2 + 8 + _adder(31)
+
+
+_UNPACK = 7                        # exponent ≠ 0, exponent = 255, mantissa ≠ 0, NaN, inf, zero, exponent bit 0
+_FINISH = 1 + 1 + 22 + 1 + 8 + 1   # kill, NaN-or-inf, 22 low mantissa bits, quiet bit, 8 exponent bits, sign
+_ARRAY_MULTIPLY = 24 * 24 + 2 * 23 + 2 * 22 * 23 + _adder(23)   # partial products, half adders, full adders, ripple
+_MUL_NEURONS = (2 * _UNPACK + 2 + 3 + 1                # operands, sign XOR, NaN (4-input OR + 2 AND), zero OR
+                + _ARRAY_MULTIPLY + _adder(8)          # significand product, exponent sum
+                + _round_and_pack(48, (32, 16, 8, 4, 2, 1), saturate=True) + 2 + _FINISH)   # inf: OR + XOR_OUT
+_ADD_NEURONS = (31 + 2 * 32 * 2 + 2 * _UNPACK          # magnitude compare (borrow chain), two 32-bit MUX swaps
+                + 2 + 1 + 1                            # subtract XOR, inf − inf, NaN
+                + _adder(8) + 1                        # exponent difference, difference >= 32
+                + _shift_right_sticky(27, 5, saturate=True) + 1   # alignment (3 guard bits + 24), sticky into bit 0
+                + 2 * 27 + _adder(27) + 1 + 1          # conditional complement (XOR), adder, carry INHIBIT, zero
+                + _round_and_pack(28, (16, 8, 4, 2, 1), saturate=False) + 1 + 1 + _FINISH)  # sign rule, inf OR
+_RELU_NEURONS = 1 + 1 + 1 + 1 + 1 + 32   # 31-input OR, 8-input AND, 23-input OR, NaN AND, "negative", 32 INHIBITs
+
+
 def test_float_op_neuron_counts():
-    assert FLOAT_OP_NEURONS == {"mul": 2990, "add": 1272, "relu": 37}
+    assert FLOAT_OP_NEURONS == {"mul": _MUL_NEURONS, "add": _ADD_NEURONS, "relu": _RELU_NEURONS}
+    assert (_MUL_NEURONS, _ADD_NEURONS, _RELU_NEURONS) == (2990, 1272, 37)       # the module docstring's figures
     from snnrl.exact.floats import _array_multiply
 
     meter = GateMeter(lane_mask(1, 1))
     zeros = np.zeros((24, 1, 1), np.uint64)
     _array_multiply(meter, zeros, zeros)
-    assert meter.neuron_updates_per_lane == 576 + 2 * 23 + 2 * 22 * 23 + 2 * 23     # the 24x24 array multiplier
+    assert meter.neuron_updates_per_lane == _ARRAY_MULTIPLY                         # the 24x24 array multiplier
 
 
 def test_relu_planes_matches_torch():
@@ -296,6 +338,30 @@ def test_relu_planes_matches_torch():
 
 
 # -- tanh ------------------------------------------------------------------------------------------------------
+def _tanh_neurons() -> int:
+    """tanh_planes' neurons: 64 interval decoders, one ROM wide-OR per table bit set in some row, |x| − μ_k (an
+    add), 5 Horner steps (multiply + add), "small" (2) and "large" (1) tests, 3 32-bit MUXes, NaN (3), sign (1)."""
+    table = np.array(TANH_TABLE, dtype=np.uint32)
+    rom = int(((table[..., None] >> np.arange(32, dtype=np.uint32)) & 1).astype(bool).reshape(len(table), -1)
+              .any(0).sum())
+    return 64 + rom + _ADD_NEURONS + 5 * (_MUL_NEURONS + _ADD_NEURONS) + 2 + 1 + 3 * 2 * 32 + 3 + 1
+
+
+def _policy_neurons(sizes: tuple[int, ...]) -> int:
+    """Neurons per decision of an exact policy with layer sizes ``sizes``: each of the in × out products one float
+    multiply and one float add (in − 1 partial sums + the bias per output), a ReLU per hidden unit, then the
+    squash: tanh and 2 multiplies + 2 adds (``low + ((t + 1)·0.5)·(high − low)``) per action."""
+    products = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    squash = sizes[-1] * (_tanh_neurons() + 2 * _MUL_NEURONS + 2 * _ADD_NEURONS)
+    return products * (_MUL_NEURONS + _ADD_NEURONS) + sum(sizes[1:-1]) * _RELU_NEURONS + squash
+
+
+def test_tanh_circuit_neuron_count():
+    meter = GateMeter(lane_mask(1, 1))
+    tanh_planes(meter, np.zeros((32, 1, 1), np.uint64))
+    assert meter.neuron_updates_per_lane == _tanh_neurons()
+
+
 def test_tanh_circuit_equals_reference_and_is_ulp_bounded():
     g = torch.Generator().manual_seed(0)
     x = torch.cat([torch.randn(3000, generator=g) * 4, torch.randn(500, generator=g) * 1e-3,
@@ -401,6 +467,8 @@ def test_exact_policy_matches_sequential_ann_on_committed_teacher(pendulum):
     assert per_row["layer1.add"] == 400 * 300 * FLOAT_OP_NEURONS["add"]      # 399 partial sums + the bias
     assert per_row["layer0.relu"] == 400 * FLOAT_OP_NEURONS["relu"]
     assert per_row["head.mul"] == 300 * FLOAT_OP_NEURONS["mul"]
+    assert per_row["squash"] == _tanh_neurons() + 2 * _MUL_NEURONS + 2 * _ADD_NEURONS
+    assert sum(per_row.values()) == _policy_neurons((4, 400, 300, 1)) == 519_595_265
 
 
 def test_metered_counts_equal_inline_counting():
@@ -459,9 +527,16 @@ def test_exact_policy_in_evaluate_policy_and_run_episodes():
 
     actor = _small_actor()
     policy = convert_exact(actor)
-    env = Monitor(gym.make("InvertedPendulum-v5", max_episode_steps=4))
-    mean, _ = evaluate_policy(policy, env, n_eval_episodes=2)
-    assert mean > 0
+    def evaluate(p):
+        env = Monitor(gym.make("InvertedPendulum-v5", max_episode_steps=4))
+        env.reset(seed=0)                                                  # the same initial states for both
+        return evaluate_policy(p, env, n_eval_episodes=2, return_episode_rewards=True)
+
+    returns, lengths = evaluate(policy)
+    assert (returns, lengths) == evaluate(AnnPolicy(actor))              # exact mode: the ANN's actions
+    # This actor's ±3 pushes tip the pole over on step 4 (reward 1 per step, 0 on the terminating step); actions
+    # that did not act (e.g. all zero) would run to the 4-step limit, returning 4.0.
+    assert lengths == [4, 4] and returns == [3.0, 3.0]
     exact = run_episodes(policy, "InvertedPendulum-v5", episodes=2, seed=0, max_steps=4,
                          teacher=SequentialAnnPolicy(actor, metering=False))
     ann = run_episodes(AnnPolicy(actor), "InvertedPendulum-v5", episodes=2, seed=0, max_steps=4)
@@ -516,7 +591,8 @@ def test_energy_per_decision_exact_vs_rate_conversion():
     rows = {r["policy"]: r for r in compare_energy("td3-invertedpendulum", timesteps=(8, 16), calibration_steps=2000,
                                                       max_steps=20)}
     exact = rows["exact (NEXUS-style gates)"]
-    assert exact["macs_per_decision"] == 0 and exact["neuron_updates_per_decision"] == 519_595_265
+    neurons = _policy_neurons((4, 400, 300, 1))                       # derived, = 519_595_265
+    assert exact["macs_per_decision"] == 0 and exact["neuron_updates_per_decision"] == neurons
     # reported honestly: gate-level exact arithmetic costs far more than the ANN or rate conversion
     assert exact["energy_per_decision_pj"] > 100 * rows["rate conversion T=16"]["energy_per_decision_pj"]
     assert rows["rate conversion T=8"]["energy_per_decision_pj"] < rows["rate conversion T=16"]["energy_per_decision_pj"]

@@ -64,9 +64,18 @@ def test_quantize_network_swaps_layers_and_membranes():
     step = quantized_layers(q)[0].weight_quantizer.step
     v = q[3].get_state()["v"]
     assert torch.allclose(v / step, torch.round(v / step), atol=1e-4)  # potential on the layer's grid
-    state = capture_state(q)
-    restore_state(q, state)
     assert out.shape == (5, 4, 3)
+    # capture / restore round-trips the state of every neuron, the quantized membranes included
+    state = capture_state(q)
+    assert {"1", "3"} <= set(state.tensors) and torch.equal(state.tensors["3"]["v"], v)
+    twin = copy.deepcopy(q)                                  # the network at the captured moment
+    q(repeat_over_time(torch.rand(4, 6) * 3, 3))             # the state moves on ...
+    assert not capture_state(q).equal(state)                 # ... so it differs before the restore
+    restore_state(q, state)
+    assert capture_state(q).equal(state)                     # and equals the captured state after it
+    assert state.tensors["3"]["v"] is not q[3].get_state()["v"]   # a copy, not the captured tensor itself
+    nxt = repeat_over_time(torch.rand(4, 6), 2)
+    assert torch.equal(q(nxt), twin(nxt))                    # the run continues exactly as from the captured moment
     full = quantize_network(net, bits=8)
     assert len(quantized_layers(full)) == 3
 
@@ -88,6 +97,31 @@ def test_membrane_distillation_loss_and_potential_recording():
     assert same.item() == pytest.approx(0.0, abs=1e-6)
 
 
+def test_membrane_distillation_term_equals_a_hand_computation():
+    """The λ_mem·Σ_t MSE(V_student, V_teacher) term on its own, against a hand computation, and its gradient."""
+    torch.manual_seed(2)
+    teacher = SpikingSequential(nn.Linear(4, 6), IFNeuron(0.5), nn.Linear(6, 2))
+    student = quantize_network(teacher, bits=2)
+    x = repeat_over_time(torch.rand(3, 4), 4)
+    with record_potentials(teacher) as tv:
+        zt = teacher(x).mean(0)
+    with record_potentials(student) as sv:
+        zs = student(x).mean(0)
+    vs, vt = sv["1"], tv["1"]
+    by_hand = sum(((a - b) ** 2).mean() for a, b in zip(vs, vt))             # one MSE per timestep, summed
+    assert by_hand > 1e-4
+    y = torch.tensor([0, 1, 0])
+    only = distillation_loss(zs, zt, None, student_potentials=vs, teacher_potentials=vt, kd_weight=0.0,
+                             membrane_weight=0.7)
+    torch.testing.assert_close(only, 0.7 * by_hand)
+    full = distillation_loss(zs, zt, y, student_potentials=vs, teacher_potentials=vt)       # λ_mem = 1 by default
+    without = distillation_loss(zs, zt, y, student_potentials=vs, teacher_potentials=vt, membrane_weight=0.0)
+    torch.testing.assert_close(full - without, by_hand)
+    only.backward()                                   # the term alone moves the student (the teacher is a target)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
+    assert all(p.grad is None for p in teacher.parameters())
+
+
 def test_ahsar_raises_thresholds_of_too_active_layers_and_restores():
     torch.manual_seed(3)
     net = SpikingSequential(nn.Linear(4, 16), IFNeuron(0.1), nn.Linear(16, 16), IFNeuron(10.0), nn.Linear(16, 2))
@@ -99,14 +133,66 @@ def test_ahsar_raises_thresholds_of_too_active_layers_and_restores():
     assert net[1].threshold.item() > 0.1 and net[3].threshold.item() < 10.0
     before = ahsar.state_dict()
     assert ahsar.end_epoch(1.0) == 1.0          # progress: gain unchanged
-    gain = ahsar.end_epoch(0.5)                 # no progress: gain moves by 2 %
-    assert gain in (pytest.approx(1.02), pytest.approx(0.98))
+    # no progress: the mean rate (layer 1 fires a lot, layer 3 hardly) is above r* = 0.15: the gain rises by 2 %
+    assert float(ahsar.rates.mean()) > 0.15
+    gain = ahsar.end_epoch(0.5)
+    assert gain == pytest.approx(1.02)
     other = AHSAR(copy.deepcopy(net))
     other.load_state_dict(ahsar.state_dict())
     assert other.global_gain == gain and torch.equal(other.rates, ahsar.rates)
     ahsar.close()
     assert net[1].threshold.item() == pytest.approx(0.1) and before["global_gain"] == 1.0
     assert not any(p.requires_grad for p in [net[1].threshold, net[3].threshold])  # no trainable parameters
+
+
+@pytest.mark.parametrize("activity", ["too active", "too quiet"])
+def test_ahsar_global_gain_direction(activity):
+    """Without progress the gain moves towards the target activity: up (higher thresholds) for a network firing
+    above r*, down for one firing below it; with progress it stays. Every threshold follows θ = θ_base·g·s."""
+    torch.manual_seed(5)
+    theta = 0.05 if activity == "too active" else 50.0
+    net = SpikingSequential(nn.Linear(4, 16), IFNeuron(theta), nn.Linear(16, 16), IFNeuron(theta), nn.Linear(16, 2))
+    ahsar = AHSAR(net, AHSARConfig(momentum=1.0))
+    net.train()
+    net(repeat_over_time(torch.rand(8, 4) + 1, 4))
+    ahsar.update()
+    rates = ahsar.rates
+    assert bool((rates > 0.3).all()) if activity == "too active" else bool((rates == 0).all())   # r* = 0.15
+    scaled = [net[1].threshold.clone(), net[3].threshold.clone()]
+    assert ahsar.end_epoch(0.8) == 1.0 and ahsar.end_epoch(0.9) == 1.0            # progress: no move
+    expected = 1.0
+    for _ in range(3):                                                              # three epochs without progress
+        expected *= 1.02 if activity == "too active" else 0.98
+        assert ahsar.end_epoch(0.9) == pytest.approx(expected)
+    for neuron, before in zip((net[1], net[3]), scaled):
+        torch.testing.assert_close(neuron.threshold, before * expected)
+        assert (neuron.threshold > before).all() if activity == "too active" else (neuron.threshold < before).all()
+    ahsar.close()
+
+
+def test_spiking_actor_distillation_loss_includes_the_membrane_term():
+    """distill_spiking_actor's loss is the pre-action MSE plus membrane_weight × the normalised membrane MSE: with
+    the optimiser frozen (lr 0, one batch) the epoch loss grows linearly in membrane_weight from the output MSE."""
+    import numpy as np
+
+    from snnrl.agents.actor import ActorInfo, TeacherActor
+    from snnrl.agents.conversion import convert_actor, thresholds_from_activations
+    from snnrl.agents.quantized import distill_spiking_actor, quantize_spiking_actor
+
+    torch.manual_seed(6)
+    actor = TeacherActor(nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU()), nn.Linear(16, 2),
+                         action_low=-np.ones(2), action_high=np.ones(2), info=ActorInfo(algo="TD3", env_id="none"))
+    obs = torch.rand(64, 3) * 2 - 1
+    fp = convert_actor(actor, thresholds_from_activations(actor.hidden_activations(obs)))
+    student = quantize_spiking_actor(fp, bits=2, membrane_bits=16)
+
+    def epoch_loss(weight: float) -> float:
+        return distill_spiking_actor(copy.deepcopy(student), fp, obs, timesteps=4, epochs=1, batch_size=64, lr=0.0,
+                                     membrane_weight=weight, generator=torch.Generator().manual_seed(0))[0]
+
+    base, one, two = epoch_loss(0.0), epoch_loss(1.0), epoch_loss(2.0)
+    assert one - base > 1e-3 * base                       # the membrane term is there and positive
+    assert two - base == pytest.approx(2 * (one - base), rel=1e-4)
 
 
 def test_quantized_spiking_actor_distillation_reduces_the_mismatch():
