@@ -1,8 +1,35 @@
 """Test configuration: one torch thread (fast and deterministic on 2 cores), torchvision shim first."""
 
+import pytest
 import torch
 
 import snnrl._torchvision_compat
 
 snnrl._torchvision_compat.install()  # before anything imports avalanche / torchvision
 torch.set_num_threads(1)
+
+
+def _check_png(path, *, min_width: int = 300, min_height: int = 200) -> "np.ndarray":
+    """Decode a PNG report and check it is a real plot: at least ``min_width x min_height`` pixels, not one colour,
+    with drawn content (non-background pixels) and some colour (lines/bars, not only black text)."""
+    import io
+
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    image = mpimg.imread(io.BytesIO(open(path, "rb").read()), format="png")
+    height, width = image.shape[:2]
+    assert width >= min_width and height >= min_height, f"{path}: {width}x{height} pixels"
+    rgb = image[..., :3].reshape(-1, 3)
+    assert len(np.unique(rgb, axis=0)) > 16, f"{path}: nearly a single colour"
+    ink = (rgb < 0.9).any(1).mean()
+    assert 0.01 < ink < 0.9, f"{path}: {ink:.1%} of pixels drawn"
+    saturation = rgb.max(1) - rgb.min(1)
+    assert (saturation > 0.3).mean() > 0.001, f"{path}: no coloured marks (lines, bars, cells)"
+    return image
+
+
+@pytest.fixture
+def check_png():
+    """The plot check (:func:`_check_png`) as a fixture."""
+    return _check_png

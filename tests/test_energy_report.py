@@ -14,7 +14,6 @@ from snnrl.reports.energy import (episode_row, load_energy_episodes, summarise_e
 from snnrl.io import ArtifactError
 from snnrl.opcount import OpsSummary
 
-PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _record(decisions: list[dict[str, list[int]]]) -> dict:
@@ -47,7 +46,7 @@ def test_summary_equals_hand_counts(tmp_path):
     assert summary["SNN T=4"]["macs_per_decision"] == pytest.approx(8)
 
 
-def test_report_files_from_closed_loop_records(tmp_path):
+def test_report_files_from_closed_loop_records(tmp_path, check_png):
     from snnrl.agents.conversion import ConversionConfig, calibrate_thresholds, convert_actor
     from snnrl.agents.crpi import CRPIConfig
     from snnrl.agents.policy import AnnPolicy, SpikingPolicy
@@ -71,7 +70,7 @@ def test_report_files_from_closed_loop_records(tmp_path):
     rows, context = load_energy_episodes(records)
     paths = write_energy_report(tmp_path / "report", rows, title=context["title"])
     for key in ("energy_trace_plot", "spikes_plot", "energy_bars_plot"):
-        assert paths[key].read_bytes().startswith(PNG)
+        check_png(paths[key])
     report = json.loads(paths["energy_json"].read_text())
     by_policy = {s["policy"]: s for s in report["summary"]}
     assert by_policy["ANN"]["spikes_per_decision"] == 0

@@ -52,12 +52,12 @@ def test_sweep_summary(sweep):
     assert "SNN+CRPI best" in format_summary(summary)
 
 
-def test_sweep_reports_are_written(sweep):
+def test_sweep_reports_are_written(sweep, check_png):
     results, paths = sweep
     doc = json.loads(paths["json"].read_text())
     assert doc["schema_version"] == 1 and doc["teacher"] == "td3-invertedpendulum"
     assert len(doc["episodes"]) == 2 * len(results) and doc["config"]["episodes"] == 2
-    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    check_png(paths["plot"])
     header = paths["energy_csv"].read_text().splitlines()[0]
     assert "energy_per_decision_pj" in header and header.startswith("policy,seed,steps")
     assert len(paths["csv"].read_text().splitlines()) == len(results) + 1
