@@ -12,6 +12,13 @@ Usage::
     .venv/bin/python benchmarks/conversion_fidelity.py td3-halfcheetah --timesteps 4 8 16 --threshold-scale 0.6
 
 A ``--threshold-scale`` other than 1 writes to ``<teacher>-threshold<scale>/`` beside the reference calibration.
+
+``--protocol`` runs the tuned fidelity protocol instead (:mod:`snnrl.sweeps.fidelity`: every knob chosen on
+episodes seeded 100-129, rows reported on seeds 0-29, fidelity score against the zero action) and writes
+``benchmarks/results/fidelity/<teacher>.json``; a teacher whose file exists is skipped (resume), ``--force``
+re-runs it::
+
+    .venv/bin/python benchmarks/conversion_fidelity.py --protocol                 # every teacher, T 2 4 8 16
 """
 
 from __future__ import annotations
@@ -41,10 +48,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threshold-scale", type=float, default=1.0,
                         help="multiply the calibrated per-neuron max thresholds (see ConversionConfig)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default benchmarks/results/conversion, or .../fidelity with --protocol)")
+    parser.add_argument("--protocol", action="store_true", help="the tuned fidelity protocol (module docstring)")
+    parser.add_argument("--tuning-seed", type=int, default=100, help="--protocol: first tuning seed")
+    parser.add_argument("--force", action="store_true", help="--protocol: re-run teachers that have a file")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     names = args.teachers or sorted(list_teachers())
+    if args.protocol:
+        return _protocol(names, args)
+    args.out = args.out or RESULTS
     for name in names:
         actor, entry = load_teacher(name)
         config = SweepConfig(timesteps=tuple(args.timesteps), alphas=tuple(args.alphas), episodes=args.episodes,
@@ -55,6 +69,30 @@ def main(argv: list[str] | None = None) -> int:
         write_reports(args.out / folder, results, teacher=name, env_id=entry["env_id"], config=config,
                       calibration=calibration, extra={"benchmark": "conversion_fidelity", "zoo_entry": entry})
         print(f"\n{name} ({entry['env_id']}):\n{format_summary(summarise(results))}", flush=True)
+    return 0
+
+
+def _protocol(names: list[str], args: argparse.Namespace) -> int:
+    from snnrl.reports.fidelity import format_fidelity, write_fidelity_document
+    from snnrl.sweeps.fidelity import FidelityConfig, run_fidelity_protocol
+
+    out = args.out or RESULTS.parent / "fidelity"
+    episodes = 30 if args.episodes == 10 else args.episodes     # the protocol's default is the reference's 30
+    timesteps = (2, 4, 8, 16) if args.timesteps == [1, 2, 4, 8, 16, 32] else tuple(args.timesteps)
+    config = FidelityConfig(timesteps=timesteps, episodes=episodes, seed=args.seed, tuning_episodes=episodes,
+                            tuning_seed=args.tuning_seed)
+    for name in names:
+        path = out / f"{name}.json"
+        if path.exists() and not args.force:
+            print(f"{name}: {path} exists, skipped (--force re-runs it)")
+            continue
+        actor, entry = load_teacher(name)
+        doc = run_fidelity_protocol(actor, entry["env_id"], config, on_row=lambda t, row, r, name=name: print(
+            f"{name} T={t} {row:8s} {r['recipe']:28s} return {r['return_mean']:10.4g} fidelity "
+            f"{'-' if r['fidelity'] is None else format(r['fidelity'], '.3f')}", flush=True))
+        write_fidelity_document(path, doc, teacher=name, extra={"benchmark": "conversion_fidelity --protocol",
+                                                                "zoo_entry": entry})
+        print(format_fidelity(doc, teacher=name), flush=True)
     return 0
 
 

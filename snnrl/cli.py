@@ -81,8 +81,80 @@ def _backend_arg(args: argparse.Namespace):
         raise SystemExit(f"error: {exc}") from None
 
 
+def _is_policy_file(path: str) -> bool:
+    """A snnrl spiking-policy file (``snnrl convert``) rather than an SB3 zip or a zoo name."""
+    from pathlib import Path
+
+    if not Path(path).is_file() or path.endswith(".zip"):
+        return False
+    import torch
+
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - not a torch file: let the usual loaders report it
+        return False
+    return isinstance(blob, dict) and blob.get("format") == "snnrl-spiking-policy"
+
+
+def _evaluate_policy_file(path: str, args: argparse.Namespace) -> int:
+    """Every T of a spiking-policy file beside the ANN (when its teacher is in the zoo) and the zero action."""
+    from pathlib import Path
+
+    from snnrl.agents.evaluation import run_episodes
+    from snnrl.agents.policy import AnnPolicy, ConstantPolicy, load_policy_set
+    from snnrl.agents.zoo import list_teachers, load_teacher
+    from snnrl.io import ArtifactError, atomic_write_json
+    from snnrl.reports.fidelity import significant
+    from snnrl.sweeps.fidelity import episode_stats
+    from snnrl.sweeps.statistics import fidelity_score
+    from snnrl.tables import format_table
+
+    try:
+        policies, meta = load_policy_set(path)
+    except ArtifactError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    env_id = args.env or meta.get("env_id")
+    if not env_id:
+        raise SystemExit(f"error: {path} does not record its environment; give --env ENV_ID")
+    first = next(iter(policies.values()))
+    teacher = meta.get("teacher")
+    ann_actor = load_teacher(teacher)[0] if teacher in list_teachers() else None
+
+    def stats(policy) -> dict:
+        episodes = run_episodes(policy, env_id, episodes=args.episodes, seed=args.seed,
+                                teacher=None if ann_actor is None else AnnPolicy(ann_actor, metering=False))
+        return episode_stats(episodes, None)
+
+    reference = stats(ConstantPolicy(first.actor.action_dim, first.actor.obs_dim))
+    rows = {"zero action": reference}
+    if ann_actor is not None:
+        rows["ANN"] = stats(AnnPolicy(ann_actor))
+    for t, policy in policies.items():
+        rows[f"SNN T={t} ({policy.meta.get('recipe', '?')})"] = stats(policy)
+    ann = rows.get("ANN")
+    table = [[name, f"{significant(r['return_mean'])} ± {significant(r['return_std'], 2)}",
+              "–" if ann is None or fidelity_score(r["return_mean"], ann["return_mean"], reference["return_mean"])
+              is None else f"{100 * fidelity_score(r['return_mean'], ann['return_mean'], reference['return_mean']):.1f}%",
+              "–" if r["energy_per_decision_pj"] is None else f"{r['energy_per_decision_pj'] / 1000:.1f}"]
+             for name, r in rows.items()]
+    print(f"{path} on {env_id}: {args.episodes} episodes per row (seeds {args.seed}..{args.seed + args.episodes - 1})")
+    print(format_table(table, ["policy", "return", "fidelity", "nJ/decision"]))
+    out = Path(args.out or f"runs/evaluate-{Path(path).stem}") / "policy_results.json"
+    atomic_write_json(out, {"kind": "snnrl-policy-evaluation", "schema_version": 1, "policy_file": str(path),
+                            "env_id": env_id, "seed": args.seed, "episodes": args.episodes, "meta": meta,
+                            "rows": rows})
+    print(f"wrote {out}")
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
+
+    files = [t for t in args.teachers if _is_policy_file(t)]
+    if files:
+        if len(args.teachers) > 1:
+            raise SystemExit("error: evaluate one spiking-policy file at a time (without other teachers)")
+        return _evaluate_policy_file(files[0], args)
 
     from snnrl.agents.conversion import ConversionConfig
     from snnrl.reports.conversion import format_summary, write_reports
@@ -118,6 +190,37 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   f"{r.energy_per_decision_pj / 1e6:.3f} uJ per decision, max |action - ANN| "
                   f"{max(float(abs(e.action_errors).max()) for e in r.episodes):.3g}")
         print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from snnrl.agents.policy import save_policy_set
+    from snnrl.encoding import check_timesteps
+    from snnrl.sweeps.fidelity import convert_tuned
+
+    out = Path(args.out)
+    try:
+        for t in args.timesteps:
+            if t < 1:
+                raise ValueError(f"--timesteps {t}: T must be an integer >= 1 (e.g. --timesteps 4 8).")
+            check_timesteps(t)
+        if args.tuning_episodes < 1:
+            raise ValueError(f"--tuning-episodes must be >= 1, got {args.tuning_episodes}.")
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if out.exists() and not args.force:
+        raise SystemExit(f"error: --out {out} exists; give another path or --force to replace it")
+    if out.parent and not out.parent.exists():
+        raise SystemExit(f"error: --out {out}: folder {out.parent} does not exist; create it first")
+    actor, name, env_id = _load_actor(args.model, args.env)
+    print(f"converting {name} ({env_id}) for T = {' '.join(map(str, args.timesteps))}; tuning on episodes seeded "
+          f"{args.tuning_seed}..{args.tuning_seed + args.tuning_episodes - 1}", flush=True)
+    policies, meta = convert_tuned(actor, env_id, args.timesteps, tuning_seed=args.tuning_seed,
+                                   tuning_episodes=args.tuning_episodes, progress=lambda line: print(line, flush=True))
+    path = save_policy_set(out, policies, {"teacher": name, **meta})
+    print(f"wrote {path}: load it with SpikingPolicy.load(path, timesteps=T) or `snnrl evaluate {path}`")
     return 0
 
 
@@ -241,7 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="ANN vs SNN vs SNN+CRPI over T and alpha, with energy reports")
     ev.add_argument("teachers", nargs="+", metavar="teacher",
-                    help="zoo names (e.g. td3-hopper td3-walker2d) or paths to SB3 .zip files (then give --env)")
+                    help="zoo names (e.g. td3-hopper td3-walker2d), paths to SB3 .zip files (then give --env), or "
+                         "one spiking-policy file of `snnrl convert`")
     ev.add_argument("--env", default=None, help="gymnasium id (required for an SB3 zip)")
     ev.add_argument("--timesteps", type=int, nargs="+", default=list(SweepConfig.timesteps),
                     help="IF timesteps per decision (default %(default)s)")
@@ -267,6 +371,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-progress", action="store_true")
     _add_backend_args(ev, "jobs")
     ev.set_defaults(func=_cmd_evaluate)
+
+    cv = sub.add_parser("convert", help="convert a teacher into a spiking-policy file, recipe tuned per T")
+    cv.add_argument("model", help="zoo name (e.g. td3-hopper) or an SB3 .zip (then give --env)")
+    cv.add_argument("--env", default=None, help="gymnasium id (required for an SB3 zip)")
+    cv.add_argument("--timesteps", type=int, nargs="+", default=[4, 8],
+                    help="IF timesteps per decision to build a policy for (default %(default)s)")
+    cv.add_argument("--tuning-seed", type=int, default=100,
+                    help="first episode seed of the tuning episodes; report on other seeds (default %(default)s)")
+    cv.add_argument("--tuning-episodes", type=int, default=30, help="tuning episodes per candidate (default %(default)s)")
+    cv.add_argument("--out", required=True, help="the policy file to write (e.g. hopper-snn.pt)")
+    cv.add_argument("--force", action="store_true", help="replace --out if it exists")
+    cv.set_defaults(func=_cmd_convert)
 
     er = sub.add_parser("energy-report", help="energy report (JSON, CSV, plots) from evaluation results")
     er.add_argument("results", help="results.json of `snnrl evaluate` (or its directory), or an energy-records file")

@@ -29,6 +29,7 @@ __all__ = [
     "atomic_write_json",
     "save_versioned",
     "load_versioned",
+    "load_versioned_any",
     "sha256_file",
     "describe_error",
 ]
@@ -101,6 +102,11 @@ def load_versioned(path: str | os.PathLike[str], *, kind: str, version: int) -> 
     ArtifactError
         If the file is missing, unreadable (corrupt or truncated), of another kind, or of another version.
     """
+    return load_versioned_any(path, kind=kind, versions=(version,))[1]
+
+
+def load_versioned_any(path: str | os.PathLike[str], *, kind: str, versions: tuple[int, ...]) -> tuple[int, Any]:
+    """Like :func:`load_versioned` for a reader of several format versions: ``(version, payload)``."""
     source = Path(path)
     if not source.is_file():
         raise ArtifactError(f"No {kind} file at '{source}'. Check the path, or create one first.")
@@ -118,12 +124,13 @@ def load_versioned(path: str | os.PathLike[str], *, kind: str, version: int) -> 
         )
     if blob["format"] != kind:
         raise ArtifactError(f"'{source}' holds a '{blob['format']}' artifact, expected a '{kind}'.")
-    if blob["format_version"] != version:
+    if blob["format_version"] not in versions:
+        readable = " or ".join(str(v) for v in versions)
         raise ArtifactError(
             f"'{source}' is a {kind} file of format version {blob['format_version']}, this snnrl reads "
-            f"version {version}. Re-create it with this version of snnrl (or install the snnrl that wrote it)."
+            f"version {readable}. Re-create it with this version of snnrl (or install the snnrl that wrote it)."
         )
-    return blob["payload"]
+    return int(blob["format_version"]), blob["payload"]
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

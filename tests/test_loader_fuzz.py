@@ -349,17 +349,23 @@ def _payload_edits(loader: str) -> dict[str, Callable[[Any], Any]]:
             return payload
         return apply
 
+    def variant(fn: Callable[[Any], None]) -> Callable[[Any], Any]:
+        return edit(lambda p: fn(next(iter(p["variants"].values()))))
+
     common = {"payload-list": lambda p: [1, 2], "payload-none": lambda p: None, "payload-empty": lambda p: {}}
     per_loader: dict[str, dict[str, Callable[[Any], Any]]] = {
-        "policy": {
-            "widths-mismatch": edit(lambda p: p.update(widths=[5, 8])),
-            "widths-empty": edit(lambda p: p.update(widths=[])),
-            "state-dict-list": edit(lambda p: p.update(state_dict=[1])),
-            "missing-threshold": edit(lambda p: p["state_dict"].pop("neurons.1.threshold")),
-            "weight-shape": edit(lambda p: p["state_dict"].update({"input_layer.weight": torch.ones(2, 2)})),
-            "crpi-unknown-field": edit(lambda p: p.update(crpi={"alpha": 1.0, "beta": 2})),
-            "timesteps-zero": edit(lambda p: p.update(timesteps=0)),
-            "meta-list": edit(lambda p: p.update(meta=[1, 2])),
+        "policy": {  # a file of format 2 holds one payload per T under "variants"
+            "widths-mismatch": variant(lambda p: p.update(widths=[5, 8])),
+            "widths-empty": variant(lambda p: p.update(widths=[])),
+            "state-dict-list": variant(lambda p: p.update(state_dict=[1])),
+            "missing-threshold": variant(lambda p: p["state_dict"].pop("neurons.1.threshold")),
+            "weight-shape": variant(lambda p: p["state_dict"].update({"input_layer.weight": torch.ones(2, 2)})),
+            "crpi-unknown-field": variant(lambda p: p.update(crpi={"alpha": 1.0, "beta": 2})),
+            "timesteps-zero": variant(lambda p: p.update(timesteps=0)),
+            "meta-list": variant(lambda p: p.update(meta=[1, 2])),
+            "variants-empty": edit(lambda p: p.update(variants={})),
+            "variants-list": edit(lambda p: p.update(variants=[1])),
+            "variant-key-not-a-number": edit(lambda p: p.update(variants={"four": p["variants"].popitem()[1]})),
         },
         "actor": {
             "unknown-activation": edit(lambda p: p["layers"].__setitem__(1, {"type": "Softmax2"})),

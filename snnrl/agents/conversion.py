@@ -34,7 +34,7 @@ from snnrl.layers import MultiStep
 from snnrl.neurons import IFNeuron
 
 __all__ = ["ConversionError", "ConversionConfig", "check_convertible", "SpikingActor", "Decision", "calibrate_thresholds",
-           "collect_activations", "thresholds_from_activations", "convert_actor"]
+           "collect_states", "collect_activations", "thresholds_from_activations", "convert_actor"]
 
 logger = logging.getLogger("snnrl")
 
@@ -110,15 +110,17 @@ def check_convertible(actor: TeacherActor) -> list[nn.Linear]:
 
 
 @torch.no_grad()
-def collect_activations(actor: TeacherActor, env_id: str, *, steps: int = 10_000, seed: int = 0,
-                        progress: bool = False) -> list[torch.Tensor]:
-    """Hidden activations ``[steps, width]`` per layer, from deterministic teacher rollouts in ``env_id``."""
+def collect_states(actor: TeacherActor, env_id: str, *, steps: int = 10_000, seed: int = 0,
+                   progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    """Deterministic teacher rollouts in ``env_id``: observations ``[steps, obs_dim]`` in trajectory order,
+    episode starts ``[steps]`` (bool) and the hidden activations ``[steps, width]`` per layer."""
     import gymnasium as gym
 
     check_convertible(actor)
     env = gym.make(env_id)
     obs, _ = env.reset(seed=seed)
     buffers: list[list[torch.Tensor]] = []
+    observations, starts, start = [], [], True
     iterator = range(steps)
     if progress:
         from tqdm import tqdm
@@ -126,6 +128,8 @@ def collect_activations(actor: TeacherActor, env_id: str, *, steps: int = 10_000
         iterator = tqdm(iterator, desc=f"calibrating on {env_id}", unit="step", leave=False, disable=None)
     for _ in iterator:
         x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).unsqueeze(0)
+        observations.append(x)
+        starts.append(start)
         acts = actor.hidden_activations(x)
         if not buffers:
             buffers = [[] for _ in acts]
@@ -133,10 +137,17 @@ def collect_activations(actor: TeacherActor, env_id: str, *, steps: int = 10_000
             buf.append(a)
         action = actor(x)[0].numpy()
         obs, _, terminated, truncated, _ = env.step(action)
-        if terminated or truncated:
+        start = terminated or truncated
+        if start:
             obs, _ = env.reset()
     env.close()
-    return [torch.cat(buf) for buf in buffers]
+    return torch.cat(observations), torch.tensor(starts), [torch.cat(buf) for buf in buffers]
+
+
+def collect_activations(actor: TeacherActor, env_id: str, *, steps: int = 10_000, seed: int = 0,
+                        progress: bool = False) -> list[torch.Tensor]:
+    """Hidden activations ``[steps, width]`` per layer, from deterministic teacher rollouts in ``env_id``."""
+    return collect_states(actor, env_id, steps=steps, seed=seed, progress=progress)[2]
 
 
 def thresholds_from_activations(activations: list[torch.Tensor], *, method: str = "max",

@@ -21,24 +21,27 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
 from snnrl.agents.actor import TeacherActor
-from snnrl.agents.conversion import SpikingActor
+from snnrl.agents.conversion import Decision, SpikingActor
 from snnrl.agents.crpi import CRPIConfig, next_carry, start_potential
 from snnrl.encoding import check_timesteps
-from snnrl.io import ArtifactError, load_versioned, save_versioned
+from snnrl.io import ArtifactError, load_versioned_any, save_versioned
 from snnrl.opcount import OperationCounter
 from snnrl.state import NetworkState
 
-__all__ = ["SpikingPolicy", "AnnPolicy", "ObservationError", "POLICY_FORMAT_VERSION", "observation_batch",
+__all__ = ["SpikingPolicy", "AnnPolicy", "ConstantPolicy", "ObservationError", "POLICY_FORMAT_VERSION",
+           "save_policy_set", "load_policy_set", "observation_batch",
            "episode_start_mask"]
 
 POLICY_FORMAT = "snnrl-spiking-policy"
-POLICY_FORMAT_VERSION = 1
+POLICY_FORMAT_VERSION = 2
+"""2: policies for several ``T`` in one file (1, one policy, is still read)."""
 
 
 class ObservationError(ValueError):
@@ -142,14 +145,11 @@ class SpikingPolicy(_MeteredPolicy):
         return NetworkState({str(i): {"carry": torch.zeros(n_envs, theta.numel())}
                              for i, theta in enumerate(self.actor.thresholds)})
 
-    # -- acting --------------------------------------------------------------------------------------
-    def predict(self, observation: Any, state: NetworkState | None = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, NetworkState]:
-        """Actions for ``observation`` (``(obs_dim,)`` or ``(n_envs, obs_dim)``) and the next state.
-
-        ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
-        """
-        obs, single = observation_batch(observation, self.actor.obs_dim)
+    # -- acting ---------------------------------------------------------------------------------------
+    def decide(self, obs: torch.Tensor, state: NetworkState | None = None,
+               episode_start: Any = None) -> tuple[Decision, NetworkState]:
+        """One decision on ``obs [B, obs_dim]``: the actor's :class:`~snnrl.agents.conversion.Decision` (output
+        pre-activation, end potentials, spike counts per layer) and the next state (the CRPI carry)."""
         batch = obs.shape[0]
         if state is None or state.batch_size != batch:
             state = self.initial_state(batch)
@@ -167,15 +167,23 @@ class SpikingPolicy(_MeteredPolicy):
                        in zip(v_start, decision.v_end, decision.spike_counts, thetas, halves)]
         else:
             carries = [torch.zeros_like(c) for c in carries]
+        return decision, NetworkState({str(i): {"carry": c} for i, c in enumerate(carries)})
+
+    def predict(self, observation: Any, state: NetworkState | None = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, NetworkState]:
+        """Actions for ``observation`` (``(obs_dim,)`` or ``(n_envs, obs_dim)``) and the next state.
+
+        ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
+        """
+        obs, single = observation_batch(observation, self.actor.obs_dim)
+        decision, new_state = self.decide(obs, state, episode_start)
         actions = self.actor.squash_action(decision.pre_action).numpy()
-        new_state = NetworkState({str(i): {"carry": c} for i, c in enumerate(carries)})
         return (actions[0] if single else actions), new_state
 
     # -- files ---------------------------------------------------------------------------------------
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Save actor, settings and provenance as a versioned file, atomically."""
+    def _payload(self) -> dict[str, Any]:
         a = self.actor
-        payload = {
+        return {
             "state_dict": {k: v.detach().clone() for k, v in a.state_dict().items()},
             "widths": [n.threshold.numel() for n in a.neurons],
             "obs_dim": a.obs_dim, "action_dim": a.action_dim, "squash": a.squash,
@@ -183,29 +191,73 @@ class SpikingPolicy(_MeteredPolicy):
             "timesteps": self.timesteps, "crpi": None if self.crpi is None else asdict(self.crpi),
             "meta": self.meta,
         }
-        return save_versioned(path, kind=POLICY_FORMAT, version=POLICY_FORMAT_VERSION, payload=payload)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Save actor, settings and provenance as a versioned file, atomically (a set of one, see
+        :func:`save_policy_set`)."""
+        return save_policy_set(path, [self])
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, metering: bool = True) -> "SpikingPolicy":
-        """Load a policy written by :meth:`save` (raises :class:`~snnrl.io.ArtifactError` on a bad file)."""
+    def _from_payload(cls, payload: dict[str, Any], metering: bool) -> "SpikingPolicy":
         from torch import nn
 
-        payload = load_versioned(path, kind=POLICY_FORMAT, version=POLICY_FORMAT_VERSION)
-        try:
-            widths, sd = payload["widths"], payload["state_dict"]
-            dims = [payload["obs_dim"], *widths]
-            thresholds = [sd[f"neurons.{i}.threshold"] for i in range(len(widths))]
-            actor = SpikingActor(nn.Linear(dims[0], dims[1]),
-                                 [nn.Linear(dims[i], dims[i + 1]) for i in range(1, len(widths))],
-                                 nn.Linear(widths[-1], payload["action_dim"]), thresholds,
-                                 obs_low=sd.get("obs_low"), obs_high=sd.get("obs_high"),
-                                 action_low=sd["action_low"], action_high=sd["action_high"], squash=payload["squash"])
-            actor.load_state_dict(sd)
-            crpi = None if payload["crpi"] is None else CRPIConfig(**payload["crpi"])
-            return cls(actor, timesteps=payload["timesteps"], crpi=crpi, metering=metering, meta=payload["meta"])
-        except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:
-            raise ArtifactError(f"'{path}' is a damaged spiking-policy file ({type(exc).__name__}: {exc}). "
-                                "Re-create it with `snnrl convert`.") from exc
+        widths, sd = payload["widths"], payload["state_dict"]
+        dims = [payload["obs_dim"], *widths]
+        thresholds = [sd[f"neurons.{i}.threshold"] for i in range(len(widths))]
+        actor = SpikingActor(nn.Linear(dims[0], dims[1]),
+                             [nn.Linear(dims[i], dims[i + 1]) for i in range(1, len(widths))],
+                             nn.Linear(widths[-1], payload["action_dim"]), thresholds,
+                             obs_low=sd.get("obs_low"), obs_high=sd.get("obs_high"),
+                             action_low=sd["action_low"], action_high=sd["action_high"], squash=payload["squash"])
+        actor.load_state_dict(sd)
+        crpi = None if payload["crpi"] is None else CRPIConfig(**payload["crpi"])
+        return cls(actor, timesteps=payload["timesteps"], crpi=crpi, metering=metering, meta=payload["meta"])
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, timesteps: int | None = None,
+             metering: bool = True) -> "SpikingPolicy":
+        """Load a policy written by :meth:`save` or ``snnrl convert`` (raises :class:`~snnrl.io.ArtifactError` on a
+        bad file). A file holding policies for several ``T`` gives the one for ``timesteps`` (default: the
+        file's first)."""
+        policies, _ = load_policy_set(path, metering=metering)
+        if timesteps is None:
+            return next(iter(policies.values()))
+        if timesteps not in policies:
+            raise ArtifactError(f"'{path}' holds spiking policies for T = {', '.join(map(str, policies))}, not "
+                                f"T={timesteps}; pick one of those or convert again with --timesteps {timesteps}.")
+        return policies[timesteps]
+
+
+def load_policy_set(path: str | os.PathLike[str], *,
+                    metering: bool = True) -> tuple[dict[int, SpikingPolicy], dict[str, Any]]:
+    """Every policy of a spiking-policy file by ``T`` (in file order) and the file's provenance ``meta``."""
+    version, payload = load_versioned_any(path, kind=POLICY_FORMAT, versions=(1, POLICY_FORMAT_VERSION))
+    try:
+        if version == 1:
+            variants, meta = {int(payload["timesteps"]): payload}, {}
+        else:
+            variants = {int(t): v for t, v in payload["variants"].items()}
+            meta = dict(payload["meta"])
+        if not variants:
+            raise ValueError("the file holds no policy")
+        return {t: SpikingPolicy._from_payload(v, metering) for t, v in variants.items()}, meta
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:
+        raise ArtifactError(f"'{path}' is a damaged spiking-policy file ({type(exc).__name__}: {exc}). "
+                            "Re-create it with `snnrl convert`.") from exc
+
+
+def save_policy_set(path: str | os.PathLike[str], policies: Sequence[SpikingPolicy],
+                    meta: dict[str, Any] | None = None) -> Path:
+    """Save spiking policies for different ``T`` in one versioned file, atomically; :meth:`SpikingPolicy.load`
+    picks one by ``timesteps``. ``meta`` (e.g. the teacher, the calibration, the tuning) goes with the set."""
+    if not policies:
+        raise ValueError("save_policy_set needs at least one policy.")
+    ts = [p.timesteps for p in policies]
+    if len(set(ts)) != len(ts):
+        raise ValueError(f"one policy per T, got T = {ts}.")
+    return save_versioned(path, kind=POLICY_FORMAT, version=POLICY_FORMAT_VERSION,
+                          payload={"variants": {str(p.timesteps): p._payload() for p in policies},
+                                   "meta": dict(meta or {})})
 
 
 class AnnPolicy(_MeteredPolicy):
@@ -226,3 +278,20 @@ class AnnPolicy(_MeteredPolicy):
         obs, single = observation_batch(observation, self.actor.obs_dim)
         actions = self._metered(self.actor, obs).numpy()
         return (actions[0] if single else actions), state
+
+
+class ConstantPolicy:
+    """The same action in every state (default: zero, e.g. no torque), under the ``predict`` contract: the
+    reference policy of the fidelity score (:func:`snnrl.sweeps.statistics.fidelity_score`)."""
+
+    def __init__(self, action_dim: int, obs_dim: int, value: float = 0.0) -> None:
+        self.action = np.full(int(action_dim), float(value), dtype=np.float32)
+        self.obs_dim = int(obs_dim)
+        self.last_decision_ops = None
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+        obs, single = observation_batch(observation, self.obs_dim)
+        actions = np.tile(self.action, (obs.shape[0], 1))
+        return (actions[0] if single else actions), state
+

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 __all__ = ["SWEEP_KIND", "SWEEP_SCHEMA_VERSION", "ENERGY_RECORDS_KIND", "ENERGY_REPORT_KIND",
-           "ENERGY_REPORT_SCHEMA_VERSION", "CONTINUAL_SUMMARY_KIND", "CONTINUAL_SUMMARY_SCHEMA_VERSION"]
+           "ENERGY_REPORT_SCHEMA_VERSION", "CONTINUAL_SUMMARY_KIND", "CONTINUAL_SUMMARY_SCHEMA_VERSION",
+           "FIDELITY_KIND", "FIDELITY_SCHEMA_VERSION"]
 
 SWEEP_KIND = "snnrl-conversion-sweep"
 """``results.json`` of a conversion sweep (``snnrl evaluate``, ``benchmarks/conversion_fidelity.py``)."""
@@ -17,3 +18,7 @@ ENERGY_REPORT_SCHEMA_VERSION = 1
 
 CONTINUAL_SUMMARY_KIND = "snnrl-continual-summary"
 CONTINUAL_SUMMARY_SCHEMA_VERSION = 1
+
+FIDELITY_KIND = "snnrl-fidelity-protocol"
+"""One teacher's tuned fidelity protocol (``benchmarks/conversion_fidelity.py --protocol``)."""
+FIDELITY_SCHEMA_VERSION = 1

@@ -8,7 +8,23 @@ from typing import Any
 
 from snnrl.sweeps.jobs import JobResult
 
-__all__ = ["summarise"]
+__all__ = ["summarise", "fidelity_score"]
+
+
+def fidelity_score(snn_return: float, ann_return: float, reference_return: float) -> float | None:
+    """The share of the ANN's margin over a reference policy that the SNN keeps:
+    ``(R_snn − R_ref) / (R_ann − R_ref)`` (1 = as good as the ANN, 0 = no better than the reference), right for any
+    reward sign and scale; ``None`` when the ANN is no better than the reference.
+
+    >>> fidelity_score(-3.89, -3.62, -40.0)       # Reacher-like negative returns: slightly worse than the ANN
+    0.99257...
+    >>> fidelity_score(2900.0, 3000.0, 0.0)
+    0.9666...
+    """
+    margin = ann_return - reference_return
+    if not margin > 0:
+        return None
+    return (snn_return - reference_return) / margin
 
 
 def summarise(results: Sequence[JobResult]) -> list[dict[str, Any]]:

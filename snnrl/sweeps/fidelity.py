@@ -1,0 +1,171 @@
+"""The conversion-fidelity protocol: every knob tuned on tuning episodes, every row reported on other episodes.
+
+For one teacher and each ``T``:
+
+1. **Tuning** (episodes seeded ``tuning_seed .. tuning_seed + tuning_episodes − 1``, default 100–129): CRPI's
+   ``alpha`` for the CRPI-alone row, and the recipe's knobs (bias calibration on/off, ``alpha``), each by the
+   **rule: the candidate with the highest mean tuning return; ties go to the earlier candidate** (the candidates
+   are listed simplest first).
+2. **Report** (episodes seeded ``seed .. seed + episodes − 1``, default 0–29): the ANN, the zero-action reference
+   and one row per recipe of :data:`ABLATION` plus the tuned recipe, all on the same seeds; the fidelity score
+   (:func:`~snnrl.sweeps.statistics.fidelity_score`) of each against the ANN and the reference measured there.
+
+Calibration states come from teacher rollouts seeded :data:`~snnrl.agents.recipe.CALIBRATION_SEED` and the
+distillation's rollouts from 20,000 on, so no evaluation or tuning seed is seen while building a policy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from snnrl.agents.actor import TeacherActor
+from snnrl.agents.distillation import DistillationConfig
+from snnrl.agents.evaluation import EpisodeResult, run_episodes
+from snnrl.agents.policy import AnnPolicy, ConstantPolicy
+from snnrl.agents.recipe import Recipe, RecipeBuilder
+from snnrl.encoding import check_timesteps
+from snnrl.sweeps.statistics import fidelity_score
+
+__all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "RECIPE_CANDIDATES", "run_fidelity_protocol", "episode_stats",
+           "tune", "convert_tuned"]
+
+logger = logging.getLogger("snnrl")
+
+CRPI_ALPHAS = (0.25, 0.5, 0.75, 1.0)
+"""Candidates of the CRPI-alone row's ``alpha``."""
+
+RECIPE_CANDIDATES = tuple(Recipe("mse", "spiking", bias, alpha) for bias in (False, True)
+                          for alpha in (None, 0.5, 1.0))
+"""Candidates of the recommended recipe: MSE thresholds and a distilled spiking actor, with or without bias
+calibration, without CRPI or with ``alpha`` 0.5 or 1."""
+
+ABLATION = {
+    "plain": Recipe(),
+    "mse": Recipe("mse"),
+    "bias": Recipe("max", bias=True),
+    "qcfs": Recipe("mse", "qcfs"),
+    "spiking": Recipe("mse", "spiking"),
+}
+"""Rows with one ingredient each (``qcfs``/``spiking`` start from MSE thresholds); ``crpi`` and ``recipe`` are
+added with their tuned settings."""
+
+
+@dataclass(frozen=True)
+class FidelityConfig:
+    """What the protocol evaluates (see the module docstring)."""
+
+    timesteps: tuple[int, ...] = (2, 4, 8, 16)
+    episodes: int = 30
+    seed: int = 0
+    tuning_episodes: int = 30
+    tuning_seed: int = 100
+    calibration_steps: int = 10_000
+    distillation: DistillationConfig = field(default_factory=DistillationConfig)
+
+    def __post_init__(self) -> None:
+        for t in self.timesteps:
+            check_timesteps(t)
+        if self.episodes < 1 or self.tuning_episodes < 1:
+            raise ValueError("episodes and tuning_episodes must be >= 1.")
+        report = set(range(self.seed, self.seed + self.episodes))
+        tuning = set(range(self.tuning_seed, self.tuning_seed + self.tuning_episodes))
+        if report & tuning:
+            raise ValueError(f"tuning seeds {self.tuning_seed}..{self.tuning_seed + self.tuning_episodes - 1} overlap "
+                             f"the reported seeds {self.seed}..{self.seed + self.episodes - 1}; choose disjoint ones.")
+
+
+def episode_stats(episodes: Sequence[EpisodeResult], time_limit: int | None) -> dict[str, Any]:
+    """Mean / std of returns and the rest of a row, from its episodes."""
+    returns = np.array([e.episode_return for e in episodes])
+    lag1 = [e.action_error_lag1 for e in episodes if e.action_error_lag1 is not None]
+    rms = [e.action_error_rms for e in episodes if e.action_error_rms is not None]
+    steps = sum(e.energy["steps"] for e in episodes)
+    return {"return_mean": float(returns.mean()), "return_std": float(returns.std()),
+            "returns": returns.tolist(), "length_mean": float(np.mean([e.length for e in episodes])),
+            "full_episodes": None if time_limit is None else int(sum(e.length >= time_limit for e in episodes)),
+            "action_error_lag1": float(np.mean(lag1)) if lag1 else None,
+            "action_error_rms": float(np.mean(rms)) if rms else None,
+            "energy_per_decision_pj": (sum(e.energy["energy_pj"] for e in episodes) / steps) if steps else None}
+
+
+def tune(builder: RecipeBuilder, timesteps: int, candidates: Sequence[Recipe], *, seed: int,
+         episodes: int) -> tuple[Recipe, list[dict[str, Any]]]:
+    """The candidate with the highest mean return on episodes seeded ``seed ..`` (ties: the earlier one), and the
+    table of every candidate's tuning return."""
+    table = []
+    for recipe in candidates:
+        results = run_episodes(builder.policy(recipe, timesteps, metering=False), builder.env_id,
+                               episodes=episodes, seed=seed)
+        table.append({"recipe": recipe.label, "tuning_return": float(np.mean([e.episode_return for e in results]))})
+    best = max(range(len(candidates)), key=lambda i: (table[i]["tuning_return"], -i))
+    return candidates[best], table
+
+
+def convert_tuned(actor: TeacherActor, env_id: str, timesteps: Sequence[int], *, tuning_seed: int = 100,
+                  tuning_episodes: int = 30, calibration_steps: int = 10_000,
+                  distillation: DistillationConfig = DistillationConfig(),
+                  progress: Callable[[str], None] | None = None) -> tuple[list[Any], dict[str, Any]]:
+    """The recommended recipe tuned per ``T`` (:data:`RECIPE_CANDIDATES`, the module's rule): the spiking
+    policies, one per ``T``, and the provenance (calibration, tuning tables) to save with them."""
+    builder = RecipeBuilder(actor, env_id, calibration_steps=calibration_steps, distillation=distillation)
+    policies, tuning = [], {}
+    for t in timesteps:
+        recipe, table = tune(builder, t, RECIPE_CANDIDATES, seed=tuning_seed, episodes=tuning_episodes)
+        policies.append(builder.policy(recipe, t))
+        tuning[str(t)] = {"recipe": recipe.label, "candidates": table}
+        if progress is not None:
+            progress(f"T={t}: {recipe.label} (tuning return {max(r['tuning_return'] for r in table):.4g})")
+    meta = {"env_id": env_id, "calibration_seed": builder.calibration_seed, "calibration_steps": calibration_steps,
+            "tuning_seeds": [tuning_seed, tuning_seed + tuning_episodes - 1],
+            "tuning_rule": "highest mean return on the tuning episodes; ties to the earlier candidate",
+            "tuning": tuning, "distillation": asdict(distillation)}
+    return policies, meta
+
+
+def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConfig = FidelityConfig(), *,
+                          on_row: Callable[[int, str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Tune and report one teacher (module docstring); returns the JSON-ready document body.
+
+    ``on_row(T, row name, row)`` is called as each reported row is measured (progress).
+    """
+    import gymnasium as gym
+
+    time_limit = gym.spec(env_id).max_episode_steps
+    start = time.perf_counter()
+    builder = RecipeBuilder(actor, env_id, calibration_steps=config.calibration_steps,
+                            distillation=config.distillation)
+    teacher = AnnPolicy(actor, metering=False)
+
+    def run(policy: Any, seed: int, episodes: int, with_teacher: bool = True) -> list[EpisodeResult]:
+        return run_episodes(policy, env_id, episodes=episodes, seed=seed, teacher=teacher if with_teacher else None)
+
+    def report(policy: Any, with_teacher: bool = True) -> dict[str, Any]:
+        return episode_stats(run(policy, config.seed, config.episodes, with_teacher), time_limit)
+
+    ann = report(AnnPolicy(actor))
+    reference = report(ConstantPolicy(actor.action_dim, actor.obs_dim), with_teacher=False)
+    out: dict[str, Any] = {"env_id": env_id, "time_limit": time_limit, "config": asdict(config),
+                           "tuning_rule": "highest mean return on the tuning episodes; ties to the earlier candidate",
+                           "reference_policy": "zero action", "ann": ann, "reference": reference, "per_timesteps": []}
+    for t in config.timesteps:
+        tuning = {"seed": config.tuning_seed, "episodes": config.tuning_episodes}
+        crpi, crpi_table = tune(builder, t, [Recipe(alpha=a) for a in CRPI_ALPHAS], **tuning)
+        recipe, recipe_table = tune(builder, t, RECIPE_CANDIDATES, **tuning)
+        rows: dict[str, Any] = {}
+        for name, r in [*ABLATION.items(), ("crpi", crpi), ("recipe", recipe)]:
+            row = {"recipe": r.label, **asdict(r), **report(builder.policy(r, t))}
+            row["fidelity"] = fidelity_score(row["return_mean"], ann["return_mean"], reference["return_mean"])
+            rows[name] = row
+            if on_row is not None:
+                on_row(t, name, row)
+        out["per_timesteps"].append({"timesteps": t, "rows": rows,
+                                     "tuning": {"crpi": crpi_table, "recipe": recipe_table}})
+    out["wall_s"] = time.perf_counter() - start
+    return out
+

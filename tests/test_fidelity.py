@@ -1,0 +1,259 @@
+"""Control fidelity: rate-error-optimal thresholds, bias calibration, DAgger distillation, the fidelity score,
+recipes, the tuning rule, and `snnrl convert` -> file -> load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from snnrl.agents.actor import ActorInfo, TeacherActor
+from snnrl.agents.calibration import calibrate_biases, mse_thresholds, rate_error, rate_quantise
+from snnrl.agents.conversion import convert_actor, thresholds_from_activations
+from snnrl.agents.crpi import CRPIConfig
+from snnrl.agents.distillation import DistillationConfig, QCFS, distill_actor
+from snnrl.agents.policy import ConstantPolicy, SpikingPolicy, load_policy_set, save_policy_set
+from snnrl.agents.recipe import Recipe
+from snnrl.io import ArtifactError
+from snnrl.sweeps.statistics import fidelity_score
+
+
+def _actor(widths=(3, 16, 16, 2), seed: int = 0) -> TeacherActor:
+    torch.manual_seed(seed)
+    layers = []
+    for a, b in zip(widths[:-2], widths[1:-1]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return TeacherActor(nn.Sequential(*layers), nn.Linear(widths[-2], widths[-1]), action_low=-np.ones(widths[-1]),
+                        action_high=np.ones(widths[-1]), info=ActorInfo(algo="TD3", env_id="none"))
+
+
+# -- thresholds ------------------------------------------------------------------------------------------------
+def test_rate_quantise_is_what_an_if_neuron_passes_on():
+    # theta = 1, T = 4: a = 0.3 -> floor(1.2 + 0.5) = 1 spike -> 0.25; 0.4 -> floor(2.1) = 2 -> 0.5; 5 -> clipped to 1
+    got = rate_quantise(torch.tensor([0.3, 0.4, 5.0, -1.0]), torch.tensor(1.0), 4)
+    assert torch.allclose(got, torch.tensor([0.25, 0.5, 1.0, 0.0]))
+    snn = convert_actor(_actor((1, 1, 1)), [torch.tensor([1.0])])         # the converted neuron agrees
+    with torch.no_grad():
+        snn.input_layer.weight.fill_(1.0), snn.input_layer.bias.zero_()
+        counts = snn.decide(torch.tensor([[0.3], [0.4]]), [torch.tensor([[0.5], [0.5]])], 4).spike_counts[0]
+    assert counts.flatten().tolist() == [1.0, 2.0]
+
+
+def test_mse_threshold_on_a_hand_example():
+    # activations 1 and 2, T = 1: theta = 2 or 1 -> one of them off by 1 (MSE 0.5); theta = 1.5 -> both off by 0.5
+    # (MSE 0.25); any theta in (1, 2) other than 1.5 is worse for one of them, so 1.5 (= 2 * 72/96 on the grid).
+    acts = [torch.tensor([[1.0], [2.0]])]
+    theta = mse_thresholds(acts, 1)[0]
+    assert theta.tolist() == [1.5]
+    assert rate_error(acts[0], theta, 1).item() == pytest.approx(0.25)
+    assert rate_error(acts[0], torch.tensor([2.0]), 1).item() == pytest.approx(0.5)
+
+
+def test_mse_thresholds_never_lose_to_the_max_and_clip_outliers():
+    g = torch.Generator().manual_seed(0)
+    acts = [torch.rand(2000, 8, generator=g) ** 3 * 4]                   # skewed: rare large values
+    for t in (2, 4, 8):
+        best, top = mse_thresholds(acts, t)[0], thresholds_from_activations(acts)[0]
+        assert (rate_error(acts[0], best, t) <= rate_error(acts[0], top, t) + 1e-7).all()
+        assert (best < top).all()                                         # clips the rare peaks
+    per_layer = mse_thresholds(acts, 4, per_neuron=False)[0]
+    assert torch.unique(per_layer).numel() == 1
+
+
+# -- bias calibration -------------------------------------------------------------------------------------------
+def _layer_errors(snn, actor, obs, t):
+    v0 = [n.v_init.expand(obs.shape[0], -1) for n in snn.neurons]
+    with torch.no_grad():
+        d = snn.decide(obs, v0, t)
+        rates = [c * n.threshold / t for c, n in zip(d.spike_counts, snn.neurons)]
+        return [(a - r).mean(0) for a, r in zip(actor.hidden_activations(obs), rates)]
+
+
+def test_bias_calibration_removes_a_known_mean_error():
+    # One hidden neuron, a = obs uniform on [0, 1/2], theta = 1, T = 1: one spike iff a + 1/2 >= 1, so q = 0 and
+    # the mean error is E[a] = 1/4. With a bias delta, q = 1 iff a >= 1/2 - delta, so E[q] = 2*delta: the error
+    # vanishes at delta = 1/8 (adding the measured 1/4, as in one step, would give E[q] = 1/2 and error -1/4).
+    actor = _actor((1, 1, 1))
+    with torch.no_grad():
+        actor.hidden[0].weight.fill_(1.0), actor.hidden[0].bias.zero_()
+    obs = torch.linspace(0, 0.5, 1001).unsqueeze(1)
+    snn = convert_actor(actor, [torch.tensor([1.0])])
+    before = _layer_errors(snn, actor, obs, 1)[0].item()
+    assert before == pytest.approx(0.25, abs=1e-3)
+    calibrated = calibrate_biases(snn, actor, obs, 1)
+    assert calibrated.input_layer.bias.item() == pytest.approx(0.125, abs=2e-3)
+    assert abs(_layer_errors(calibrated, actor, obs, 1)[0].item()) < 0.01
+    assert snn.input_layer.bias.item() == 0.0                              # the original is left alone
+
+
+def test_bias_calibration_shrinks_every_layers_mean_error_on_a_random_net():
+    actor = _actor()
+    obs = torch.randn(4000, 3)
+    snn = convert_actor(actor, mse_thresholds(actor.hidden_activations(obs), 4))
+    calibrated = calibrate_biases(snn, actor, obs, 4)
+    for b, a in zip(_layer_errors(snn, actor, obs, 4), _layer_errors(calibrated, actor, obs, 4)):
+        assert a.abs().mean() < 0.5 * b.abs().mean()
+    with torch.no_grad():
+        pre = lambda m: m.decide(obs, [n.v_init.expand(len(obs), -1) for n in m.neurons], 4).pre_action  # noqa: E731
+        target = actor.head(actor.hidden(obs))
+        assert (target - pre(calibrated)).mean(0).abs().max() < 1e-4      # the output layer's mean error is removed
+    with_crpi = calibrate_biases(snn, actor, obs, 4, crpi=CRPIConfig(alpha=1.0))  # measured under CRPI: differs
+    assert not torch.equal(with_crpi.input_layer.bias, calibrated.input_layer.bias)
+
+
+# -- distillation ----------------------------------------------------------------------------------------------
+def test_qcfs_forward_is_the_if_rate_and_its_gradient_passes_straight_through():
+    act = QCFS(torch.tensor([1.0, 1.0]), timesteps=4)
+    z = torch.tensor([0.3, 2.0], requires_grad=True)
+    out = act(z)
+    assert torch.allclose(out, rate_quantise(z.detach(), torch.tensor(1.0), 4))
+    out.sum().backward()
+    assert z.grad.tolist() == [1.0, 0.0] and act.theta.grad.tolist() == [0.0, 1.0]
+
+
+@pytest.mark.parametrize("student", ["spiking", "qcfs"])
+def test_dagger_labels_the_states_the_spiking_policy_visits_with_the_teachers_actions(student, monkeypatch):
+    import snnrl.agents.distillation as distillation
+    from snnrl.agents.zoo import load_teacher
+
+    actor, _ = load_teacher("td3-invertedpendulum")
+    start = torch.randn(64, 4) * 0.05
+    visited, fits = [], []
+    real_visited, real_fit = distillation.visited_states, distillation._fit
+
+    def spy_visited(policy, env_id, **kwargs):
+        assert isinstance(policy, SpikingPolicy) and policy.timesteps == 4   # the spiking policy acts
+        states = real_visited(policy, env_id, **kwargs)
+        visited.append(states)
+        return states
+
+    def spy_fit(model, states, targets, *args):
+        fits.append((states.clone(), targets.clone()))
+        return real_fit(model, states, targets, *args)
+
+    monkeypatch.setattr(distillation, "visited_states", spy_visited)
+    monkeypatch.setattr(distillation, "_fit", spy_fit)
+    config = DistillationConfig(rounds=2, rollout_steps=40, envs=4, epochs=1)
+    thresholds = thresholds_from_activations(actor.hidden_activations(start))
+    snn = distill_actor(actor, "InvertedPendulum-v5", thresholds, 4, start, student=student, config=config)
+    assert len(visited) == 2 and len(fits) == 3 and all(v.shape == (40, 4) for v in visited)
+    states, targets = fits[-1]                                             # the last fit sees all of it
+    assert torch.equal(states, torch.cat([start, *visited]))
+    with torch.no_grad():
+        assert torch.equal(targets, actor(states))                         # labelled by the teacher
+    assert not torch.equal(visited[0], visited[1])                          # new rollouts each round
+    assert isinstance(SpikingPolicy(snn, timesteps=4), SpikingPolicy)
+
+
+def test_spiking_distillation_reduces_the_action_error_on_held_out_states():
+    from snnrl.agents.distillation import _SpikingStudent, _fit
+
+    actor = _actor()
+    train, test = torch.randn(3000, 3), torch.randn(500, 3)
+    snn = convert_actor(actor, mse_thresholds(actor.hidden_activations(train), 2))
+    student = _SpikingStudent(snn, 2)
+    with torch.no_grad():
+        labels, target = actor(train), actor(test)
+        before = ((snn(test, 2) - target) ** 2).mean()
+    _fit(student, train, labels, DistillationConfig(epochs=3, lr=1e-3), torch.Generator().manual_seed(0),
+         actor.action_low, actor.action_high)
+    with torch.no_grad():
+        after = ((student.spiking_actor()(test, 2) - target) ** 2).mean()
+    assert after < 0.7 * before
+
+
+# -- score, recipes, files -------------------------------------------------------------------------------------
+def test_fidelity_score_is_right_for_negative_rewards():
+    # Reacher-like: ANN -3.62, zero action -40; an SNN at -3.89 keeps 99.3% of the margin, not "107% of the ANN"
+    assert fidelity_score(-3.89, -3.62, -40.0) == pytest.approx((40 - 3.89) / (40 - 3.62))
+    assert fidelity_score(-3.89, -3.62, -40.0) < 1 < -3.89 / -3.62
+    assert fidelity_score(-40.0, -3.62, -40.0) == 0 and fidelity_score(-3.62, -3.62, -40.0) == 1
+    assert fidelity_score(1.0, 5.0, 5.0) is None                           # no margin: undefined
+
+
+def test_constant_policy_and_recipe_labels():
+    actions, state = ConstantPolicy(2, 3).predict(np.zeros((4, 3)), "s")
+    assert actions.shape == (4, 2) and not actions.any() and state == "s"
+    assert Recipe("mse", "qcfs", True, 1.0).label == "mse+qcfs+bias+crpi1"
+    with pytest.raises(ValueError, match="thresholds"):
+        Recipe("p99")
+    with pytest.raises(ValueError, match="alpha"):
+        Recipe(alpha=2.0)
+
+
+def test_tuning_rule_picks_the_best_tuning_return_and_the_earlier_on_ties(monkeypatch):
+    import snnrl.sweeps.fidelity as fidelity
+    from snnrl.agents.evaluation import EpisodeResult
+
+    returns = {"max": 5.0, "max+crpi0.5": 7.0, "max+crpi1": 7.0}
+
+    class Builder:
+        env_id = "none"
+
+        def policy(self, recipe, timesteps, metering=False):
+            return recipe.label
+
+    def fake_episodes(policy, env_id, *, episodes, seed, **_):
+        assert seed == 100 and episodes == 3
+        return [EpisodeResult(seed, returns[policy], 1, {}) for _ in range(episodes)]
+
+    monkeypatch.setattr(fidelity, "run_episodes", fake_episodes)
+    best, table = fidelity.tune(Builder(), 4, [Recipe(), Recipe(alpha=0.5), Recipe(alpha=1.0)], seed=100, episodes=3)
+    assert best == Recipe(alpha=0.5) and [r["tuning_return"] for r in table] == [5.0, 7.0, 7.0]
+    with pytest.raises(ValueError, match="overlap"):
+        fidelity.FidelityConfig(seed=0, episodes=30, tuning_seed=20)
+
+
+def test_policy_set_round_trip_gives_the_same_actions_and_bad_files_the_toolkits_error(tmp_path):
+    actor = _actor()
+    obs = torch.randn(200, 3)
+    policies = [SpikingPolicy(convert_actor(actor, mse_thresholds(actor.hidden_activations(obs), t)), timesteps=t,
+                              crpi=CRPIConfig(alpha=0.5) if t == 8 else None, meta={"recipe": f"r{t}"})
+                for t in (4, 8)]
+    path = save_policy_set(tmp_path / "policy.pt", policies, {"teacher": "none", "env_id": "none"})
+    loaded, meta = load_policy_set(path)
+    assert list(loaded) == [4, 8] and meta["teacher"] == "none"
+    x = obs[:5].numpy()
+    for t, original in zip((4, 8), policies):
+        a, s = original.predict(x)
+        b, u = SpikingPolicy.load(path, timesteps=t).predict(x)
+        assert np.array_equal(a, b) and s.equal(u) and loaded[t].crpi == original.crpi
+        a2, _ = original.predict(x, s)                                      # and the next decision (CRPI carry)
+        b2, _ = loaded[t].predict(x, u)
+        assert np.array_equal(a2, b2)
+    assert SpikingPolicy.load(path).timesteps == 4
+    with pytest.raises(ArtifactError, match="T = 4, 8, not T=16"):
+        SpikingPolicy.load(path, timesteps=16)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(ArtifactError, match="corrupt, truncated"):
+        SpikingPolicy.load(path)
+    with pytest.raises(ValueError, match="one policy per T"):
+        save_policy_set(tmp_path / "x.pt", [policies[0], policies[0]])
+
+
+def test_convert_cli_writes_a_file_evaluate_reads(tmp_path, capsys, monkeypatch):
+    import functools
+
+    import snnrl.sweeps.fidelity as fidelity
+    from snnrl.cli import main
+
+    quick = DistillationConfig(rounds=1, rollout_steps=40, envs=2, epochs=1)
+    monkeypatch.setattr(fidelity, "convert_tuned", functools.partial(fidelity.convert_tuned, calibration_steps=300,
+                                                                     distillation=quick))
+    out = tmp_path / "ip.pt"
+    assert main(["convert", "td3-invertedpendulum", "--timesteps", "2", "--tuning-episodes", "1",
+                 "--out", str(out)]) == 0
+    policy = SpikingPolicy.load(out, timesteps=2)
+    _, meta = load_policy_set(out)
+    assert meta["teacher"] == "td3-invertedpendulum" and meta["tuning"]["2"]["recipe"] == policy.meta["recipe"]
+    assert meta["tuning_seeds"] == [100, 100]
+    with pytest.raises(SystemExit, match="exists"):
+        main(["convert", "td3-invertedpendulum", "--out", str(out)])
+    with pytest.raises(SystemExit, match="--timesteps 0"):
+        main(["convert", "td3-invertedpendulum", "--timesteps", "0", "--out", str(tmp_path / "y.pt")])
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--episodes", "2", "--out", str(tmp_path / "ev")]) == 0
+    printed = capsys.readouterr().out
+    assert "ANN" in printed and "SNN T=2" in printed and "zero action" in printed
+    assert (tmp_path / "ev" / "policy_results.json").is_file()
