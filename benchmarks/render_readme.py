@@ -84,9 +84,73 @@ def conversion(folder: str = "conversion") -> str:
         episodes = doc["config"]["episodes"]
         blocks.append(f"**{doc['teacher']}{_calibration_label(doc)}** ({doc['env_id']}, {episodes} episodes per cell, "
                       f"`{path.relative_to(ROOT)}`)\n\n" + _table(
-                          ["T", "ANN", "SNN", "SNN+CRPI best", "SNN+CRPI α=1", "best/ANN", "lag-1 SNN",
-                           "lag-1 CRPI best", "lag-1 CRPI α=1", "SNN nJ/decision", "ANN nJ/decision"], rows))
+                          ["T", "ANN", "SNN", "SNN+CRPI oracle α (picked on these episodes)", "SNN+CRPI α=1",
+                           "oracle/ANN", "lag-1 SNN", "lag-1 CRPI oracle", "lag-1 CRPI α=1", "SNN nJ/decision",
+                           "ANN nJ/decision"], rows))
     return "\n".join(blocks)
+
+
+def _fidelity_docs() -> list[dict]:
+    return [_load(p) for p in sorted((RESULTS / "fidelity").glob("*.json")) if p.name != "distillation_budget.json"]
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}%"
+
+
+def _sig(value: float | None) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:.4g}"
+    return f"{float(text):.0f}" if "e" in text else text
+
+
+def fidelity() -> str:
+    docs = _fidelity_docs()
+    if not docs:
+        return _missing("the tuned fidelity protocol", ".venv/bin/python benchmarks/conversion_fidelity.py --protocol")
+    rows = []
+    for doc in docs:
+        ann, ref = doc["ann"], doc["reference"]
+        for block in doc["per_timesteps"]:
+            r = block["rows"]
+            rows.append([f"`{doc['teacher']}`", block["timesteps"], f"{_sig(ann['return_mean'])}",
+                         f"{_sig(ref['return_mean'])}", f"{_pct(r['plain']['fidelity'])} ({_sig(r['plain']['return_mean'])})",
+                         f"{_pct(r['crpi']['fidelity'])} (α={r['crpi']['alpha']:g})",
+                         f"**{_pct(r['recipe']['fidelity'])}** ({_sig(r['recipe']['return_mean'])})",
+                         f"`{r['recipe']['recipe']}`", f"{r['recipe']['full_episodes']}/{doc['config']['episodes']}",
+                         _num(r["plain"]["action_error_lag1"], 2), _num(r["recipe"]["action_error_lag1"], 2),
+                         _num(r["recipe"]["energy_per_decision_pj"] / 1000, 1),
+                         _num(ann["energy_per_decision_pj"] / 1000, 1)])
+    config = docs[0]["config"]
+    head = (f"{config['episodes']} episodes per cell on seeds {config['seed']}–{config['seed'] + config['episodes'] - 1}; "
+            f"every knob tuned on seeds {config['tuning_seed']}–{config['tuning_seed'] + config['tuning_episodes'] - 1} "
+            "(rule: highest mean tuning return, ties to the simpler candidate). Fidelity = (R_SNN − R_zero) / "
+            "(R_ANN − R_zero), R_zero the zero action on the same seeds; returns in 4 significant digits.\n\n")
+    return head + _table(["teacher", "T", "ANN", "zero action", "plain", "CRPI alone", "recipe", "recipe chosen",
+                          "recipe full episodes", "lag-1 plain", "lag-1 recipe", "recipe nJ/dec", "ANN nJ/dec"], rows)
+
+
+def fidelity_ablation() -> str:
+    docs = _fidelity_docs()
+    if not docs:
+        return _missing("the tuned fidelity protocol", ".venv/bin/python benchmarks/conversion_fidelity.py --protocol")
+    names = ("plain", "crpi", "mse", "bias", "qcfs", "spiking", "recipe")
+    rows = [[f"`{doc['teacher']}`", block["timesteps"], *[_pct(block["rows"][n]["fidelity"]) for n in names]]
+            for doc in docs for block in doc["per_timesteps"]]
+    return _table(["teacher", "T", "plain", "CRPI (α tuned)", "MSE thresholds", "bias calibration (max θ)",
+                   "QCFS distillation", "spiking distillation", "recipe (tuned)"], rows)
+
+
+def distillation_budget() -> str:
+    path = RESULTS / "fidelity" / "distillation_budget.json"
+    if not path.exists():
+        return _missing("the distillation budget", ".venv/bin/python benchmarks/distillation_budget.py")
+    doc = _load(path)
+    rows = [[f"`{r['teacher']}`", f"`{r['candidate']}`", _sig(r["tuning_return"]), _sig(r["ann_tuning_return"]),
+             _pct(r["share"])] for r in doc["raw"]]
+    return (_table(["teacher", "candidate", "tuning return (T=4, seeds 100–129)", "ANN", "share"], rows)
+            + f"\nChosen (highest mean share): `{doc['summary']['chosen']}`.\n")
 
 
 def continual() -> str:
@@ -262,6 +326,9 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "conversion": conversion,
     "conversion-30ep": lambda: conversion("conversion-30ep"),
     "continual": continual,
+    "fidelity": fidelity,
+    "fidelity-ablation": fidelity_ablation,
+    "distillation-budget": distillation_budget,
     "quantization": quantization,
     "homeostasis": homeostasis,
     "decision-cost": decision_cost,
@@ -316,6 +383,17 @@ def plot_conversion(out: Path) -> Path | None:
     return target
 
 
+def plot_fidelity(out: Path) -> Path | None:
+    """Fidelity against T per teacher: plain conversion, CRPI alone and the tuned recipe."""
+    docs = _fidelity_docs()
+    if not docs:
+        return None
+    from snnrl.io import atomic_write_bytes
+    from snnrl.reports.fidelity import fidelity_plot_png
+
+    return atomic_write_bytes(out / "fidelity.png", fidelity_plot_png(docs))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if the README is out of date")
@@ -335,6 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
         atomic_write_text(args.readme, rendered)
     plot = plot_conversion(RESULTS / "plots")
+    plot_fidelity(RESULTS / "plots")
     print(f"rendered {len(_BLOCK.findall(text))} blocks into {args.readme}" + (f"; plot {plot}" if plot else ""))
     return 0
 

@@ -1,8 +1,10 @@
 """The toolkit's demos (``snnrl demo``), on embedded defaults, needing no download.
 
 * Control demo (default, the README's main job): a committed teacher of the zoo (TD3 Hopper when present) is
-  converted to a spiking policy and evaluated in MuJoCo — ANN vs SNN vs SNN+CRPI at ``T = 8``, a few seeded
-  episodes — printing returns and energy per episode; reports go to ``runs/demo/``.
+  converted to a spiking policy and evaluated in MuJoCo — ANN vs plain SNN vs SNN+CRPI vs the recommended recipe
+  (:func:`snnrl.sweeps.fidelity.convert_tuned`, its knobs tuned on episodes seeded 100-109, not the demo's) at
+  ``T = 8``, a few seeded episodes — printing returns, fidelity and energy per episode; reports go to
+  ``runs/demo/``.
 * Core demo (``snnrl demo --core``): a spiking layer stack on a few 8x8 digits, with per-layer MACs,
   accumulates, neuron updates, spikes and energy, next to the same network run as an ANN.
 """
@@ -77,14 +79,18 @@ def print_core_demo() -> None:
           f"ANN {result['ann_energy_pj']:,.0f} pJ; SNN/ANN top-1 agreement {result['agreement']:.2f}")
 
 
-def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 3, out_dir: str = "runs/demo",
-                     progress: bool = True) -> dict[str, object]:
-    """Convert a zoo teacher and evaluate ANN / SNN / SNN+CRPI; returns the results and report paths."""
+def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 3, tuning_episodes: int = 10,
+                     out_dir: str = "runs/demo", progress: bool = True) -> dict[str, object]:
+    """Convert a zoo teacher and evaluate ANN / SNN / SNN+CRPI / the tuned recipe; returns the results and report
+    paths."""
+    from snnrl.agents.evaluation import run_episodes
+    from snnrl.agents.policy import AnnPolicy, ConstantPolicy
+    from snnrl.agents.zoo import list_teachers, load_teacher
     from snnrl.reports.conversion import format_summary, write_reports
     from snnrl.sweeps.evaluator import run_sweep
-    from snnrl.sweeps.jobs import EvalJob, SweepConfig
+    from snnrl.sweeps.fidelity import convert_tuned
+    from snnrl.sweeps.jobs import EvalJob, JobResult, SweepConfig
     from snnrl.sweeps.statistics import summarise
-    from snnrl.agents.zoo import list_teachers, load_teacher
 
     available = list_teachers()
     name = next((n for n in DEMO_TEACHERS if n in available), None)
@@ -94,10 +100,18 @@ def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 
     config = SweepConfig(timesteps=(timesteps,), alphas=(alpha,), episodes=episodes)
     jobs = [EvalJob("ann"), EvalJob("snn", timesteps), EvalJob("snn+crpi", timesteps, alpha)]
     results, calibration = run_sweep(actor, entry["env_id"], config, jobs=jobs, progress=progress)
+    start = time.perf_counter()
+    (recipe,), meta = convert_tuned(actor, entry["env_id"], (timesteps,), tuning_episodes=tuning_episodes)
+    recipe_episodes = run_episodes(recipe, entry["env_id"], episodes=episodes, seed=config.seed,
+                                   teacher=AnnPolicy(actor, metering=False))
+    results.append(JobResult(EvalJob("recipe", timesteps), recipe_episodes, time.perf_counter() - start))
+    reference = run_episodes(ConstantPolicy(actor.action_dim, actor.obs_dim), entry["env_id"], episodes=episodes,
+                             seed=config.seed)
     paths = write_reports(out_dir, results, teacher=name, env_id=entry["env_id"], config=config,
-                          calibration=calibration)
+                          calibration=calibration, extra={"recipe": meta})
     return {"teacher": name, "entry": entry, "results": results, "summary": format_summary(summarise(results)),
-            "paths": paths}
+            "paths": paths, "recipe": meta["tuning"][str(timesteps)]["recipe"],
+            "reference_return": sum(e.episode_return for e in reference) / episodes}
 
 
 def print_control_demo() -> None:
@@ -109,6 +123,16 @@ def print_control_demo() -> None:
              e.energy["spikes"] / max(1, e.length), e.energy["energy_pj"] / 1e6]
             for r in results for e in r.episodes]
     print(format_table(rows, ["policy", "seed", "return", "steps", "nJ/decision", "spikes/decision", "episode uJ"]))
+    from snnrl.sweeps.statistics import fidelity_score
+
+    means = {r.job.label: float(r.returns.mean()) for r in results}
+    ann = next(r for r in results if r.job.kind == "ann")
+    print(f"\nmean return and fidelity (share of the ANN's margin over the zero action, "
+          f"{demo['reference_return']:.4g}) over these {len(ann.episodes)} episodes; the recipe is "
+          f"{demo['recipe']}, tuned on episodes seeded 100-109:")
+    for label, mean in means.items():
+        score = fidelity_score(mean, means[ann.job.label], demo["reference_return"])
+        print(f"  {label:22s} {mean:9.4g}   {'-' if score is None else f'{100 * score:.1f}%'}")
     print(f"\nsummary ({DIGITAL_45NM_FP32.name}):")
     print(demo["summary"])
     print("reports: " + ", ".join(str(p) for p in demo["paths"].values()))

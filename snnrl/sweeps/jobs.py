@@ -73,7 +73,8 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class EvalJob:
-    """One policy configuration: ``kind`` in {"ann", "snn", "snn+crpi", "exact"}."""
+    """One policy configuration: ``kind`` in {"ann", "snn", "snn+crpi", "exact", "recipe"} (``recipe``: a tuned
+    conversion recipe, :func:`snnrl.sweeps.fidelity.convert_tuned`, evaluated beside the sweep's jobs)."""
 
     kind: str
     timesteps: int | None = None
@@ -83,6 +84,8 @@ class EvalJob:
     def label(self) -> str:
         if self.kind in ("ann", "exact"):
             return {"ann": "ANN", "exact": "exact SNN"}[self.kind]
+        if self.kind == "recipe":
+            return f"SNN T={self.timesteps} recipe"
         return f"SNN T={self.timesteps}" + (f" CRPI a={self.alpha:g}" if self.alpha is not None else "")
 
 
