@@ -339,3 +339,42 @@ def test_ahsar_state_is_checkpointed_and_resumes_identically(tmp_path):
     plain = run_continual(ContinualConfig(strategy="er", seed=2, **{**QUICK, "n_experiences": 5, "epochs": 2}),
                           progress=False, max_experiences=3)
     assert plain["class_il_matrix"] != straight["class_il_matrix"]  # the regulator did change training
+
+
+@pytest.mark.parametrize("plugin", ["staer", "derpp"])
+def test_spiking_plugins_work_inside_a_stock_avalanche_naive(plugin):
+    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.training import Naive
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from snnrl.continual.backbones import TimeAveraged
+    from snnrl.continual.benchmarks import class_incremental
+
+    bench = class_incremental("digits", n_experiences=2, seed=0, train_per_class=20, test_per_class=5)
+    torch.manual_seed(0)
+    model = TimeAveraged(make_backbone("mlp", (1, 8, 8), 10, timesteps=4))
+    buffer = ReservoirBuffer(30, seed=0)
+    made = (STAERPlugin(buffer, config=STAERConfig(beta=0.1)) if plugin == "staer"
+            else DERPPPlugin(buffer, minibatch_size=None, alpha=0.5, beta=0.5))
+    strategy = Naive(model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3), train_mb_size=10,
+                     train_epochs=1, eval_mb_size=64, plugins=[made],
+                     evaluator=EvaluationPlugin(accuracy_metrics(stream=True), loggers=[]))
+    for experience in bench.train_stream:
+        strategy.train(experience)
+    assert len(buffer) == 30 and "logits" in buffer.data                 # filled with the stored trajectories
+    assert buffer.data["logits"].shape[1:] == (4, 10)
+    if plugin == "staer":
+        assert made.last_alignment > 0 and {"logits_half", "logits_double"} <= set(buffer.data)
+    accuracy = strategy.eval(bench.test_stream)
+    assert 0 < next(v for k, v in accuracy.items() if k.startswith("Top1_Acc_Stream")) <= 1
+
+
+def test_run_continual_takes_the_users_avalanche_loggers(tmp_path):
+    from avalanche.logging import TextLogger
+
+    log = tmp_path / "log.txt"
+    with open(log, "w") as handle:
+        run_continual(ContinualConfig(benchmark="split-digits", strategy="er", buffer_size=20, n_experiences=2,
+                                      train_per_class=10, test_per_class=5), progress=False,
+                      max_experiences=1, loggers=[TextLogger(handle)])
+    assert "Top1_Acc_Stream" in log.read_text()

@@ -24,6 +24,9 @@ backbone                  architecture
 :class:`SpikingResNet19`  Conv3×3-BN-LIF (128) → basic blocks [3, 3, 2] × [128, 256, 512] → avg pool → Linear
 ========================  ===================================================================================
 
+:class:`TimeAveraged` adapts any of them to stock Avalanche strategies (time-averaged logits out, the sequence
+kept for the spiking plugins).
+
 Example
 -------
 >>> import torch
@@ -334,3 +337,39 @@ def make_backbone(name: str, in_shape: tuple[int, ...], num_classes: int, *, tim
     except KeyError:
         raise ValueError(f"Unknown backbone {name!r}; choose one of {sorted(_BACKBONES)}.") from None
     return cls(in_shape, num_classes, timesteps=timesteps, **kwargs)  # type: ignore[arg-type]
+
+
+class TimeAveraged(nn.Module):
+    """A spiking backbone for *stock* Avalanche strategies (``Naive``, ``Replay``, ...): ``forward`` returns the
+    time-averaged logits ``[B, C]`` that Avalanche's criterion and metrics expect, and keeps the per-timestep
+    logits ``[T, B, C]`` of that call as :attr:`last_sequence`, where the spiking plugins
+    (:class:`~snnrl.continual.strategies.STAERPlugin`, :class:`~snnrl.continual.strategies.DERPPPlugin`) read them;
+    :meth:`sequence` runs the backbone for them on other inputs.
+
+    Example
+    -------
+    >>> import torch
+    >>> net = TimeAveraged(make_backbone("mlp", (1, 8, 8), 10, timesteps=4))
+    >>> net(torch.rand(3, 1, 8, 8)).shape, net.last_sequence.shape, net.timesteps
+    (torch.Size([3, 10]), torch.Size([4, 3, 10]), 4)
+    """
+
+    def __init__(self, backbone: SpikingBackbone) -> None:
+        super().__init__()
+        if not isinstance(backbone, nn.Module) or not isinstance(getattr(backbone, "timesteps", None), int):
+            raise TypeError("TimeAveraged wraps a spiking backbone returning [T, B, C] (see make_backbone), got "
+                            f"{type(backbone).__name__}.")
+        self.backbone = backbone
+        self.last_sequence: torch.Tensor | None = None
+
+    @property
+    def timesteps(self) -> int:
+        return self.backbone.timesteps
+
+    def sequence(self, x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
+        """Per-timestep logits ``[T, B, C]`` of ``x`` (does not touch :attr:`last_sequence`)."""
+        return self.backbone(x, timesteps)
+
+    def forward(self, x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
+        self.last_sequence = self.backbone(x, timesteps)
+        return self.last_sequence.mean(0)

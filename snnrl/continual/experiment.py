@@ -17,6 +17,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, Callable
 
 import numpy as np
@@ -106,7 +107,8 @@ class ContinualConfig:
         return f"{self.strategy}{buffer}{'-ahsar' if self.ahsar else ''}-s{self.seed}"
 
 
-def _build(config: ContinualConfig, progress: bool) -> tuple[Any, Any, Any, Any, Any]:
+def _build(config: ContinualConfig, progress: bool,
+           loggers: Sequence[Any] | None = None) -> tuple[Any, Any, Any, Any, Any]:
     """(benchmark, dataset, model, strategy, buffer) for ``config``."""
     from avalanche.evaluation.metrics import accuracy_metrics
     from avalanche.logging import InteractiveLogger
@@ -124,7 +126,8 @@ def _build(config: ContinualConfig, progress: bool) -> tuple[Any, Any, Any, Any,
                               train_per_class=config.train_per_class, test_per_class=config.test_per_class)
     model = make_backbone(config.backbone, dataset.shape, dataset.num_classes, timesteps=config.timesteps)
     evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), TaskILAccuracy(),
-                                 loggers=[InteractiveLogger()] if progress else [])
+                                 loggers=list(loggers) if loggers is not None else
+                                 ([InteractiveLogger()] if progress else []))
     strategy, buffer = make_strategy(
         config.strategy, model, lr=config.lr, train_mb_size=config.batch_size, train_epochs=config.epochs,
         buffer_seed=config.seed, ce_mode=config.ce_mode, evaluator=evaluator,
@@ -179,7 +182,8 @@ def _load_checkpoint(path: Path, config: ContinualConfig) -> dict[str, Any]:
 
 def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None, resume: bool = True,
                   progress: bool = True, max_experiences: int | None = None,
-                  after_experience: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                  after_experience: Callable[[int, dict[str, Any]], None] | None = None,
+                  loggers: Sequence[Any] | None = None) -> dict[str, Any]:
     """Run (or resume) one experiment; returns the results dict (also written to ``run_dir/results.json``).
 
     Parameters
@@ -192,12 +196,15 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
         Train only the first experiences (quick runs); the matrices then have that many rows.
     after_experience
         Called with ``(experience index, partial state)`` after each checkpoint (tests use it to simulate a crash).
+    loggers
+        Avalanche loggers of the run's evaluation plugin (e.g. ``TensorboardLogger``, ``TextLogger``); default:
+        ``InteractiveLogger`` when ``progress``, else none.
     """
     from snnrl.continual.metrics import accuracy_row, backward_transfer, final_average_accuracy, forgetting
 
     torch.manual_seed(config.seed)
     random.seed(config.seed)
-    bench, dataset, model, strategy, buffer = _build(config, progress)
+    bench, dataset, model, strategy, buffer = _build(config, progress, loggers)
     ahsar = _ahsar_plugin(strategy)
     state: dict[str, Any] = {"next_experience": 0, "class_il": [], "task_il": [], "wall_s": []}
     ckpt = Path(run_dir) / "checkpoint.pt" if run_dir is not None else None

@@ -17,6 +17,26 @@
   experience (the reference's AdamW + cosine).
 
 :func:`make_strategy` assembles a named strategy (``naive``, ``er``, ``derpp``, ``staer``).
+
+The plugins also work inside a user's own stock Avalanche strategy: wrap the backbone in
+:class:`~snnrl.continual.backbones.TimeAveraged` (time-averaged logits for Avalanche, the sequence for the plugins).
+
+Example
+-------
+>>> import torch
+>>> from avalanche.training import Naive
+>>> from avalanche.training.plugins import EvaluationPlugin
+>>> from snnrl.continual.backbones import TimeAveraged, make_backbone
+>>> from snnrl.continual.benchmarks import class_incremental
+>>> bench = class_incremental("digits", n_experiences=2, train_per_class=10, test_per_class=5)
+>>> model = TimeAveraged(make_backbone("mlp", (1, 8, 8), 10, timesteps=4))
+>>> staer = STAERPlugin(ReservoirBuffer(20, seed=0), config=STAERConfig(beta=0.1))
+>>> strategy = Naive(model=model, optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3), train_mb_size=10,
+...                  plugins=[staer], evaluator=EvaluationPlugin(loggers=[]))
+>>> for experience in bench.train_stream:
+...     _ = strategy.train(experience)
+>>> len(staer.buffer), staer.last_alignment > 0
+(20, True)
 """
 
 from __future__ import annotations
@@ -33,7 +53,8 @@ from snnrl.continual.configs import STRATEGIES, DERPPConfig, ERConfig, STAERConf
 from snnrl.continual.soft_dtw import SoftDTWDivergence
 
 __all__ = ["SpikingSupervisedTemplate", "ERPlugin", "DERPPPlugin", "STAERPlugin", "CosineRestartPlugin",
-           "ERConfig", "DERPPConfig", "STAERConfig", "make_strategy", "STRATEGIES", "check_sequence_logits"]
+           "ERConfig", "DERPPConfig", "STAERConfig", "make_strategy", "STRATEGIES", "check_sequence_logits",
+           "sequence_logits"]
 
 def check_sequence_logits(out: Any, batch: int) -> torch.Tensor:
     """Raise a clear error unless ``out`` is a ``[T, B, C]`` tensor of per-timestep logits."""
@@ -44,6 +65,13 @@ def check_sequence_logits(out: Any, batch: int) -> torch.Tensor:
         raise ValueError(f"A spiking backbone must return per-timestep logits [T, B, C] with B={batch}; got {shape}."
                          f"{hint} (see snnrl.continual.backbones)")
     return out
+
+
+def sequence_logits(model: torch.nn.Module, x: torch.Tensor, timesteps: int | None = None) -> torch.Tensor:
+    """Per-timestep logits ``[T, B, C]`` of ``x``: from a raw spiking backbone, or from the
+    :class:`~snnrl.continual.backbones.TimeAveraged` adapter a stock Avalanche strategy holds."""
+    out = model.sequence(x, timesteps) if hasattr(model, "sequence") else model(x, timesteps=timesteps)
+    return check_sequence_logits(out, len(x))
 
 
 def _timesteps_of(model: torch.nn.Module) -> int:
@@ -108,7 +136,9 @@ class _RehearsalPlugin(SupervisedPlugin):
 
     def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
         x, y = self._current
-        seq = strategy.mb_output_seq
+        seq = getattr(strategy, "mb_output_seq", None)          # the spiking template's, else the adapter's
+        if seq is None:
+            seq = getattr(strategy.model, "last_sequence", None)
         current_seq = None if seq is None else seq[:, : len(x)].detach()
 
         def record(kept: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -153,10 +183,10 @@ class DERPPPlugin(_RehearsalPlugin):
             return
         device, n = strategy.mb_x.device, self._batch_size(strategy)
         first = self.buffer.sample(n)
-        out = check_sequence_logits(strategy.model(first["x"].to(device)), len(first["x"]))
+        out = sequence_logits(strategy.model, first["x"].to(device))
         strategy.loss += self.alpha * F.mse_loss(out.transpose(0, 1), first["logits"].to(device))
         second = self.buffer.sample(n)
-        out = check_sequence_logits(strategy.model(second["x"].to(device)), len(second["x"]))
+        out = sequence_logits(strategy.model, second["x"].to(device))
         strategy.loss += self.beta * F.cross_entropy(out.mean(0), second["y"].to(device))
 
 
@@ -172,10 +202,10 @@ class STAERPlugin(ERPlugin):
     def record(self, strategy: Any, x: torch.Tensor, out_seq: torch.Tensor | None) -> dict[str, torch.Tensor]:
         model, t = strategy.model, _timesteps_of(strategy.model)
         with torch.no_grad():
-            fields = {"logits": model(x, timesteps=t).transpose(0, 1)}
+            fields = {"logits": sequence_logits(model, x, t).transpose(0, 1)}
             if self.config.expansion_contraction:
-                fields["logits_half"] = model(x, timesteps=max(1, t // 2)).transpose(0, 1)
-                fields["logits_double"] = model(x, timesteps=2 * t).transpose(0, 1)
+                fields["logits_half"] = sequence_logits(model, x, max(1, t // 2)).transpose(0, 1)
+                fields["logits_double"] = sequence_logits(model, x, 2 * t).transpose(0, 1)
         return fields
 
     def before_backward(self, strategy: Any, **kwargs: Any) -> None:
@@ -184,7 +214,7 @@ class STAERPlugin(ERPlugin):
             return
         device = strategy.mb_x.device
         samples = {k: v.to(device) for k, v in self.buffer.sample(self._batch_size(strategy)).items()}
-        current = check_sequence_logits(strategy.model(samples["x"]), len(samples["x"])).transpose(0, 1)  # [B,T,C]
+        current = sequence_logits(strategy.model, samples["x"]).transpose(0, 1)                        # [B,T,C]
         loss = self.divergence(current, samples["logits"])
         weight = 1.0
         if cfg.expansion_contraction:
