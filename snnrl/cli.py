@@ -242,7 +242,7 @@ def _cmd_continual(args: argparse.Namespace) -> int:
             ce_mode=args.ce_mode, data_root=args.data_root, staer_alignment=not args.no_alignment,
             staer_expansion_contraction=not args.no_expansion, staer_beta=args.staer_beta,
             staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2, derpp_alpha=args.derpp_alpha,
-            derpp_beta=args.derpp_beta, ahsar=args.ahsar)
+            derpp_beta=args.derpp_beta, ahsar=args.ahsar, neuron=args.neuron)
         if args.seeds < 1:
             raise ValueError(f"--seeds must be >= 1, got {args.seeds}.")
         tasks = continual_grid(base, strategies=args.strategy, buffer_sizes=args.buffer_size,
@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser; option defaults come from the config dataclasses (and ``train_teacher``'s signature)."""
     from snnrl.agents.conversion import ConversionConfig
     from snnrl.agents.teachers import train_teacher
-    from snnrl.continual.configs import STRATEGIES
+    from snnrl.continual.configs import NEURONS, STRATEGIES
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.sweeps.jobs import SweepConfig
 
@@ -398,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replay buffer sizes of the grid (default %(default)s; naive runs once)")
     cl.add_argument("--backbone", default=ContinualConfig.backbone, choices=["mlp", "conv", "resnet19"],
                     help="spiking backbone (default %(default)s)")
+    cl.add_argument("--neuron", default=ContinualConfig.neuron, choices=list(NEURONS),
+                    help="hidden neuron of the backbone (default %(default)s)")
     cl.add_argument("--timesteps", type=int, default=ContinualConfig.timesteps,
                     help="simulation steps per sample (default %(default)s)")
     cl.add_argument("--epochs", type=int, default=ContinualConfig.epochs,

@@ -201,3 +201,23 @@ def test_operation_counter_counts_without_changing_outputs(name):
     total = ops.summary()
     assert total.macs > 0 and total.neuron_updates > 0 and total.spikes > 0
     assert sorted(ops.by_timestep()) == [0, 1, 2, 3]
+
+
+def test_backbone_neurons_by_name():
+    from snnrl.continual.backbones import named_neuron
+    from snnrl.continual.configs import NEURONS
+    from snnrl.neurons import ATMNNeuron, LIFNeuron, ParametricLIFNeuron, SelfPredictionNeuron
+
+    kinds = {"lif": LIFNeuron, "plif": ParametricLIFNeuron, "selfpred-lif": SelfPredictionNeuron, "atmn": ATMNNeuron}
+    assert set(kinds) == set(NEURONS)
+    x = torch.rand(3, 1, 8, 8) * 20                                       # strong enough to make the LIFs fire
+    outputs = {}
+    for name, kind in kinds.items():
+        torch.manual_seed(0)
+        net = make_backbone("mlp", (1, 8, 8), 10, timesteps=4, neuron=name)
+        assert {type(m) for m in net.modules() if isinstance(m, kind)} == {kind}
+        outputs[name] = net(x)
+        assert outputs[name].shape == (4, 3, 10)
+    assert not torch.equal(outputs["lif"], outputs["selfpred-lif"])      # the self-prediction current acts
+    with pytest.raises(ValueError, match="Unknown neuron"):
+        named_neuron("izhikevich")

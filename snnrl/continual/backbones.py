@@ -46,9 +46,10 @@ from functools import partial
 import torch
 from torch import nn
 
+from snnrl.continual.configs import NEURONS
 from snnrl.encoding import check_timesteps, rate_encode, repeat_over_time
 from snnrl.layers import InputError, MultiStep, SpikingSequential, check_input
-from snnrl.neurons import LIFNeuron, SpikingNeuron
+from snnrl.neurons import ATMNNeuron, LIFNeuron, ParametricLIFNeuron, SelfPredictionNeuron, SpikingNeuron
 from snnrl.state import reset_state
 
 __all__ = [
@@ -59,12 +60,32 @@ __all__ = [
     "SpikingBasicBlock",
     "SpikingResNet19",
     "make_backbone",
+    "TimeAveraged",
+    "NEURONS",
+    "named_neuron",
 ]
 
 NeuronFactory = Callable[[], SpikingNeuron]
 """A callable returning a new spiking neuron for each neuron layer, e.g. ``lambda: LIFNeuron(beta=0.9)``."""
 
 _ENCODINGS = ("repeat", "rate")
+
+
+
+def named_neuron(name: str, *, beta: float = 0.5, threshold: float = 1.0) -> NeuronFactory:
+    """The factory of neuron ``name`` (:data:`NEURONS`); ``beta``/``threshold`` set the LIF-based ones."""
+    def lif() -> SpikingNeuron:
+        return LIFNeuron(beta=beta, threshold=threshold, reset="subtract")
+
+    factories: dict[str, NeuronFactory] = {
+        "lif": lif,
+        "plif": lambda: ParametricLIFNeuron(threshold=threshold),
+        "selfpred-lif": lambda: SelfPredictionNeuron(lif()),
+        "atmn": lambda: ATMNNeuron(input_every_step=True),
+    }
+    if name not in factories:
+        raise ValueError(f"Unknown neuron {name!r}; choose one of {NEURONS}.")
+    return factories[name]
 
 
 def _neuron_factory(neuron: NeuronFactory | None, beta: float, threshold: float) -> NeuronFactory:
@@ -331,7 +352,10 @@ _BACKBONES: dict[str, type[SpikingBackbone]] = {"mlp": SpikingMLP, "conv": Spiki
 
 def make_backbone(name: str, in_shape: tuple[int, ...], num_classes: int, *, timesteps: int = 4,
                   **kwargs: object) -> SpikingBackbone:
-    """Build the backbone called ``name`` (``"mlp"``, ``"conv"`` or ``"resnet19"``); ``kwargs`` go to its class."""
+    """Build the backbone called ``name`` (``"mlp"``, ``"conv"`` or ``"resnet19"``); ``kwargs`` go to its class
+    (``neuron`` may be a factory or a name of :data:`NEURONS`)."""
+    if isinstance(kwargs.get("neuron"), str):
+        kwargs["neuron"] = named_neuron(kwargs["neuron"])  # type: ignore[arg-type]
     try:
         cls = _BACKBONES[name]
     except KeyError:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["STRATEGIES", "ERConfig", "DERPPConfig", "STAERConfig"]
+__all__ = ["STRATEGIES", "NEURONS", "ERConfig", "DERPPConfig", "STAERConfig"]
 
 STRATEGIES = ("naive", "er", "derpp", "staer")
+
+NEURONS = ("lif", "plif", "selfpred-lif", "atmn")
+"""Hidden neurons of the backbones by name (:func:`snnrl.continual.backbones.named_neuron`): the STAER LIF,
+parametric LIF, LIF with a self-prediction current, the ternary ATMN neuron."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from snnrl.continual.configs import STRATEGIES, DERPPConfig, STAERConfig
+from snnrl.continual.configs import NEURONS, STRATEGIES, DERPPConfig, STAERConfig
 from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]
@@ -63,6 +63,9 @@ class ContinualConfig:
         state is saved with every checkpoint.
     data_root
         Where user-provided data sets live (CIFAR); ``None`` for the defaults.
+    neuron
+        Hidden neuron of the backbone (:data:`~snnrl.continual.backbones.NEURONS`: ``lif``, ``plif``,
+        ``selfpred-lif``, ``atmn``).
     """
 
     benchmark: str = "split-mnist"
@@ -88,11 +91,14 @@ class ContinualConfig:
     derpp_beta: float = DERPPConfig.beta
     ahsar: bool = False
     data_root: str | None = None
+    neuron: str = "lif"
 
     def __post_init__(self) -> None:
         from snnrl.encoding import check_timesteps
 
         check_timesteps(self.timesteps)
+        if self.neuron not in NEURONS:
+            raise ValueError(f"Unknown neuron {self.neuron!r}; choose one of {NEURONS}.")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}; choose one of {STRATEGIES}.")
         if self.strategy != "naive" and self.buffer_size < 1:
@@ -104,7 +110,8 @@ class ContinualConfig:
     @property
     def label(self) -> str:
         buffer = "" if self.strategy == "naive" else f"-b{self.buffer_size}"
-        return f"{self.strategy}{buffer}{'-ahsar' if self.ahsar else ''}-s{self.seed}"
+        neuron = "" if self.neuron == "lif" else f"-{self.neuron}"
+        return f"{self.strategy}{buffer}{neuron}{'-ahsar' if self.ahsar else ''}-s{self.seed}"
 
 
 def _build(config: ContinualConfig, progress: bool,
@@ -124,7 +131,8 @@ def _build(config: ContinualConfig, progress: bool,
     dataset = load_dataset(config.benchmark, root=config.data_root)
     bench = class_incremental(dataset, n_experiences=config.n_experiences, seed=config.seed,
                               train_per_class=config.train_per_class, test_per_class=config.test_per_class)
-    model = make_backbone(config.backbone, dataset.shape, dataset.num_classes, timesteps=config.timesteps)
+    model = make_backbone(config.backbone, dataset.shape, dataset.num_classes, timesteps=config.timesteps,
+                          neuron=config.neuron)
     evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), TaskILAccuracy(),
                                  loggers=list(loggers) if loggers is not None else
                                  ([InteractiveLogger()] if progress else []))
