@@ -153,10 +153,10 @@ def distillation_budget() -> str:
             + f"\nChosen (highest mean share): `{doc['summary']['chosen']}`.\n")
 
 
-def continual() -> str:
-    files = sorted((RESULTS / "continual").glob("*/summary.json"))
+def continual(folder: str = "continual", script: str = "benchmarks/continual_learning.py") -> str:
+    files = sorted((RESULTS / folder).glob("*/summary.json"))
     if not files:
-        return _missing("continual learning", "benchmarks/continual_learning.py")
+        return _missing("continual learning", script)
     blocks = []
     for path in files:
         doc = _load(path)
@@ -326,6 +326,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "conversion": conversion,
     "conversion-30ep": lambda: conversion("conversion-30ep"),
     "continual": continual,
+    "continual-neurons": lambda: continual("continual-neurons", "benchmarks/continual_neurons.py"),
     "fidelity": fidelity,
     "fidelity-ablation": fidelity_ablation,
     "distillation-budget": distillation_budget,
