@@ -30,7 +30,7 @@ def sweep(tmp_path_factory):
     actor, entry = load_teacher("td3-invertedpendulum")
     config = SweepConfig(timesteps=(4, 8), alphas=(0.5, 1.0), episodes=2,
                          conversion=ConversionConfig(calibration_steps=500))
-    jobs = [EvalJob("ann"), EvalJob("snn", 4), EvalJob("snn+crpi", 4, 0.5), EvalJob("snn+crpi", 4, 1.0),
+    jobs = [EvalJob("ann"), EvalJob("zero"), EvalJob("snn", 4), EvalJob("snn+crpi", 4, 0.5), EvalJob("snn+crpi", 4, 1.0),
             EvalJob("snn", 8)]
     results, calibration = run_sweep(actor, entry["env_id"], config, jobs=jobs, progress=False)
     out = tmp_path_factory.mktemp("sweep")
@@ -49,7 +49,11 @@ def test_sweep_summary(sweep):
     assert summary[1]["crpi_best_return"] is None
     assert t4["ann_return"] == pytest.approx(1000.0)
     assert t4["energy_snn_pj"] < t4["energy_ann_pj"]
-    assert "SNN+CRPI best" in format_summary(summary)
+    zero = next(r for r in results if r.job.kind == "zero").returns.mean()
+    assert 0 < zero < 100 and t4["zero_return"] == zero                # the pendulum falls at once without torque
+    assert t4["fidelity_snn"] == pytest.approx((t4["snn_return"] - zero) / (t4["ann_return"] - zero))
+    table = format_summary(summary)
+    assert "SNN+CRPI oracle" in table and "fid. SNN" in table
 
 
 def test_sweep_reports_are_written(sweep, check_png):

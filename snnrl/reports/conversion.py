@@ -10,6 +10,7 @@ from typing import Any
 
 from snnrl.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from snnrl.reports.energy import episode_row, write_energy_report
+from snnrl.reports.fidelity import significant
 from snnrl.reports.output import csv_text, figure_png, pyplot
 from snnrl.reports.schema import SWEEP_KIND, SWEEP_SCHEMA_VERSION
 from snnrl.results import machine_info, package_versions
@@ -24,17 +25,28 @@ def _fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _sig(value: float | None) -> str:
+    return "-" if value is None else significant(value)
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 def format_summary(summary: Sequence[dict[str, Any]]) -> str:
-    """The summary as a text table."""
-    rows = [[s["timesteps"], f"{_fmt(s['ann_return'])} ± {_fmt(s['ann_return_std'])}",
-             f"{_fmt(s['snn_return'])} ± {_fmt(s['snn_return_std'])}",
-             f"{_fmt(s['crpi_best_return'])} ± {_fmt(s['crpi_best_return_std'])} (a={s['crpi_best_alpha']})",
-             f"{_fmt(s['crpi_alpha1_return'])} ± {_fmt(s['crpi_alpha1_return_std'])}",
-             _fmt(s["ratio_crpi_best"], 3), _fmt(s["lag1_snn"], 2), _fmt(s["lag1_crpi_best"], 2),
+    """The summary as a text table: returns in 4 significant digits, fidelity (share of the ANN's margin over the
+    zero action) when the sweep ran the zero-action reference; the "oracle" column picks alpha on these episodes."""
+    rows = [[s["timesteps"], f"{_sig(s['ann_return'])} ± {significant(s['ann_return_std'], 2)}",
+             _sig(s.get("zero_return")),
+             f"{_sig(s['snn_return'])} ± {_sig(s['snn_return_std'])}",
+             f"{_sig(s['crpi_best_return'])} ± {_sig(s['crpi_best_return_std'])} (a={s['crpi_best_alpha']})",
+             f"{_sig(s['crpi_alpha1_return'])} ± {_sig(s['crpi_alpha1_return_std'])}",
+             _pct(s.get("fidelity_snn")), _pct(s.get("fidelity_crpi_alpha1")), _pct(s.get("fidelity_crpi_best")),
+             _fmt(s["lag1_snn"], 2), _fmt(s["lag1_crpi_best"], 2),
              _fmt(s["energy_snn_pj"] and s["energy_snn_pj"] / 1000, 1), _fmt(s["energy_ann_pj"] / 1000, 1)]
             for s in summary]
-    return format_table(rows, ["T", "ANN", "SNN", "SNN+CRPI best", "SNN+CRPI a=1", "best/ANN", "lag1 SNN",
-                               "lag1 CRPI", "SNN nJ/dec", "ANN nJ/dec"])
+    return format_table(rows, ["T", "ANN", "zero", "SNN", "SNN+CRPI oracle", "SNN+CRPI a=1", "fid. SNN",
+                               "fid. CRPI a=1", "fid. oracle", "lag1 SNN", "lag1 CRPI", "SNN nJ/dec", "ANN nJ/dec"])
 
 
 def _plot(summary: Sequence[dict[str, Any]], results: Sequence[JobResult], title: str) -> bytes:
@@ -92,6 +104,7 @@ def write_reports(out_dir: str | Path, results: Sequence[JobResult], *, teacher:
     atomic_write_text(paths["csv"], csv_text(rows))
     atomic_write_text(paths["summary"], csv_text(summary))
     atomic_write_bytes(paths["plot"], _plot(summary, results, f"{teacher} ({env_id})"))
-    energy_rows = [episode_row(r.job.label, e.energy, seed=e.seed) for r in results for e in r.episodes]
+    energy_rows = [episode_row(r.job.label, e.energy, seed=e.seed) for r in results for e in r.episodes
+                   if r.job.kind != "zero"]                              # the reference takes no decisions
     paths.update(write_energy_report(out, energy_rows, title=f"{teacher} ({env_id})"))
     return paths

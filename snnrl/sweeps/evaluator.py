@@ -14,7 +14,7 @@ from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import calibrate_thresholds, convert_actor
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.evaluation import run_episodes
-from snnrl.agents.policy import AnnPolicy, SpikingPolicy
+from snnrl.agents.policy import AnnPolicy, ConstantPolicy, SpikingPolicy
 from snnrl.backends import Backend
 from snnrl.exact import convert_exact
 from snnrl.sweeps.jobs import EvalJob, JobResult, SweepConfig
@@ -45,6 +45,8 @@ class _Evaluator:
         t0 = time.perf_counter()
         if job.kind == "ann":
             policy, teacher = self.ann, None
+        elif job.kind == "zero":
+            policy, teacher = ConstantPolicy(self.actor.action_dim, self.actor.obs_dim), None
         elif job.kind == "exact":
             policy, teacher = convert_exact(self.actor), AnnPolicy(self.actor, metering=False)
         else:

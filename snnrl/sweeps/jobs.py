@@ -61,8 +61,8 @@ class SweepConfig:
             raise ValueError(f"max_steps must be >= 1 or None, got {self.max_steps}.")
 
     def jobs(self) -> list["EvalJob"]:
-        """ANN first, then per ``T``: no CRPI and each ``alpha``."""
-        out = [EvalJob("ann")]
+        """ANN and the zero-action reference first, then per ``T``: no CRPI and each ``alpha``."""
+        out = [EvalJob("ann"), EvalJob("zero")]
         for t in self.timesteps:
             out.append(EvalJob("snn", t))
             out += [EvalJob("snn+crpi", t, a) for a in self.alphas]
@@ -73,8 +73,9 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class EvalJob:
-    """One policy configuration: ``kind`` in {"ann", "snn", "snn+crpi", "exact", "recipe"} (``recipe``: a tuned
-    conversion recipe, :func:`snnrl.sweeps.fidelity.convert_tuned`, evaluated beside the sweep's jobs)."""
+    """One policy configuration: ``kind`` in {"ann", "zero", "snn", "snn+crpi", "exact", "recipe"} (``zero``: the
+    zero action, the reference of the fidelity score; ``recipe``: a tuned conversion recipe,
+    :func:`snnrl.sweeps.fidelity.convert_tuned`, evaluated beside the sweep's jobs)."""
 
     kind: str
     timesteps: int | None = None
@@ -82,8 +83,8 @@ class EvalJob:
 
     @property
     def label(self) -> str:
-        if self.kind in ("ann", "exact"):
-            return {"ann": "ANN", "exact": "exact SNN"}[self.kind]
+        if self.kind in ("ann", "exact", "zero"):
+            return {"ann": "ANN", "exact": "exact SNN", "zero": "zero action"}[self.kind]
         if self.kind == "recipe":
             return f"SNN T={self.timesteps} recipe"
         return f"SNN T={self.timesteps}" + (f" CRPI a={self.alpha:g}" if self.alpha is not None else "")

@@ -28,9 +28,17 @@ def fidelity_score(snn_return: float, ann_return: float, reference_return: float
 
 
 def summarise(results: Sequence[JobResult]) -> list[dict[str, Any]]:
-    """Per ``T``: ANN, SNN, SNN+CRPI (best alpha and alpha=1), lag-1 autocorrelations and energy."""
+    """Per ``T``: ANN, SNN, SNN+CRPI (best alpha and alpha=1), lag-1 autocorrelations and energy; with a ``zero``
+    job the fidelity scores (:func:`fidelity_score`) as well. "best" picks alpha on the reported episodes themselves
+    (an oracle; :mod:`snnrl.sweeps.fidelity` tunes on other seeds)."""
     ann = next(r for r in results if r.job.kind == "ann")
     ann_mean = float(ann.returns.mean())
+    zero = next((r for r in results if r.job.kind == "zero"), None)
+    zero_mean = None if zero is None else float(zero.returns.mean())
+
+    def fidelity(r: JobResult | None) -> float | None:
+        return None if r is None or zero_mean is None else fidelity_score(float(r.returns.mean()), ann_mean, zero_mean)
+
     rows = []
     for t in sorted({r.job.timesteps for r in results if r.job.timesteps is not None}):
         plain = next((r for r in results if r.job.kind == "snn" and r.job.timesteps == t), None)
@@ -51,6 +59,8 @@ def summarise(results: Sequence[JobResult]) -> list[dict[str, Any]]:
             "lag1_crpi_alpha1": None if full is None else full.lag1,
             "ratio_snn": None if plain is None else float(plain.returns.mean()) / ann_mean,
             "ratio_crpi_best": None if best is None else float(best.returns.mean()) / ann_mean,
+            "zero_return": zero_mean, "fidelity_snn": fidelity(plain), "fidelity_crpi_best": fidelity(best),
+            "fidelity_crpi_alpha1": fidelity(full),
             "energy_ann_pj": ann.energy_per_decision_pj,
             "energy_snn_pj": None if plain is None else plain.energy_per_decision_pj,
             "energy_crpi_best_pj": None if best is None else best.energy_per_decision_pj,
