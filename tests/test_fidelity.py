@@ -241,6 +241,7 @@ def test_convert_cli_writes_a_file_evaluate_reads(tmp_path, capsys, monkeypatch)
     quick = DistillationConfig(rounds=1, rollout_steps=40, envs=2, epochs=1)
     monkeypatch.setattr(fidelity, "convert_tuned", functools.partial(fidelity.convert_tuned, calibration_steps=300,
                                                                      distillation=quick))
+    monkeypatch.setattr(fidelity, "RECIPE_CANDIDATES", fidelity.RECIPE_CANDIDATES[:2])   # the rule is tested above
     out = tmp_path / "ip.pt"
     assert main(["convert", "td3-invertedpendulum", "--timesteps", "2", "--tuning-episodes", "1",
                  "--out", str(out)]) == 0
