@@ -33,3 +33,18 @@ def _check_png(path, *, min_width: int = 300, min_height: int = 200) -> "np.ndar
 def check_png():
     """The plot check (:func:`_check_png`) as a fixture."""
     return _check_png
+
+
+def random_actor(seed: int = 0, widths=(3, 16, 16, 2)):
+    """A ReLU TeacherActor with random weights (``widths``: observation, hidden..., action), actions in [-1, 1]."""
+    import numpy as np
+    from torch import nn
+
+    from snnrl.agents.actor import ActorInfo, TeacherActor
+
+    torch.manual_seed(seed)
+    layers = []
+    for a, b in zip(widths[:-2], widths[1:-1]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return TeacherActor(nn.Sequential(*layers), nn.Linear(widths[-2], widths[-1]), action_low=-np.ones(widths[-1]),
+                        action_high=np.ones(widths[-1]), info=ActorInfo(algo="TD3", env_id="none"))

@@ -18,6 +18,8 @@ from snnrl.agents.zoo import ZOO_DIR, load_teacher
 from snnrl.envs.closed_loop import ClosedLoop
 from snnrl.io import ArtifactError
 
+from conftest import random_actor
+
 
 def _one_neuron_actor() -> TeacherActor:
     """obs -> Linear(1,1)=identity -> ReLU -> Linear(1,1)=identity -> tanh; actions in [-1, 1]."""
@@ -83,17 +85,8 @@ def test_crpi_alpha_floor_and_episode_reset():
         CRPIConfig(alpha=1.5)
 
 
-def _random_actor(seed: int = 0, widths=(3, 16, 16, 2)) -> TeacherActor:
-    torch.manual_seed(seed)
-    layers = []
-    for a, b in zip(widths[:-2], widths[1:-1]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return TeacherActor(nn.Sequential(*layers), nn.Linear(widths[-2], widths[-1]), action_low=-np.ones(widths[-1]),
-                        action_high=np.ones(widths[-1]), info=ActorInfo(algo="TD3", env_id="none"))
-
-
 def test_converted_mlp_converges_to_the_ann_as_t_grows():
-    actor = _random_actor()
+    actor = random_actor()
     gen = torch.Generator().manual_seed(1)
     calib = torch.rand(2000, 3, generator=gen) * 2 - 1
     thresholds = thresholds_from_activations(actor.hidden_activations(calib), method="max")
@@ -137,7 +130,7 @@ def test_unsupported_layers_get_clear_errors():
     actor = actor_from_sb3(ppo, env_id="Pendulum-v1")
     with pytest.raises(ConversionError, match=r"hidden layer 1 is Tanh.*activation_fn=torch.nn.ReLU"):
         convert_actor(actor, [torch.ones(64), torch.ones(64)])
-    bad = _random_actor()
+    bad = random_actor()
     bad.hidden[0] = nn.Conv1d(3, 16, 1)
     with pytest.raises(ConversionError, match="hidden layer 0 is Conv1d"):
         convert_actor(bad, [torch.ones(16), torch.ones(16)])
@@ -160,7 +153,7 @@ def test_sb3_actor_extraction_matches_predict(algo):
 
 
 def test_normalisation_is_folded_exactly():
-    actor = _random_actor()
+    actor = random_actor()
     actor.obs_mean = torch.tensor([0.5, -1.0, 2.0])
     actor.obs_var = torch.tensor([4.0, 0.25, 1.0])
     snn = convert_actor(actor, [torch.ones(16), torch.ones(16)])
@@ -285,7 +278,7 @@ def test_zoo_checks_file_hashes(tmp_path):
 
 
 def test_actor_file_round_trip(tmp_path):
-    actor = _random_actor()
+    actor = random_actor()
     save_actor(tmp_path / "a.pt", actor, meta={"x": 1})
     loaded, meta = load_actor(tmp_path / "a.pt")
     obs = torch.rand(5, 3)

@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from snnrl.agents.actor import ActorInfo, TeacherActor
 from snnrl.agents.calibration import calibrate_biases, mse_thresholds, rate_error, rate_quantise
 from snnrl.agents.conversion import convert_actor, thresholds_from_activations
 from snnrl.agents.crpi import CRPIConfig
@@ -18,14 +16,7 @@ from snnrl.agents.recipe import Recipe
 from snnrl.io import ArtifactError
 from snnrl.sweeps.statistics import fidelity_score
 
-
-def _actor(widths=(3, 16, 16, 2), seed: int = 0) -> TeacherActor:
-    torch.manual_seed(seed)
-    layers = []
-    for a, b in zip(widths[:-2], widths[1:-1]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return TeacherActor(nn.Sequential(*layers), nn.Linear(widths[-2], widths[-1]), action_low=-np.ones(widths[-1]),
-                        action_high=np.ones(widths[-1]), info=ActorInfo(algo="TD3", env_id="none"))
+from conftest import random_actor
 
 
 # -- thresholds ------------------------------------------------------------------------------------------------
@@ -33,7 +24,7 @@ def test_rate_quantise_is_what_an_if_neuron_passes_on():
     # theta = 1, T = 4: a = 0.3 -> floor(1.2 + 0.5) = 1 spike -> 0.25; 0.4 -> floor(2.1) = 2 -> 0.5; 5 -> clipped to 1
     got = rate_quantise(torch.tensor([0.3, 0.4, 5.0, -1.0]), torch.tensor(1.0), 4)
     assert torch.allclose(got, torch.tensor([0.25, 0.5, 1.0, 0.0]))
-    snn = convert_actor(_actor((1, 1, 1)), [torch.tensor([1.0])])         # the converted neuron agrees
+    snn = convert_actor(random_actor(widths=(1, 1, 1)), [torch.tensor([1.0])])         # the converted neuron agrees
     with torch.no_grad():
         snn.input_layer.weight.fill_(1.0), snn.input_layer.bias.zero_()
         counts = snn.decide(torch.tensor([[0.3], [0.4]]), [torch.tensor([[0.5], [0.5]])], 4).spike_counts[0]
@@ -74,7 +65,7 @@ def test_bias_calibration_removes_a_known_mean_error():
     # One hidden neuron, a = obs uniform on [0, 1/2], theta = 1, T = 1: one spike iff a + 1/2 >= 1, so q = 0 and
     # the mean error is E[a] = 1/4. With a bias delta, q = 1 iff a >= 1/2 - delta, so E[q] = 2*delta: the error
     # vanishes at delta = 1/8 (adding the measured 1/4, as in one step, would give E[q] = 1/2 and error -1/4).
-    actor = _actor((1, 1, 1))
+    actor = random_actor(widths=(1, 1, 1))
     with torch.no_grad():
         actor.hidden[0].weight.fill_(1.0), actor.hidden[0].bias.zero_()
     obs = torch.linspace(0, 0.5, 1001).unsqueeze(1)
@@ -88,7 +79,7 @@ def test_bias_calibration_removes_a_known_mean_error():
 
 
 def test_bias_calibration_shrinks_every_layers_mean_error_on_a_random_net():
-    actor = _actor()
+    actor = random_actor()
     obs = torch.randn(4000, 3)
     snn = convert_actor(actor, mse_thresholds(actor.hidden_activations(obs), 4))
     calibrated = calibrate_biases(snn, actor, obs, 4)
@@ -149,7 +140,7 @@ def test_dagger_labels_the_states_the_spiking_policy_visits_with_the_teachers_ac
 def test_spiking_distillation_reduces_the_action_error_on_held_out_states():
     from snnrl.agents.distillation import _SpikingStudent, _fit
 
-    actor = _actor()
+    actor = random_actor()
     train, test = torch.randn(3000, 3), torch.randn(500, 3)
     snn = convert_actor(actor, mse_thresholds(actor.hidden_activations(train), 2))
     student = _SpikingStudent(snn, 2)
@@ -206,7 +197,7 @@ def test_tuning_rule_picks_the_best_tuning_return_and_the_earlier_on_ties(monkey
 
 
 def test_policy_set_round_trip_gives_the_same_actions_and_bad_files_the_toolkits_error(tmp_path):
-    actor = _actor()
+    actor = random_actor()
     obs = torch.randn(200, 3)
     policies = [SpikingPolicy(convert_actor(actor, mse_thresholds(actor.hidden_activations(obs), t)), timesteps=t,
                               crpi=CRPIConfig(alpha=0.5) if t == 8 else None, meta={"recipe": f"r{t}"})
