@@ -84,7 +84,7 @@ def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 
     """Convert a zoo teacher and evaluate ANN / SNN / SNN+CRPI / the tuned recipe; returns the results and report
     paths."""
     from snnrl.agents.evaluation import run_episodes
-    from snnrl.agents.policy import AnnPolicy, ConstantPolicy
+    from snnrl.agents.policy import AnnPolicy
     from snnrl.agents.zoo import list_teachers, load_teacher
     from snnrl.reports.conversion import format_summary, write_reports
     from snnrl.sweeps.evaluator import run_sweep
@@ -98,20 +98,18 @@ def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 
         raise RuntimeError("The teacher zoo is empty; train and export a teacher first (snnrl train-teacher).")
     actor, entry = load_teacher(name)
     config = SweepConfig(timesteps=(timesteps,), alphas=(alpha,), episodes=episodes)
-    jobs = [EvalJob("ann"), EvalJob("snn", timesteps), EvalJob("snn+crpi", timesteps, alpha)]
+    jobs = [EvalJob("ann"), EvalJob("zero"), EvalJob("snn", timesteps), EvalJob("snn+crpi", timesteps, alpha)]
     results, calibration = run_sweep(actor, entry["env_id"], config, jobs=jobs, progress=progress)
     start = time.perf_counter()
     (recipe,), meta = convert_tuned(actor, entry["env_id"], (timesteps,), tuning_episodes=tuning_episodes)
     recipe_episodes = run_episodes(recipe, entry["env_id"], episodes=episodes, seed=config.seed,
                                    teacher=AnnPolicy(actor, metering=False))
     results.append(JobResult(EvalJob("recipe", timesteps), recipe_episodes, time.perf_counter() - start))
-    reference = run_episodes(ConstantPolicy(actor.action_dim, actor.obs_dim), entry["env_id"], episodes=episodes,
-                             seed=config.seed)
     paths = write_reports(out_dir, results, teacher=name, env_id=entry["env_id"], config=config,
                           calibration=calibration, extra={"recipe": meta})
     return {"teacher": name, "entry": entry, "results": results, "summary": format_summary(summarise(results)),
             "paths": paths, "recipe": meta["tuning"][str(timesteps)]["recipe"],
-            "reference_return": sum(e.episode_return for e in reference) / episodes}
+            "reference_return": float(next(r for r in results if r.job.kind == "zero").returns.mean())}
 
 
 def print_control_demo() -> None:
@@ -121,11 +119,11 @@ def print_control_demo() -> None:
           f"{entry['return_mean']:.0f} ± {entry['return_std']:.0f}) converted to a spiking policy")
     rows = [[r.job.label, e.seed, e.episode_return, e.length, e.energy["energy_per_decision_pj"] / 1000,
              e.energy["spikes"] / max(1, e.length), e.energy["energy_pj"] / 1e6]
-            for r in results for e in r.episodes]
+            for r in results for e in r.episodes if r.job.kind != "zero"]
     print(format_table(rows, ["policy", "seed", "return", "steps", "nJ/decision", "spikes/decision", "episode uJ"]))
     from snnrl.sweeps.statistics import fidelity_score
 
-    means = {r.job.label: float(r.returns.mean()) for r in results}
+    means = {r.job.label: float(r.returns.mean()) for r in results if r.job.kind != "zero"}
     ann = next(r for r in results if r.job.kind == "ann")
     print(f"\nmean return and fidelity (share of the ANN's margin over the zero action, "
           f"{demo['reference_return']:.4g}) over these {len(ann.episodes)} episodes; the recipe is "

@@ -29,6 +29,10 @@ def _sig(value: float | None) -> str:
     return "-" if value is None else significant(value)
 
 
+def _std(value: float | None) -> str:
+    return "-" if value is None else significant(value, 2)
+
+
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
@@ -36,11 +40,11 @@ def _pct(value: float | None) -> str:
 def format_summary(summary: Sequence[dict[str, Any]]) -> str:
     """The summary as a text table: returns in 4 significant digits, fidelity (share of the ANN's margin over the
     zero action) when the sweep ran the zero-action reference; the "oracle" column picks alpha on these episodes."""
-    rows = [[s["timesteps"], f"{_sig(s['ann_return'])} ± {significant(s['ann_return_std'], 2)}",
+    rows = [[s["timesteps"], f"{_sig(s['ann_return'])} ± {_std(s['ann_return_std'])}",
              _sig(s.get("zero_return")),
-             f"{_sig(s['snn_return'])} ± {_sig(s['snn_return_std'])}",
-             f"{_sig(s['crpi_best_return'])} ± {_sig(s['crpi_best_return_std'])} (a={s['crpi_best_alpha']})",
-             f"{_sig(s['crpi_alpha1_return'])} ± {_sig(s['crpi_alpha1_return_std'])}",
+             f"{_sig(s['snn_return'])} ± {_std(s['snn_return_std'])}",
+             f"{_sig(s['crpi_best_return'])} ± {_std(s['crpi_best_return_std'])} (a={s['crpi_best_alpha']})",
+             f"{_sig(s['crpi_alpha1_return'])} ± {_std(s['crpi_alpha1_return_std'])}",
              _pct(s.get("fidelity_snn")), _pct(s.get("fidelity_crpi_alpha1")), _pct(s.get("fidelity_crpi_best")),
              _fmt(s["lag1_snn"], 2), _fmt(s["lag1_crpi_best"], 2),
              _fmt(s["energy_snn_pj"] and s["energy_snn_pj"] / 1000, 1), _fmt(s["energy_ann_pj"] / 1000, 1)]
