@@ -175,6 +175,29 @@ def continual(folder: str = "continual", script: str = "benchmarks/continual_lea
     return "\n".join(blocks)
 
 
+def continual_standard() -> str:
+    files = sorted((RESULTS / "continual-standard").glob("*/summary.json"))
+    if not files:
+        return _missing("the standard protocol with ANN twins", "benchmarks/continual_standard.py --workers 2")
+    blocks = []
+    for path in files:
+        doc = _load(path)
+        rows = []
+        for label, g in doc["groups"].items():
+            cfg = g["config"]
+            ann = cfg["backbone"] == "ann-mlp"
+            pct = lambda k: f"{100 * g[k]['mean']:.1f} ± {100 * g[k]['std']:.1f}"  # noqa: E731
+            model = (f"ANN MLP {'x'.join(map(str, cfg['hidden']))}, SGD {cfg['lr']:g} (Avalanche)" if ann else
+                     f"spiking {cfg['backbone']} ({cfg.get('neuron', 'lif')}, T={cfg['timesteps']}), AdamW {cfg['lr']:g}")
+            rows.append([label, model, g["n_runs"], pct("class_il_accuracy"), pct("task_il_accuracy"),
+                         pct("class_il_forgetting"), f"{g['wall_s']['mean']:.0f}"])
+        bench = next(iter(doc["groups"].values()))["config"]["benchmark"]
+        blocks.append(f"**{bench}** (full training set, 5 × 2 classes, 1 epoch, batch 10; "
+                      f"`{path.relative_to(ROOT)}`)\n\n" + _table(
+                          ["run", "model", "seeds", "class-IL %", "task-IL %", "forgetting %", "wall s / run"], rows))
+    return "\n".join(blocks)
+
+
 def quantization() -> str:
     path = RESULTS / "quantization.json"
     if not path.exists():
@@ -326,6 +349,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "conversion": conversion,
     "conversion-30ep": lambda: conversion("conversion-30ep"),
     "continual": continual,
+    "continual-standard": continual_standard,
     "continual-neurons": lambda: continual("continual-neurons", "benchmarks/continual_neurons.py"),
     "fidelity": fidelity,
     "fidelity-ablation": fidelity_ablation,

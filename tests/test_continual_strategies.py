@@ -378,3 +378,18 @@ def test_run_continual_takes_the_users_avalanche_loggers(tmp_path):
                                       train_per_class=10, test_per_class=5), progress=False,
                       max_experiences=1, loggers=[TextLogger(handle)])
     assert "Top1_Acc_Stream" in log.read_text()
+
+
+def test_avalanche_ann_baselines_are_measured_like_a_spiking_run():
+    from snnrl.continual.ann_baselines import AnnBaselineConfig, run_ann_baseline
+    from snnrl.sweeps.continual import aggregate_runs
+
+    small = dict(benchmark="split-digits", n_experiences=2, train_per_class=30, test_per_class=10)
+    naive = run_ann_baseline(AnnBaselineConfig(strategy="naive", **small))
+    der = run_ann_baseline(AnnBaselineConfig(strategy="der", buffer_size=40, **small))
+    assert np.array(naive["class_il_matrix"]).shape == (2, 2)
+    assert naive["class_il_matrix"][1][0] < 0.2                           # a plain ANN forgets the first classes
+    assert der["class_il_matrix"][1][0] > naive["class_il_matrix"][1][0]  # DER's replay keeps some
+    assert aggregate_runs([naive])["class_il_accuracy"]["mean"] == naive["class_il_accuracy"]
+    with pytest.raises(ValueError, match="Unknown ANN strategy"):
+        AnnBaselineConfig(strategy="ewc")

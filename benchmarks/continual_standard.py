@@ -1,0 +1,70 @@
+"""The standard class-incremental protocol with ANN twins in the same table: full training set, 5 x 2 classes,
+1 epoch, batch 10, buffers 200 and 500, seeds 0-2.
+
+Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnrl.continual.ann_baselines`) and
+the project's spiking ER / DER++ / STAER (LIF MLP, T=4, library defaults: nothing is tuned here), on the same data,
+class orders and seeds. Spiking runs checkpoint in ``--work-dir`` and resume; ``--workers`` runs them in a process
+pool. Writes ``benchmarks/results/continual-standard/<benchmark>/summary.json`` (CSV, heatmaps).
+
+Usage::
+
+    .venv/bin/python benchmarks/continual_standard.py --workers 2                  # split-mnist
+    .venv/bin/python benchmarks/continual_standard.py --benchmark split-fashion-mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
+WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-standard"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from snnrl.backends import LocalBackend
+    from snnrl.continual.ann_baselines import AnnBaselineConfig, run_ann_baseline
+    from snnrl.continual.experiment import ContinualConfig
+    from snnrl.reports.continual import format_continual_summary, write_continual_reports
+    from snnrl.sweeps.continual import continual_grid, run_continual_grid
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--benchmark", default="split-mnist")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--buffer-sizes", type=int, nargs="+", default=[200, 500])
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--work-dir", type=Path, default=WORK)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    groups: dict[str, list[dict]] = {}
+    for strategy in ("naive", "replay", "der"):
+        for buffer in (args.buffer_sizes if strategy != "naive" else args.buffer_sizes[:1]):
+            for seed in range(args.seeds):
+                result = run_ann_baseline(AnnBaselineConfig(benchmark=args.benchmark, strategy=strategy,
+                                                            buffer_size=buffer, seed=seed))
+                label = AnnBaselineConfig(strategy=strategy, buffer_size=buffer).label.rsplit("-s", 1)[0]
+                groups.setdefault(label, []).append(result)
+                print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}", flush=True)
+    tasks = continual_grid(ContinualConfig(benchmark=args.benchmark), strategies=["er", "derpp", "staer"],
+                           buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
+                           out_dir=args.work_dir / args.benchmark)
+    backend = LocalBackend(workers=args.workers)
+    try:
+        spiking = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
+            f"snn-{label} seed {task.config.seed}: class-IL {100 * r['class_il_accuracy']:.2f} ({r['wall_s']:.0f} s)",
+            flush=True))
+    finally:
+        backend.close()
+    groups.update({f"snn-{label}": runs for label, runs in spiking.items()})
+    write_continual_reports(args.out / args.benchmark, groups)
+    print(format_continual_summary(groups))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
