@@ -153,49 +153,56 @@ def distillation_budget() -> str:
             + f"\nChosen (highest mean share): `{doc['summary']['chosen']}`.\n")
 
 
-def continual(folder: str = "continual", script: str = "benchmarks/continual_learning.py") -> str:
+def _pct_of(group: dict, key: str) -> str:
+    return f"{100 * group[key]['mean']:.1f} ± {100 * group[key]['std']:.1f}"
+
+
+def _continual_blocks(folder: str, what: str, script: str, title: Callable[[dict, Path], str],
+                      headers: list[str], row: Callable[[str, dict], list[Any]]) -> str:
+    """One table per ``benchmarks/results/FOLDER/*/summary.json``: ``title(doc, path)``, then ``row`` per group."""
     files = sorted((RESULTS / folder).glob("*/summary.json"))
     if not files:
-        return _missing("continual learning", script)
+        return _missing(what, script)
     blocks = []
     for path in files:
         doc = _load(path)
-        rows = []
-        for label, g in doc["groups"].items():
-            cfg = g["config"]
-            pct = lambda k: f"{100 * g[k]['mean']:.1f} ± {100 * g[k]['std']:.1f}"  # noqa: E731
-            rows.append([label, g["n_runs"], pct("class_il_accuracy"), pct("task_il_accuracy"),
-                         pct("class_il_forgetting"), pct("class_il_bwt"), f"{g['wall_s']['mean']:.0f}"])
+        rows = [row(label, g) for label, g in doc["groups"].items()]
+        blocks.append(title(doc, path) + "\n\n" + _table(headers, rows))
+    return "\n".join(blocks)
+
+
+def continual(folder: str = "continual", script: str = "benchmarks/continual_learning.py") -> str:
+    def title(doc: dict, path: Path) -> str:
         cfg = next(iter(doc["groups"].values()))["config"]
         subset = (f"{cfg['train_per_class']} training images per class" if cfg.get("train_per_class")
                   else "full training set")
-        blocks.append(f"**{cfg['benchmark']}** ({cfg['backbone']} backbone, T={cfg['timesteps']}, {subset}, "
-                      f"{cfg['epochs']} epoch(s), batch {cfg['batch_size']}; `{path.relative_to(ROOT)}`)\n\n" + _table(
-                          ["run", "seeds", "class-IL %", "task-IL %", "forgetting %", "BWT %", "wall s / run"], rows))
-    return "\n".join(blocks)
+        return (f"**{cfg['benchmark']}** ({cfg['backbone']} backbone, T={cfg['timesteps']}, {subset}, "
+                f"{cfg['epochs']} epoch(s), batch {cfg['batch_size']}; `{path.relative_to(ROOT)}`)")
+
+    def row(label: str, g: dict) -> list[Any]:
+        return [label, g["n_runs"], _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
+                _pct_of(g, "class_il_forgetting"), _pct_of(g, "class_il_bwt"), f"{g['wall_s']['mean']:.0f}"]
+
+    return _continual_blocks(folder, "continual learning", script, title,
+                             ["run", "seeds", "class-IL %", "task-IL %", "forgetting %", "BWT %", "wall s / run"], row)
 
 
 def continual_standard() -> str:
-    files = sorted((RESULTS / "continual-standard").glob("*/summary.json"))
-    if not files:
-        return _missing("the standard protocol with ANN twins", "benchmarks/continual_standard.py --workers 2")
-    blocks = []
-    for path in files:
-        doc = _load(path)
-        rows = []
-        for label, g in doc["groups"].items():
-            cfg = g["config"]
-            ann = cfg["backbone"] == "ann-mlp"
-            pct = lambda k: f"{100 * g[k]['mean']:.1f} ± {100 * g[k]['std']:.1f}"  # noqa: E731
-            model = (f"ANN MLP {'x'.join(map(str, cfg['hidden']))}, SGD {cfg['lr']:g} (Avalanche)" if ann else
-                     f"spiking {cfg['backbone']} ({cfg.get('neuron', 'lif')}, T={cfg['timesteps']}), AdamW {cfg['lr']:g}")
-            rows.append([label, model, g["n_runs"], pct("class_il_accuracy"), pct("task_il_accuracy"),
-                         pct("class_il_forgetting"), f"{g['wall_s']['mean']:.0f}"])
+    def title(doc: dict, path: Path) -> str:
         bench = next(iter(doc["groups"].values()))["config"]["benchmark"]
-        blocks.append(f"**{bench}** (full training set, 5 × 2 classes, 1 epoch, batch 10; "
-                      f"`{path.relative_to(ROOT)}`)\n\n" + _table(
-                          ["run", "model", "seeds", "class-IL %", "task-IL %", "forgetting %", "wall s / run"], rows))
-    return "\n".join(blocks)
+        return f"**{bench}** (full training set, 5 × 2 classes, 1 epoch, batch 10; `{path.relative_to(ROOT)}`)"
+
+    def row(label: str, g: dict) -> list[Any]:
+        cfg = g["config"]
+        model = (f"ANN MLP {'x'.join(map(str, cfg['hidden']))}, SGD {cfg['lr']:g} (Avalanche)"
+                 if cfg["backbone"] == "ann-mlp" else
+                 f"spiking {cfg['backbone']} ({cfg.get('neuron', 'lif')}, T={cfg['timesteps']}), AdamW {cfg['lr']:g}")
+        return [label, model, g["n_runs"], _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
+                _pct_of(g, "class_il_forgetting"), f"{g['wall_s']['mean']:.0f}"]
+
+    return _continual_blocks("continual-standard", "the standard protocol with ANN twins",
+                             "benchmarks/continual_standard.py --workers 2", title,
+                             ["run", "model", "seeds", "class-IL %", "task-IL %", "forgetting %", "wall s / run"], row)
 
 
 def quantization() -> str:
