@@ -249,3 +249,26 @@ def test_convert_cli_writes_a_file_evaluate_reads(tmp_path, capsys, monkeypatch)
     printed = capsys.readouterr().out
     assert "ANN" in printed and "SNN T=2" in printed and "zero action" in printed
     assert (tmp_path / "ev" / "policy_results.json").is_file()
+
+
+def test_fidelity_protocol_document(monkeypatch):
+    import snnrl.sweeps.fidelity as fidelity
+    from snnrl.agents.zoo import load_teacher
+
+    monkeypatch.setattr(fidelity, "RECIPE_CANDIDATES", fidelity.RECIPE_CANDIDATES[:2])
+    monkeypatch.setattr(fidelity, "CRPI_ALPHAS", (1.0,))
+    monkeypatch.setattr(fidelity, "ABLATION", {"plain": Recipe(), "spiking": Recipe("mse", "spiking")})
+    actor, entry = load_teacher("td3-invertedpendulum")
+    config = fidelity.FidelityConfig(timesteps=(2,), episodes=2, tuning_episodes=1, calibration_steps=300,
+                                     distillation=DistillationConfig(rounds=1, rollout_steps=40, envs=2, epochs=1))
+    seen = []
+    doc = fidelity.run_fidelity_protocol(actor, entry["env_id"], config, on_row=lambda t, name, row: seen.append(name))
+    assert seen == ["plain", "spiking", "crpi", "recipe"]
+    assert doc["ann"]["return_mean"] == 1000 and doc["reference"]["return_mean"] < 100      # zero action falls
+    rows = doc["per_timesteps"][0]["rows"]
+    assert rows["crpi"]["alpha"] == 1.0 and rows["recipe"]["recipe"] in {c.label for c in
+                                                                          fidelity.RECIPE_CANDIDATES}
+    for row in rows.values():
+        expected = (row["return_mean"] - doc["reference"]["return_mean"]) / (1000 - doc["reference"]["return_mean"])
+        assert row["fidelity"] == pytest.approx(expected) and len(row["returns"]) == 2
+    assert [r["tuning_return"] for r in doc["per_timesteps"][0]["tuning"]["recipe"]] != []

@@ -45,6 +45,8 @@ RECIPE_CANDIDATES = tuple(Recipe("mse", "spiking", bias, alpha) for bias in (Fal
 """Candidates of the recommended recipe: MSE thresholds and a distilled spiking actor, with or without bias
 calibration, without CRPI or with ``alpha`` 0.5 or 1."""
 
+TUNING_RULE = "highest mean return on the tuning episodes; ties to the earlier candidate"
+
 ABLATION = {
     "plain": Recipe(),
     "mse": Recipe("mse"),
@@ -123,8 +125,7 @@ def convert_tuned(actor: TeacherActor, env_id: str, timesteps: Sequence[int], *,
             progress(f"T={t}: {recipe.label} (tuning return {max(r['tuning_return'] for r in table):.4g})")
     meta = {"env_id": env_id, "calibration_seed": builder.calibration_seed, "calibration_steps": calibration_steps,
             "tuning_seeds": [tuning_seed, tuning_seed + tuning_episodes - 1],
-            "tuning_rule": "highest mean return on the tuning episodes; ties to the earlier candidate",
-            "tuning": tuning, "distillation": asdict(distillation)}
+            "tuning_rule": TUNING_RULE, "tuning": tuning, "distillation": asdict(distillation)}
     return policies, meta
 
 
@@ -142,26 +143,26 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
                             distillation=config.distillation)
     teacher = AnnPolicy(actor, metering=False)
 
-    def run(policy: Any, seed: int, episodes: int, with_teacher: bool = True) -> list[EpisodeResult]:
-        return run_episodes(policy, env_id, episodes=episodes, seed=seed, teacher=teacher if with_teacher else None)
-
     def report(policy: Any, with_teacher: bool = True) -> dict[str, Any]:
-        return episode_stats(run(policy, config.seed, config.episodes, with_teacher), time_limit)
+        return episode_stats(run_episodes(policy, env_id, episodes=config.episodes, seed=config.seed,
+                                          teacher=teacher if with_teacher else None), time_limit)
 
     ann = report(AnnPolicy(actor))
     reference = report(ConstantPolicy(actor.action_dim, actor.obs_dim), with_teacher=False)
     out: dict[str, Any] = {"env_id": env_id, "time_limit": time_limit, "config": asdict(config),
-                           "tuning_rule": "highest mean return on the tuning episodes; ties to the earlier candidate",
-                           "reference_policy": "zero action", "ann": ann, "reference": reference, "per_timesteps": []}
+                           "tuning_rule": TUNING_RULE, "reference_policy": "zero action", "ann": ann, "reference": reference, "per_timesteps": []}
     for t in config.timesteps:
         tuning = {"seed": config.tuning_seed, "episodes": config.tuning_episodes}
         crpi, crpi_table = tune(builder, t, [Recipe(alpha=a) for a in CRPI_ALPHAS], **tuning)
         recipe, recipe_table = tune(builder, t, RECIPE_CANDIDATES, **tuning)
         rows: dict[str, Any] = {}
+        measured: dict[Recipe, dict[str, Any]] = {}                      # a tuned pick equal to a row: once
         for name, r in [*ABLATION.items(), ("crpi", crpi), ("recipe", recipe)]:
-            row = {"recipe": r.label, **asdict(r), **report(builder.policy(r, t))}
-            row["fidelity"] = fidelity_score(row["return_mean"], ann["return_mean"], reference["return_mean"])
-            rows[name] = row
+            if r not in measured:
+                measured[r] = {"recipe": r.label, **asdict(r), **report(builder.policy(r, t))}
+                measured[r]["fidelity"] = fidelity_score(measured[r]["return_mean"], ann["return_mean"],
+                                                         reference["return_mean"])
+            row = rows[name] = measured[r]
             if on_row is not None:
                 on_row(t, name, row)
         out["per_timesteps"].append({"timesteps": t, "rows": rows,
