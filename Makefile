@@ -11,11 +11,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench clean-venv data
 
-# CPU torch is installed first, alone, so no package can pull the multi-GB CUDA build.
+# CPU torch is installed first, alone, so no package can pull the multi-GB CUDA build. The last step compiles the
+# spike-driven kernel into numba's on-disk cache, so no user waits for it at the first decision.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[test]"
+	$(BIN)/python -m snnrl.agents.spike_engine
 	touch $(STAMP)
 
 # Fashion-MNIST ships as Debian's package dataset-fashion-mnist (no download at run time).

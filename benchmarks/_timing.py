@@ -40,12 +40,19 @@ def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
     return float(np.median(np.asarray(times[num]) / np.asarray(times[den])))
 
 
-def stateful_predict(policy: Any, obs: np.ndarray) -> Callable[[], Any]:
-    """A closure calling ``policy.predict`` with its recurrent state, as an evaluation loop does."""
+def stateful_predict(policy: Any, obs: np.ndarray, *, cycle: bool = False) -> Callable[[], Any]:
+    """A closure calling ``policy.predict`` with its recurrent state, as an evaluation loop does: on ``obs`` every
+    call, or with ``cycle`` on one row of ``obs`` after the other (a single environment's changing observations)."""
     state = None
+    index = 0
 
     def call() -> Any:
-        nonlocal state
-        action, state = policy.predict(obs, state)
+        nonlocal state, index
+        if cycle:
+            x = obs[index]
+            index = (index + 1) % len(obs)
+        else:
+            x = obs
+        action, state = policy.predict(x, state)
         return action
     return call

@@ -1,7 +1,9 @@
 """Speed (benchmarks.md): overhead of operation counting — the same policy and inputs with metering on vs off.
 
 Policies (``--teacher``'s converted actor, ``T`` = ``--timesteps``): :class:`~snnrl.agents.policy.SpikingPolicy` with
-plain conversion and with CRPI, and the ANN teacher's :class:`~snnrl.agents.policy.AnnPolicy`; plus a bare
+plain conversion and with CRPI (on the spike-driven engine, whose counts are a by-product of the decision), and the
+ANN teacher's :class:`~snnrl.agents.policy.AnnPolicy` (dense counts, counted once and broadcast); each timed call
+predicts and then reads ``last_decision_ops``, as the energy recorder does. Plus a bare
 :class:`~snnrl.opcount.OperationCounter` around the converted actor's forward. Before timing, a sequence of
 observations is fed to a metered and an unmetered copy of each policy and their actions and recurrent states are
 checked to be bit-identical. Timing is interleaved (shuffled blocks per round, medians over rounds); the overhead is
@@ -56,6 +58,18 @@ def check_identical(make: Callable[[bool], Any], observations: np.ndarray) -> in
     return len(observations)
 
 
+def _reading_ops(policy: Any, obs: np.ndarray) -> Callable[[], Any]:
+    """``policy.predict`` with its recurrent state, then a read of ``last_decision_ops`` as the energy recorder
+    does (the engine builds the per-layer dict only when it is read)."""
+    call = stateful_predict(policy, obs)
+
+    def predict_and_read() -> Any:
+        action = call()
+        policy.last_decision_ops
+        return action
+    return predict_and_read
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", default="td3-halfcheetah")
@@ -99,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         candidates: dict[str, Callable[[], Any]] = {}
         for name, make in makers.items():
             for metering in (True, False):
-                candidates[f"{name}_{'on' if metering else 'off'}"] = stateful_predict(make(metering), obs)
+                candidates[f"{name}_{'on' if metering else 'off'}"] = _reading_ops(make(metering), obs)
         counter = OperationCounter(snn)
 
         def counted_forward() -> torch.Tensor:

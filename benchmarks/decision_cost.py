@@ -2,25 +2,32 @@
 
 One run, one machine, interleaved: every round times each candidate for a block of calls, in a shuffled order;
 numbers are medians over rounds, and each ratio is the median of the per-round ratios (the two candidates of a
-ratio ran seconds apart, so background load cancels). Candidates, at batch 1 and vectorised (``--batches``):
+ratio ran seconds apart, so background load cancels). Stateful candidates cycle through recorded observations of a
+teacher rollout (batch 1) or hold a fixed batch of them. Candidates, at batch 1 and vectorised (``--batches``):
 
 * ``ann_predict`` — :class:`~snnrl.agents.policy.AnnPolicy` ``predict`` (numpy in, numpy out), metering off;
   ``ann_forward`` — the raw teacher actor on a tensor, under ``torch.no_grad()``;
-* ``snn_predict_T{T}`` / ``snn_crpi_predict_T{T}`` — :class:`~snnrl.agents.policy.SpikingPolicy` ``predict`` with
-  plain conversion / CRPI (alpha 1), metering off, for every ``T`` of ``--timesteps``;
-* ``ours_forward_T{T}`` — the converted :class:`~snnrl.agents.conversion.SpikingActor` on a tensor (plain
-  conversion), and ``sj_m_forward_T{T}`` / ``sj_s_forward_T{T}`` — the same network built from SpikingJelly
-  (``nn.Linear`` + ``spikingjelly.activation_based.neuron.IFNode``, soft reset ``v_reset=None``, start potential
-  ``θ/2``, accumulated non-spiking output, the teacher's squashing) in multi-step and single-step mode. Their actions
-  are first checked against ours (``--tolerance``). SpikingJelly's ``IFNode`` takes one scalar threshold per layer,
-  so this comparison uses our per-layer (``percentile``) calibration; the rest uses the reference per-neuron one.
+* ``snn_predict_T{T}`` / ``snn_crpi_predict_T{T}`` — :class:`~snnrl.agents.policy.SpikingPolicy` ``predict`` on the
+  spike-driven engine (:mod:`snnrl.agents.spike_engine`), plain conversion / CRPI (alpha 1), metering off;
+  ``torch_predict_T{T}`` — the same policy on the torch reference path (what every decision cost before the engine);
+* ``sj_m_forward_T{T}`` — the same network built from SpikingJelly (``nn.Linear`` +
+  ``spikingjelly.activation_based.neuron.IFNode``, soft reset ``v_reset=None``, start potential ``θ/2``,
+  accumulated non-spiking output, the teacher's squashing) in multi-step mode, against ``sjnet_predict_T{T}``, our
+  engine's ``predict`` on that network. Their actions are first checked against ours (``--tolerance``).
+  SpikingJelly's ``IFNode`` takes one scalar threshold per layer, so this comparison uses our per-layer
+  (``percentile``) calibration; the rest uses the reference per-neuron one.
+
+Then the cost model (batch 1, engine ``predict``): every ``T`` of ``--sweep-timesteps`` × threshold scale of
+``--sweep-scales`` (a scale changes the spike count at the same ``T`` × width), with the mean spikes and synaptic
+accumulates per decision from the engine's own counts; least-squares fits of time on spikes and on ``T`` say which one
+the cost follows.
 
 Writes ``benchmarks/results/speed/decision_cost.json`` (:func:`snnrl.results.write_result`). Needs the ``bench``
 extra (SpikingJelly).
 
 Usage::
 
-    .venv/bin/python benchmarks/decision_cost.py            # T = 4, 8, 16; batches 1 and 8
+    .venv/bin/python benchmarks/decision_cost.py            # T = 4, 8, 16; batches 1 and 64; cost sweep
     .venv/bin/python benchmarks/decision_cost.py --quick    # smoke run
 """
 
@@ -144,9 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", default="td3-halfcheetah")
     p.add_argument("--timesteps", type=int, nargs="+", default=[4, 8, 16])
-    p.add_argument("--batches", type=int, nargs="+", default=[1, 8])
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     p.add_argument("--rounds", type=int, default=60, help="interleaved rounds (medians over them)")
     p.add_argument("--calls", type=int, default=20, help="calls per candidate and round")
+    p.add_argument("--sweep-timesteps", type=int, nargs="+", default=[2, 4, 8, 16, 32])
+    p.add_argument("--sweep-scales", type=float, nargs="+", default=[0.5, 1.0, 2.0],
+                   help="threshold scales of the cost sweep")
+    p.add_argument("--sweep-rounds", type=int, default=30)
     p.add_argument("--calibration-steps", type=int, default=2000)
     p.add_argument("--check-observations", type=int, default=256, help="observations of the SpikingJelly check")
     p.add_argument("--tolerance", type=float, default=1e-5, help="largest allowed action difference vs SpikingJelly")
@@ -157,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.timesteps, args.rounds, args.calls, args.calibration_steps = [8], 5, 5, 300
-        args.check_observations = 64
+        args.check_observations, args.sweep_timesteps, args.sweep_scales, args.sweep_rounds = 64, [2, 8], [1.0], 3
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
@@ -169,40 +180,39 @@ def main(argv: list[str] | None = None) -> int:
     observations = rollout_observations(actor, env_id, max(args.check_observations, max(args.batches)), args.seed + 1)
 
     checks: dict[str, float] = {}
-    sj_nets = {mode: SpikingJellyActor(snn_layer, mode) for mode in ("m", "s")}
+    sj_net = SpikingJellyActor(snn_layer, "m")
     for t in args.timesteps:
-        for mode, net in sj_nets.items():
-            diff = check_spikingjelly(snn_layer, net, observations[:args.check_observations], t)
-            checks[f"sj_{mode}_T{t}"] = diff
-            if diff > args.tolerance:
-                raise AssertionError(f"SpikingJelly ({mode}-step, T={t}) actions differ from ours by {diff:.3g} "
-                                     f"> {args.tolerance}: the two networks are not the same.")
-    # our policy and our bare actor agree exactly (plain conversion)
-    plain = SpikingPolicy(snn_layer, timesteps=args.timesteps[0], metering=False)
+        diff = check_spikingjelly(snn_layer, sj_net, observations[:args.check_observations], t)
+        checks[f"sj_m_T{t}"] = diff
+        if diff > args.tolerance:
+            raise AssertionError(f"SpikingJelly (multi-step, T={t}) actions differ from ours by {diff:.3g} "
+                                 f"> {args.tolerance}: the two networks are not the same.")
+    # our engine, our torch path and our bare actor agree (plain conversion)
+    engine = SpikingPolicy(snn_layer, timesteps=args.timesteps[0], metering=False, engine="kernel")
     with torch.no_grad():
-        assert np.array_equal(plain.predict(observations[:8])[0],
-                              snn_layer(torch.from_numpy(observations[:8]), args.timesteps[0]).numpy())
+        bare = snn_layer(torch.from_numpy(observations[:8]), args.timesteps[0]).numpy()
+    if float(np.abs(engine.predict(observations[:8])[0] - bare).max()) > args.tolerance:
+        raise AssertionError("the spike-driven engine's actions differ from the torch path's.")
     print("SpikingJelly check (max |action difference|):", {k: f"{v:.2g}" for k, v in checks.items()}, flush=True)
 
     ann = AnnPolicy(actor, metering=False)
-    raw: dict[str, dict[str, list[float]]] = {}
+    raw: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     for batch in args.batches:
-        obs_np = observations[:batch].copy() if batch > 1 else observations[0].copy()
         obs_t = torch.from_numpy(observations[:batch].copy())
-        candidates: dict[str, Callable[[], Any]] = {"ann_predict": lambda: ann.predict(obs_np)}
+        source = observations[:64].copy() if batch == 1 else observations[:batch].copy()
+        candidates: dict[str, Callable[[], Any]] = {"ann_predict": stateful_predict(ann, source, cycle=batch == 1)}
 
         def ann_forward() -> torch.Tensor:
             with torch.no_grad():
                 return actor(obs_t)
         candidates["ann_forward"] = ann_forward
         for t in args.timesteps:
-            for tag, crpi in (("snn", None), ("snn_crpi", CRPIConfig(alpha=1.0))):
-                policy = SpikingPolicy(snn, timesteps=t, crpi=crpi, metering=False)
-                candidates[f"{tag}_predict_T{t}"] = stateful_predict(policy, obs_np)
-            candidates[f"ours_forward_T{t}"] = _no_grad(snn_layer, obs_t, t)
-            for mode, net in sj_nets.items():
-                candidates[f"sj_{mode}_forward_T{t}"] = _no_grad(net, obs_t, t)
+            for tag, net, crpi, path in (("snn", snn, None, "kernel"), ("snn_crpi", snn, CRPIConfig(alpha=1.0), "kernel"),
+                                         ("torch", snn, None, "torch"), ("sjnet", snn_layer, None, "kernel")):
+                policy = SpikingPolicy(net, timesteps=t, crpi=crpi, metering=False, engine=path)
+                candidates[f"{tag}_predict_T{t}"] = stateful_predict(policy, source, cycle=batch == 1)
+            candidates[f"sj_m_forward_T{t}"] = _no_grad(sj_net, obs_t, t)
         print(f"batch {batch}: timing {len(candidates)} candidates x {args.rounds} rounds x {args.calls} calls",
               flush=True)
         times = time_interleaved(candidates, rounds=args.rounds, calls=args.calls, seed=args.seed)
@@ -213,25 +223,73 @@ def main(argv: list[str] | None = None) -> int:
                 "snn_over_ann_predict": paired_ratio(times, f"snn_predict_T{t}", "ann_predict"),
                 "snn_crpi_over_ann_predict": paired_ratio(times, f"snn_crpi_predict_T{t}", "ann_predict"),
                 "snn_predict_over_ann_forward": paired_ratio(times, f"snn_predict_T{t}", "ann_forward"),
-                "ours_over_spikingjelly_multistep": paired_ratio(times, f"ours_forward_T{t}", f"sj_m_forward_T{t}"),
-                "ours_over_spikingjelly_singlestep": paired_ratio(times, f"ours_forward_T{t}", f"sj_s_forward_T{t}"),
+                "crpi_over_plain": paired_ratio(times, f"snn_crpi_predict_T{t}", f"snn_predict_T{t}"),
+                "engine_over_torch_path": paired_ratio(times, f"snn_predict_T{t}", f"torch_predict_T{t}"),
+                "ours_over_spikingjelly_multistep": paired_ratio(times, f"sjnet_predict_T{t}", f"sj_m_forward_T{t}"),
+                "snn_throughput_over_ann": 1.0 / paired_ratio(times, f"snn_predict_T{t}", "ann_predict"),
             }
         summary[f"batch{batch}"] = row
         for t in args.timesteps:
             r = row[f"T{t}"]
-            print(f"  T={t:2d}: SNN/ANN predict {r['snn_over_ann_predict']:.2f} "
-                  f"(CRPI {r['snn_crpi_over_ann_predict']:.2f})"
-                  f", ours/SpikingJelly multi-step {r['ours_over_spikingjelly_multistep']:.2f}, single-step "
-                  f"{r['ours_over_spikingjelly_singlestep']:.2f}", flush=True)
+            print(f"  T={t:2d}: SNN/ANN predict {r['snn_over_ann_predict']:.2f} (CRPI {r['snn_crpi_over_ann_predict']:.2f})"
+                  f", SNN/ANN forward {r['snn_predict_over_ann_forward']:.2f}, engine/torch path "
+                  f"{r['engine_over_torch_path']:.2f}, ours/SpikingJelly {r['ours_over_spikingjelly_multistep']:.3f}",
+                  flush=True)
+    summary["cost_model"], raw["cost_model"] = cost_sweep(actor, activations, observations[:64].copy(), args)
     summary["spikingjelly_max_action_difference"] = checks
     config = {"teacher": args.teacher, "env_id": env_id, "net_arch": entry.get("net_arch"),
               "timesteps": args.timesteps, "batches": args.batches, "rounds": args.rounds, "calls": args.calls,
-              "calibration_steps": args.calibration_steps, "threshold_method": "max (SpikingJelly: percentile)",
-              "tolerance": args.tolerance, "threads": args.threads, "quick": args.quick,
-              "metering": False, "crpi_alpha": 1.0, "units": "microseconds per decision (raw: per round)"}
+              "sweep_timesteps": args.sweep_timesteps, "sweep_scales": args.sweep_scales,
+              "sweep_rounds": args.sweep_rounds, "calibration_steps": args.calibration_steps,
+              "threshold_method": "max (SpikingJelly comparison: percentile)", "tolerance": args.tolerance,
+              "threads": args.threads, "quick": args.quick, "metering": False, "crpi_alpha": 1.0,
+              "units": "microseconds per decision (raw: per round)"}
     write_result(args.out, "decision_cost", config=config, raw=raw, summary=summary, seed=args.seed)
     print(f"wrote {args.out}")
     return 0
+
+
+def cost_sweep(actor: TeacherActor, activations: list[torch.Tensor], observations: np.ndarray,
+               args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """Engine ``predict`` time per decision against ``T`` and spike count (batch 1, cycling observations)."""
+    candidates: dict[str, Callable[[], Any]] = {}
+    load: dict[str, dict[str, float]] = {}
+    for scale in args.sweep_scales:
+        net = convert_actor(actor, thresholds_from_activations(activations, method="max", scale=scale))
+        for t in args.sweep_timesteps:
+            key = f"T{t}_scale{scale:g}"
+            metered = SpikingPolicy(net, timesteps=t, metering=True, engine="kernel")
+            spikes = accumulates = 0
+            for obs in observations:
+                metered.predict(obs)
+                totals = sum(c.sum(0) for c in metered.last_decision_ops.values())
+                accumulates += int(totals[1])
+                spikes += int(totals[3])
+            load[key] = {"timesteps": t, "scale": scale, "spikes": spikes / len(observations),
+                         "accumulates": accumulates / len(observations)}
+            candidates[key] = stateful_predict(SpikingPolicy(net, timesteps=t, metering=False, engine="kernel"),
+                                               observations, cycle=True)
+    print(f"cost sweep: timing {len(candidates)} candidates x {args.sweep_rounds} rounds", flush=True)
+    times = time_interleaved(candidates, rounds=args.sweep_rounds, calls=len(observations), seed=args.seed)
+    points = [{**load[k], "median_us": float(np.median(v)) * 1e6} for k, v in times.items()]
+    us = np.array([pt["median_us"] for pt in points])
+
+    def fit(x: np.ndarray) -> dict[str, float]:
+        design = np.stack([np.ones_like(x), x], axis=1)
+        coef, *_ = np.linalg.lstsq(design, us, rcond=None)
+        residual = us - design @ coef
+        return {"intercept_us": float(coef[0]), "slope_us": float(coef[1]),
+                "r2": float(1.0 - (residual ** 2).sum() / ((us - us.mean()) ** 2).sum())}
+    spikes_fit = fit(np.array([pt["spikes"] for pt in points]))
+    t_fit = fit(np.array([float(pt["timesteps"]) for pt in points]))
+    for pt in points:
+        print(f"  T={pt['timesteps']:2d} scale {pt['scale']:g}: {pt['spikes']:7.0f} spikes, {pt['median_us']:7.1f} us",
+              flush=True)
+    print(f"  time ~ spikes: {spikes_fit['slope_us'] * 1e3:.1f} ns/spike + {spikes_fit['intercept_us']:.1f} us "
+          f"(R^2 {spikes_fit['r2']:.3f}); time ~ T: R^2 {t_fit['r2']:.3f}", flush=True)
+    summary = {"points": points, "fit_spikes": spikes_fit, "fit_timesteps": t_fit,
+               "ns_per_spike": spikes_fit["slope_us"] * 1e3}
+    return summary, {k: [s * 1e6 for s in v] for k, v in times.items()}
 
 
 def _no_grad(net: nn.Module, obs: torch.Tensor, timesteps: int) -> Callable[[], torch.Tensor]:

@@ -307,15 +307,53 @@ def decision_cost() -> str:
     for batch in cfg["batches"]:
         for t in cfg["timesteps"]:
             r = s[f"batch{batch}"][f"T{t}"]
-            rows.append([batch, t, f"{r['snn_over_ann_predict']:.2f}×", f"{r['snn_crpi_over_ann_predict']:.2f}×",
-                         f"{r['snn_predict_over_ann_forward']:.2f}×", f"{r['ours_over_spikingjelly_multistep']:.2f}×",
-                         f"{r['ours_over_spikingjelly_singlestep']:.2f}×"])
+            rows.append([batch, t, f"{r['snn_over_ann_predict']:.2f}×", f"{r['snn_predict_over_ann_forward']:.2f}×",
+                         f"{r['crpi_over_plain']:.2f}×", f"{r['ours_over_spikingjelly_multistep']:.3f}×",
+                         f"{r['engine_over_torch_path']:.2f}×", f"{r['snn_throughput_over_ann']:.2f}×"])
     worst = max(s["spikingjelly_max_action_difference"].values())
-    return (f"{cfg['teacher']} ({'-'.join(map(str, cfg['net_arch']))} actor), time per decision as ratios from one "
-            f"interleaved run, {cfg['threads']} torch thread; SpikingJelly's actions equal ours (max difference "
-            f"{worst:g}) (`{path.relative_to(ROOT)}`).\n\n"
-            + _table(["batch", "T", "SNN / ANN predict", "SNN+CRPI / ANN predict", "SNN predict / ANN forward",
-                      "ours / SpikingJelly multi-step", "ours / SpikingJelly single-step"], rows))
+    cost = s["cost_model"]
+    fs, ft = cost["fit_spikes"], cost["fit_timesteps"]
+    return (f"{cfg['teacher']} ({'-'.join(map(str, cfg['net_arch']))} actor), `SpikingPolicy.predict` on the "
+            f"spike-driven engine, time per decision as ratios from one interleaved run, {cfg['threads']} torch thread; "
+            f"SpikingJelly's actions equal ours (max difference {worst:g}) (`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["batch", "T", "SNN / ANN predict", "SNN predict / ANN forward", "CRPI / plain",
+                      "ours / SpikingJelly multi-step", "engine / torch path", "SNN throughput / ANN's"], rows)
+            + f"\nCost model (batch 1, T = {', '.join(map(str, cfg['sweep_timesteps']))} × threshold scale "
+              f"{', '.join(f'{v:g}' for v in cfg['sweep_scales'])}): time = {fs['intercept_us']:.1f} µs + "
+              f"{cost['ns_per_spike']:.1f} ns per spike (R² {fs['r2']:.3f}); a fit on T alone explains "
+              f"R² {ft['r2']:.3f}. Plot: `benchmarks/results/plots/decision_cost.png`.\n")
+
+
+def engine_agreement() -> str:
+    path = RESULTS / "speed" / "engine_agreement.json"
+    if not path.exists():
+        return _missing("engine agreement", "benchmarks/engine_agreement.py")
+    doc = _load(path)
+    s, cfg = doc["summary"], doc["config"]
+    rows = [[r["teacher"], "CRPI" if r["crpi"] else "plain", r["decisions"], r["decisions_disagreeing"],
+             f"{r['neuron_counts_differing']}/{r['neuron_counts_compared']}", f"{r['max_action_difference']:.1e}",
+             f"{r['max_action_error_vs_float64']['torch']:.1e}", f"{r['max_action_error_vs_float64']['kernel']:.1e}",
+             r["op_count_mismatches"]] for r in doc["raw"]]
+    return (f"Spike-driven engine vs the torch path on {s['decisions']} recorded closed-loop decisions (T="
+            f"{cfg['timesteps']}): {s['neuron_counts_differing']} of {s['neuron_counts_compared']} neuron spike counts "
+            f"differ; {s['decisions_disagreeing']} decisions fall outside the rule \"{cfg['rule']}\" (tolerance "
+            f"{cfg['tolerance']:g}), max action difference {s['max_action_difference']:.1e}; against a float64 "
+            f"evaluation of the same spikes the torch path is off by up to {s['max_action_error_vs_float64']['torch']:.1e}, "
+            f"the engine by {s['max_action_error_vs_float64']['kernel']:.1e} (`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["teacher", "CRPI", "decisions", "outside the rule", "spike counts differing", "max abs action difference",
+                      "torch vs float64", "engine vs float64", "op-count mismatches"], rows))
+
+
+def sweep_cost() -> str:
+    path = RESULTS / "speed" / "sweep_cost.json"
+    if not path.exists():
+        return _missing("sweep cost", "benchmarks/sweep_cost.py")
+    doc = _load(path)
+    s, cfg = doc["summary"], doc["config"]
+    return (f"`{cfg['command']}`: {s['wall_s']['auto']:.1f} s on the engine against {s['wall_s']['torch']:.1f} s on the "
+            f"torch path ({s['engine_over_torch_path']:.2f}×, median of {cfg['repeats']} alternating runs each); mean "
+            f"returns equal on {s['jobs_with_equal_returns']}/{s['jobs']} jobs, largest difference "
+            f"{s['max_abs_return_difference']:.3g} (`{path.relative_to(ROOT)}`).\n")
 
 
 def counter_overhead() -> str:
@@ -364,6 +402,8 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "quantization": quantization,
     "homeostasis": homeostasis,
     "decision-cost": decision_cost,
+    "engine-agreement": engine_agreement,
+    "sweep-cost": sweep_cost,
     "counter-overhead": counter_overhead,
     "soft-dtw": soft_dtw,
     "backends": backends,
@@ -426,6 +466,34 @@ def plot_fidelity(out: Path) -> Path | None:
     return atomic_write_bytes(out / "fidelity.png", fidelity_plot_png(docs))
 
 
+def plot_decision_cost(out: Path) -> Path | None:
+    """Time per decision against spikes per decision (the cost sweep), one marker per threshold scale."""
+    path = RESULTS / "speed" / "decision_cost.json"
+    if not path.exists():
+        return None
+    cost = _load(path)["summary"]["cost_model"]
+    from snnrl.io import atomic_write_bytes
+    from snnrl.reports.output import figure_png, pyplot
+
+    fig, ax = pyplot().subplots(figsize=(5.5, 4), dpi=120)
+    for scale in sorted({pt["scale"] for pt in cost["points"]}):
+        pts = sorted((pt for pt in cost["points"] if pt["scale"] == scale), key=lambda pt: pt["spikes"])
+        ax.plot([pt["spikes"] for pt in pts], [pt["median_us"] for pt in pts], "o-", label=f"thresholds x{scale:g}")
+        for pt in pts:
+            ax.annotate(f"T={pt['timesteps']}", (pt["spikes"], pt["median_us"]), fontsize=6,
+                        textcoords="offset points", xytext=(3, -8))
+    fit = cost["fit_spikes"]
+    xs = [0, max(pt["spikes"] for pt in cost["points"])]
+    ax.plot(xs, [fit["intercept_us"] + fit["slope_us"] * x for x in xs], color="grey", lw=0.8, ls=":",
+            label=f"{cost['ns_per_spike']:.0f} ns/spike fit")
+    ax.set_xlabel("spikes per decision")
+    ax.set_ylabel("µs per decision (batch 1)")
+    ax.set_title("spike-driven engine: cost follows spikes")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return atomic_write_bytes(out / "decision_cost.png", figure_png(fig))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if the README is out of date")
@@ -446,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(args.readme, rendered)
     plot = plot_conversion(RESULTS / "plots")
     plot_fidelity(RESULTS / "plots")
+    plot_decision_cost(RESULTS / "plots")
     print(f"rendered {len(_BLOCK.findall(text))} blocks into {args.readme}" + (f"; plot {plot}" if plot else ""))
     return 0
 

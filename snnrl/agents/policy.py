@@ -30,6 +30,7 @@ import torch
 from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import Decision, SpikingActor
 from snnrl.agents.crpi import CRPIConfig, next_carry, start_potential
+from snnrl.agents.spike_engine import EngineDecision, SpikeEngine, engine_setting, resolve_engine
 from snnrl.encoding import check_timesteps
 from snnrl.io import ArtifactError, load_versioned_any, save_versioned
 from snnrl.opcount import OperationCounter
@@ -88,14 +89,26 @@ class _MeteredPolicy:
 
     def _init_metering(self, metering: bool) -> None:
         self.metering = metering
-        self.last_decision_ops: dict[str, torch.Tensor] = {}
+        self._ops: dict[str, np.ndarray] = {}
+        self._ops_raw: tuple[list[str], np.ndarray] | None = None   # kernel counts, turned into a dict when read
         self._counter: OperationCounter | None = None
 
+    @property
+    def last_decision_ops(self) -> dict[str, np.ndarray]:
+        """Operations of the last decision per layer and environment row: ``{layer: int64 array [B, 4]}`` with
+        columns ``macs, accumulates, neuron_updates, spikes`` (empty with metering off)."""
+        if self._ops_raw is not None:
+            names, counts = self._ops_raw
+            self._ops = {name: counts[:, r] for r, name in enumerate(names)}
+            self._ops_raw = None
+        return self._ops
+
     def _metered(self, fn, *args: Any) -> Any:
+        self._ops_raw = None
         if not self.metering:
             with torch.no_grad():
                 result = fn(*args)
-            self.last_decision_ops = {}
+            self._ops = {}
             return result
         counter = self.__dict__.get("_counter")
         if counter is None:  # one counter per policy: its hooked layers are found once, not at every decision
@@ -103,7 +116,7 @@ class _MeteredPolicy:
         counter.reset()
         with torch.no_grad(), counter:
             result = fn(*args)
-        self.last_decision_ops = counter.by_sample()
+        self._ops = {name: counts.numpy() for name, counts in counter.by_sample().items()}
         return result
 
     def __getstate__(self) -> dict[str, Any]:
@@ -128,15 +141,23 @@ class SpikingPolicy(_MeteredPolicy):
         Count operations per decision (:attr:`last_decision_ops`); never changes actions.
     meta
         Free-form provenance (teacher name, env id, calibration) saved with the policy.
+    engine
+        ``"kernel"`` (the spike-driven engine of :mod:`snnrl.agents.spike_engine`), ``"torch"`` (the reference
+        path) or ``"auto"`` (the kernel where numba is there). Default: the
+        environment variable ``SNNRL_ENGINE``, else ``"auto"``; both paths give the same actions.
     """
 
     def __init__(self, actor: SpikingActor, *, timesteps: int, crpi: CRPIConfig | None = None,
-                 metering: bool = True, meta: dict[str, Any] | None = None) -> None:
+                 metering: bool = True, meta: dict[str, Any] | None = None, engine: str | None = None) -> None:
         self.actor = actor.eval()
         self.network = actor
         self.timesteps = check_timesteps(timesteps)
         self.crpi = crpi
         self.meta = dict(meta or {})
+        self.engine = engine_setting(engine)             # a bad setting fails here, before any decision
+        self._obs_dim = actor.obs_dim
+        self._engine: SpikeEngine | None = None
+        self._flat: tuple[NetworkState, np.ndarray] | None = None   # the last returned state and its [B, N] carry
         self._init_metering(metering)
 
     # -- state ---------------------------------------------------------------------------------------
@@ -145,11 +166,23 @@ class SpikingPolicy(_MeteredPolicy):
         return NetworkState({str(i): {"carry": torch.zeros(n_envs, theta.numel())}
                              for i, theta in enumerate(self.actor.thresholds)})
 
+    @property
+    def engine_path(self) -> str:
+        """The path decisions take: ``"kernel"`` or ``"torch"``."""
+        return resolve_engine(self.engine)
+
     # -- acting ---------------------------------------------------------------------------------------
     def decide(self, obs: torch.Tensor, state: NetworkState | None = None,
                episode_start: Any = None) -> tuple[Decision, NetworkState]:
         """One decision on ``obs [B, obs_dim]``: the actor's :class:`~snnrl.agents.conversion.Decision` (output
         pre-activation, end potentials, spike counts per layer) and the next state (the CRPI carry)."""
+        if self.engine_path == "kernel":
+            out, new_state = self._kernel_decision(np.ascontiguousarray(obs.detach().numpy(), dtype=np.float32), state, episode_start)
+            engine = self._engine
+            decision = Decision(torch.from_numpy(out.pre_action),
+                                [torch.from_numpy(v) for v in engine.split(out.v_end)],
+                                [torch.from_numpy(n) for n in engine.split(out.spike_counts)])
+            return decision, new_state
         batch = obs.shape[0]
         if state is None or state.batch_size != batch:
             state = self.initial_state(batch)
@@ -169,15 +202,46 @@ class SpikingPolicy(_MeteredPolicy):
             carries = [torch.zeros_like(c) for c in carries]
         return decision, NetworkState({str(i): {"carry": c} for i, c in enumerate(carries)})
 
+    def _kernel_decision(self, obs: np.ndarray, state: NetworkState | None,
+                         episode_start: Any) -> tuple[EngineDecision, NetworkState]:
+        """A decision on the spike-driven engine (numpy in and out; counts kept when metering)."""
+        engine = self._engine
+        if engine is None:
+            engine = self._engine = SpikeEngine(self.actor)
+        batch = obs.shape[0]
+        if self._flat is not None and self._flat[0] is state and len(self._flat[1]) == batch:
+            carry = self._flat[1]                                    # the state this policy returned last
+        elif state is None or state.batch_size != batch:
+            carry = np.zeros((batch, engine.n_neurons), dtype=np.float32)
+        else:
+            carry = np.ascontiguousarray(np.concatenate(
+                [state.tensors[str(i)]["carry"].detach().numpy() for i in range(len(engine.widths))], axis=1),
+                dtype=np.float32)
+        mask = episode_start_mask(episode_start, batch)
+        if mask is None or (self.crpi is not None and not self.crpi.reset_on_episode_start):
+            reset = np.zeros(batch, dtype=bool)
+        else:
+            reset = np.ascontiguousarray(mask.numpy())              # an expanded mask has stride 0
+        out = engine.run(obs, carry, reset, self.timesteps, self.crpi)
+        new_state = NetworkState({str(i): {"carry": torch.from_numpy(c)} for i, c in enumerate(engine.split(out.carry))})
+        self._flat = (new_state, out.carry)
+        self._ops = {}
+        self._ops_raw = (engine.record_names, out.counts) if self.metering else None
+        return out, new_state
+
     def predict(self, observation: Any, state: NetworkState | None = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, NetworkState]:
         """Actions for ``observation`` (``(obs_dim,)`` or ``(n_envs, obs_dim)``) and the next state.
 
         ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
         """
-        obs, single = observation_batch(observation, self.actor.obs_dim)
-        decision, new_state = self.decide(obs, state, episode_start)
-        actions = self.actor.squash_action(decision.pre_action).numpy()
+        obs, single = observation_batch(observation, self._obs_dim)
+        if self.engine_path == "kernel":
+            out, new_state = self._kernel_decision(np.ascontiguousarray(obs.numpy()), state, episode_start)
+            actions = out.action
+        else:
+            decision, new_state = self.decide(obs, state, episode_start)
+            actions = self.actor.squash_action(decision.pre_action).numpy()
         return (actions[0] if single else actions), new_state
 
     # -- files ---------------------------------------------------------------------------------------
@@ -263,7 +327,8 @@ def save_policy_set(path: str | os.PathLike[str], policies: Sequence[SpikingPoli
 class AnnPolicy(_MeteredPolicy):
     """The ANN teacher under the same ``predict`` contract (stateless; ``state`` is passed through).
 
-    Its operations are dense MACs (conventional ANN hardware), whatever the data.
+    Its operations are dense MACs (conventional ANN hardware), whatever the data: they are counted once, on the
+    first metered decision, and repeated for every row after that (metering costs a broadcast).
     """
 
     dense_ops = True
@@ -272,11 +337,20 @@ class AnnPolicy(_MeteredPolicy):
         self.actor = actor.eval()
         self.network = actor
         self._init_metering(metering)
+        self._per_row: dict[str, np.ndarray] | None = None
 
     def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
                 deterministic: bool = True) -> tuple[np.ndarray, Any]:
         obs, single = observation_batch(observation, self.actor.obs_dim)
-        actions = self._metered(self.actor, obs).numpy()
+        if self.metering and self._per_row is not None:
+            with torch.no_grad():
+                actions = self.actor(obs).numpy()
+            batch = obs.shape[0]
+            self._ops = {name: np.broadcast_to(row, (batch, 4)) for name, row in self._per_row.items()}
+        else:
+            actions = self._metered(self.actor, obs).numpy()
+            if self.metering:
+                self._per_row = {name: counts[:1].copy() for name, counts in self._ops.items()}
         return (actions[0] if single else actions), state
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import torch
-
 from snnrl.hardware.digital import DIGITAL_45NM_FP32
 from snnrl.opcount import OpsSummary
 
@@ -46,11 +44,11 @@ class EpisodeEnergyRecorder:
     def steps(self) -> int:
         return len(self._energy_per_step)
 
-    def add_decision(self, ops: Mapping[str, torch.Tensor | list[int]]) -> float:
+    def add_decision(self, ops: Mapping[str, Any]) -> float:
         """Add one decision's per-layer counts ``[macs, accumulates, neuron_updates, spikes]``; returns its pJ."""
         energy = 0.0
         for layer, counts in ops.items():
-            values = [int(v) for v in (counts.tolist() if isinstance(counts, torch.Tensor) else counts)]
+            values = [int(v) for v in (counts.tolist() if hasattr(counts, "tolist") else counts)]   # tensor, array, list
             totals = self._per_layer.setdefault(layer, [0, 0, 0, 0])
             for i, v in enumerate(values):
                 totals[i] += v

@@ -1,0 +1,360 @@
+"""The spike-driven inference engine: a converted MLP actor's decision costs what its spikes cost.
+
+A decision of a :class:`~snnrl.agents.conversion.SpikingActor` runs as one compiled (numba) call per batch:
+
+1. the first layer once, as dense multiply-accumulates of the (clamped) observation: ``I = W₀·x + b₀``;
+2. per timestep ``t`` and IF layer ``l``: ``V += I_l``; every neuron with ``V ≥ θ`` spikes and loses ``θ``
+   (soft reset); the next layer's input current is its bias plus the **weight rows of the inputs that spiked**,
+   ``I_{l+1} = b_{l+1} + Σ_{j spiked} W_{l+1}[:, j]`` — work proportional to spikes × fan-out, not to width;
+3. the output layer accumulates the same way and the pre-action is its mean over ``T``;
+4. start potentials ``θ/2 + c`` and the CRPI carry ``c`` (:mod:`snnrl.agents.crpi`) are computed in the call, and
+   the operation counts of :class:`~snnrl.opcount.OperationCounter` (MACs, accumulates, neuron updates, spikes per
+   layer and batch row) come out as a by-product, so metering costs nothing.
+
+The torch path (:meth:`SpikingActor.decide <snnrl.agents.conversion.SpikingActor.decide>`) stays the reference and
+the path for autograd. The two sum the same numbers in another order (BLAS vs. row by row), so a potential that
+lands within a few float32 ulps of ``θ`` can fire on one path and not on the other; ``benchmarks/decision_cost.py``
+measures how often on recorded closed-loop decisions of every zoo actor.
+
+Compilation happens once and is cached on disk by numba (``make`` warms the cache at install:
+``python -m snnrl.agents.spike_engine``); a first use without a cache says so in one line. Without numba,
+:func:`kernel_available` is false, a one-line notice is logged, and policies use the torch path.
+
+Example
+-------
+>>> import torch
+>>> from snnrl.agents.actor import TeacherActor
+>>> from snnrl.agents.conversion import convert_actor
+>>> actor = TeacherActor.build(obs_dim=3, action_dim=2, net_arch=[8, 8], seed=0)        # doctest: +SKIP
+>>> engine = SpikeEngine(convert_actor(actor, [torch.ones(8), torch.ones(8)]))          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from snnrl.agents.conversion import SpikingActor
+from snnrl.agents.crpi import CRPIConfig
+
+__all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "engine_setting",
+           "resolve_engine", "engine_record_names"]
+
+logger = logging.getLogger("snnrl")
+
+ENGINES = ("auto", "kernel", "torch")
+"""``auto``: the kernel where numba is available, else torch (``benchmarks/decision_cost.py`` measured the kernel
+faster than the torch path at every batch size it tried, 1 to 1024, with 1 and 2 torch threads); ``kernel``: always
+the kernel (an error without numba); ``torch``: the reference path. The environment variable ``SNNRL_ENGINE``
+overrides the default ``auto``."""
+
+
+def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biases, b_off, widths, thetas, n_off,
+                 tanh, action_low, action_high, carry_in, reset, timesteps, crpi, alpha, use_floor, floor,
+                 pre, action, v_end, spikes, carry_out, counts):  # pragma: no cover - compiled by numba
+    """One decision for every row (see the module docstring). Writes ``pre``, ``action`` (the teacher's squashing of
+    ``pre``: tanh rescaled to the action box, or a clip to it), ``v_end``, ``spikes``, ``carry_out`` and
+    ``counts [B, 2L+1, 4]`` (macs, accumulates, neuron_updates, spikes; records in execution order).
+
+    Inner loops run over array *views* indexed from 0, so numba drops negative-index checks and vectorises them.
+    """
+    batch, obs_dim = obs.shape
+    layers = widths.shape[0] - 1
+    n_total = thetas.shape[0]
+    actions = widths[layers]
+    widest = 0
+    for l in range(layers + 1):
+        widest = max(widest, widths[l])
+    x = np.empty(obs_dim, dtype=np.float32)
+    current = np.empty((layers + 1, widest), dtype=np.float32)        # input current of each layer
+    total = np.empty(actions, dtype=np.float64)      # output sums in float64 (see below)
+    v_start = np.empty(n_total, dtype=np.float32)
+    fired = np.empty((2, widest), dtype=np.int64)
+    fire = np.empty(widest, dtype=np.float32)
+    half = np.float32(0.5)
+    for b in range(batch):
+        for k in range(obs_dim):
+            xk = obs[b, k]
+            if clip:
+                xk = min(max(xk, obs_low[k]), obs_high[k])
+            x[k] = xk
+        first = current[0, :widths[0]]                                 # analog input: dense, once per decision
+        first[:] = b_in
+        for k in range(obs_dim):
+            xk = x[k]
+            w_row = w_in[k]
+            for i in range(first.shape[0]):
+                first[i] += w_row[i] * xk
+        counts[b, 0, 0] = widths[0] * obs_dim
+        v, c_in, n_spk = v_end[b], carry_in[b], spikes[b]
+        for i in range(n_total):                                      # start potentials θ/2 + c
+            v_start[i] = half * thetas[i] + (np.float32(0.0) if reset[b] else c_in[i])
+            v[i] = v_start[i]
+            n_spk[i] = 0.0
+        total[:] = 0.0
+        for t in range(timesteps):
+            n_prev = 0
+            for l in range(layers + 1):
+                width = widths[l]
+                cur = current[l, :width]
+                if l == layers:                                      # accumulating output layer, in float64
+                    start = w_off[l - 1]
+                    for o in range(width):
+                        total[o] += biases[b_off[l - 1] + o]
+                    for s in range(n_prev):
+                        w_row = weights[start + fired[(l - 1) % 2, s] * width:start + fired[(l - 1) % 2, s] * width + width]
+                        for o in range(width):
+                            total[o] += w_row[o]
+                    counts[b, 2 * l, 1] += n_prev * width
+                    break
+                if l > 0:                                            # event-driven synapses: rows of spiked inputs
+                    cur[:] = biases[b_off[l - 1]:b_off[l - 1] + width]
+                    prev = fired[(l - 1) % 2]
+                    start = w_off[l - 1]
+                    for s in range(n_prev):
+                        row = start + prev[s] * width
+                        w_row = weights[row:row + width]
+                        for i in range(width):
+                            cur[i] += w_row[i]
+                    counts[b, 2 * l, 1] += n_prev * width
+                base = n_off[l]
+                v_l, th_l, n_l, out = v[base:base + width], thetas[base:base + width], n_spk[base:base + width], fired[l % 2]
+                s_l = fire[:width]
+                for i in range(width):                               # IF: charge, fire, soft reset (vectorised)
+                    vi = v_l[i] + cur[i]
+                    s_i = np.float32(vi >= th_l[i])
+                    v_l[i] = vi - th_l[i] * s_i                      # V −= θ·s, as the torch path computes it
+                    n_l[i] += s_i
+                    s_l[i] = s_i
+                n = 0
+                for i in range(width):                               # the indices of the neurons that spiked
+                    out[n] = i
+                    n += np.int64(s_l[i])
+                counts[b, 1 + 2 * l, 2] += width
+                counts[b, 1 + 2 * l, 3] += n
+                n_prev = n
+        p_b, a_b = pre[b], action[b]
+        for o in range(actions):
+            p_o = np.float32(total[o] / timesteps)
+            p_b[o] = p_o
+            if tanh:                                                 # same operation order as SpikingActor
+                a_b[o] = action_low[o] + half * (np.tanh(p_o) + np.float32(1.0)) * (action_high[o] - action_low[o])
+            else:
+                a_b[o] = max(min(p_o, action_high[o]), action_low[o])
+        c_out = carry_out[b]
+        for i in range(n_total):                                      # CRPI carry for the next decision
+            if crpi:
+                theta = thetas[i]
+                n_floor = floor if use_floor else n_spk[i]
+                floored = max(v[i] - v_start[i], -n_floor * theta)
+                if alpha != 1.0:
+                    floored = alpha * floored
+                h = half * theta
+                c_out[i] = min(max(floored, -h), h)
+            else:
+                c_out[i] = 0.0
+
+
+_KERNEL = None
+_KERNEL_MISSING = False
+
+
+def kernel_available() -> bool:
+    """True when numba imports (the kernel can run); logs a one-line notice the first time it does not."""
+    global _KERNEL_MISSING
+    if _KERNEL is not None:
+        return True
+    if _KERNEL_MISSING:
+        return False
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        _KERNEL_MISSING = True
+        logger.warning("snnrl: numba is not installed, so spiking policies run on the torch path (slower; same "
+                       "results). Install it with `pip install numba` for the spike-driven engine.")
+        return False
+    return True
+
+
+def _kernel():
+    """The compiled kernel (compiled on first use, cached on disk by numba)."""
+    global _KERNEL
+    if _KERNEL is None:
+        if not kernel_available():
+            raise RuntimeError("the spike-driven kernel needs numba: `pip install numba`, or use engine='torch'.")
+        import numba
+
+        dispatcher = numba.njit(cache=True, nogil=True, error_model="numpy")(_decide_rows)
+        if not _is_cached(dispatcher):
+            print("snnrl: compiling the spike-driven kernel (once; numba caches it on disk) ...", file=sys.stderr,
+                  flush=True)
+        _KERNEL = dispatcher
+    return _KERNEL
+
+
+def _is_cached(dispatcher) -> bool:
+    """Whether numba's on-disk cache has an entry for the kernel (best effort: numba internals)."""
+    try:
+        return os.path.exists(dispatcher._cache._cache_file._index_path)
+    except AttributeError:
+        return True  # cannot tell: stay quiet
+
+
+def engine_setting(engine: str | None = None) -> str:
+    """The checked engine setting: ``engine``, else the environment variable ``SNNRL_ENGINE``, else ``"auto"``."""
+    choice = engine or os.environ.get("SNNRL_ENGINE") or "auto"
+    if choice not in ENGINES:
+        source = "engine=" if engine else "SNNRL_ENGINE"
+        raise ValueError(f"{source} must be one of {', '.join(ENGINES)}, got {choice!r}.")
+    if choice == "kernel" and not kernel_available():
+        raise ValueError(f"{'engine=' if engine else 'SNNRL_ENGINE='}kernel needs numba (`pip install numba`); use "
+                         "'auto' or 'torch' without it.")
+    return choice
+
+
+def resolve_engine(setting: str) -> str:
+    """``"kernel"`` or ``"torch"`` for a checked setting (:func:`engine_setting`)."""
+    if setting == "auto":
+        return "kernel" if kernel_available() else "torch"
+    return setting
+
+
+def engine_record_names(layers: int) -> list[str]:
+    """The layer names of the kernel's count records, as :class:`~snnrl.opcount.OperationCounter` names them on a
+    :class:`~snnrl.agents.conversion.SpikingActor` with ``layers`` IF layers, in execution order."""
+    names = ["input_layer"]
+    for index in range(layers):
+        names.append(f"neurons.{index}")
+        names.append(f"hidden_layers.{index}" if index < layers - 1 else "output_layer")
+    return names
+
+
+@dataclass(frozen=True)
+class EngineDecision:
+    """One kernel decision for ``B`` rows (numpy arrays; ``N`` = all IF neurons, layer after layer).
+
+    Attributes
+    ----------
+    pre_action, action
+        ``[B, action_dim]`` float32: the output layer's mean over ``T``, and the action (the teacher's squashing).
+    v_end, spike_counts, carry
+        ``[B, N]`` float32: end potentials, spikes per neuron, the CRPI carry for the next decision (zeros without
+        CRPI).
+    counts
+        ``[B, 2L+1, 4]`` int64 operation counts per record of :func:`engine_record_names`.
+    """
+
+    pre_action: np.ndarray
+    action: np.ndarray
+    v_end: np.ndarray
+    spike_counts: np.ndarray
+    carry: np.ndarray
+    counts: np.ndarray
+
+
+class SpikeEngine:
+    """The packed weights of a :class:`~snnrl.agents.conversion.SpikingActor` for the event-driven kernel.
+
+    The packing is refreshed automatically when the actor's parameters or buffers change in place (torch's
+    version counters: ``load_state_dict``, optimiser steps, ``copy_``), so a policy never runs stale weights.
+    Parameters *replaced* by new tensor objects are not seen: build a new engine (or policy) then.
+
+    Parameters
+    ----------
+    actor
+        The converted actor (CPU; any number of IF layers).
+    """
+
+    def __init__(self, actor: SpikingActor) -> None:
+        self.actor = actor
+        self.widths = [n.threshold.numel() for n in actor.neurons]
+        self.record_names = engine_record_names(len(self.widths))
+        self.n_neurons = int(sum(self.widths))
+        self.offsets = np.cumsum([0, *self.widths]).astype(np.int64)
+        self.n_off = self.offsets[:-1].copy()
+        self._pack()
+
+    def _versions(self) -> tuple[int, ...]:
+        return tuple([t._version for t in self._tensors])
+
+    def _pack(self) -> None:
+        a = self.actor
+        self._tensors = [*a.parameters(), *a.buffers()]
+
+        def f32(t: torch.Tensor) -> np.ndarray:
+            return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+        synapses = [m.layer for m in a.hidden_layers] + [a.output_layer.layer]
+        self.w_in = f32(a.input_layer.weight.T)
+        self.b_in = f32(a.input_layer.bias)
+        self.weights = np.concatenate([f32(s.weight.T).ravel() for s in synapses])
+        self.w_off = np.cumsum([0] + [s.weight.numel() for s in synapses[:-1]]).astype(np.int64)
+        self.biases = np.concatenate([f32(s.bias) for s in synapses])
+        self.b_off = np.cumsum([0] + [s.bias.numel() for s in synapses[:-1]]).astype(np.int64)
+        self.layer_widths = np.asarray([*self.widths, a.action_dim], dtype=np.int64)
+        self.thetas = np.concatenate([f32(t) for t in a.thresholds])
+        self.clip = a.obs_low is not None
+        self.tanh = a.squash == "tanh"
+        self.action_low, self.action_high = f32(a.action_low), f32(a.action_high)
+        dim = a.obs_dim
+        self.obs_low = f32(a.obs_low) if self.clip else np.zeros(dim, np.float32)
+        self.obs_high = f32(a.obs_high) if self.clip else np.zeros(dim, np.float32)
+        self._actions = a.action_dim
+        self._static = (self.clip, self.obs_low, self.obs_high, self.w_in, self.b_in, self.weights, self.w_off,
+                        self.biases, self.b_off, self.layer_widths, self.thetas, self.n_off, self.tanh,
+                        self.action_low, self.action_high)
+        self._crpi_key: object = False
+        self._version = self._versions()
+
+    def split(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Per-layer views ``[B, width]`` of a ``[B, N]`` array."""
+        return [flat[:, self.offsets[i]:self.offsets[i + 1]] for i in range(len(self.widths))]
+
+    def run(self, obs: np.ndarray, carry: np.ndarray, reset: np.ndarray, timesteps: int,
+            crpi: CRPIConfig | None) -> EngineDecision:
+        """One decision on ``obs [B, obs_dim]`` float32 from carries ``[B, N]`` (rows with ``reset`` start at
+        ``θ/2``), ``timesteps`` IF steps, CRPI or plain conversion (all arrays C-contiguous)."""
+        if self._versions() != self._version:
+            self._pack()
+        batch = obs.shape[0]
+        outputs = np.empty((2, batch, self._actions), dtype=np.float32)            # pre-action, action
+        neurons = np.empty((3, batch, self.n_neurons), dtype=np.float32)           # v_end, spikes, carry
+        counts = np.zeros((batch, len(self.record_names), 4), dtype=np.int64)
+        kernel = _KERNEL if _KERNEL is not None else _kernel()
+        kernel(obs, *self._static, carry, reset, timesteps, *self._crpi_args(crpi), outputs[0], outputs[1],
+               neurons[0], neurons[1], neurons[2], counts)
+        return EngineDecision(outputs[0], outputs[1], neurons[0], neurons[1], neurons[2], counts)
+
+    def _crpi_args(self, crpi: CRPIConfig | None) -> tuple[bool, np.float32, bool, np.float32]:
+        """The kernel's CRPI arguments (cached for the last ``crpi`` seen)."""
+        if self._crpi_key is not crpi:
+            floor = crpi is not None and crpi.floor_spikes is not None
+            self._crpi_cached = (crpi is not None, np.float32(crpi.alpha if crpi is not None else 1.0), floor,
+                                 np.float32(crpi.floor_spikes if floor else 0.0))
+            self._crpi_key = crpi
+        return self._crpi_cached
+
+
+def _warm_cache() -> int:
+    """Compile the kernel into numba's disk cache (``python -m snnrl.agents.spike_engine``; run by ``make``)."""
+    if not kernel_available():
+        return 0
+    from torch import nn
+
+    layer = nn.Linear(2, 2)
+    actor = SpikingActor(layer, [], nn.Linear(2, 1), [torch.ones(2)], obs_low=None, obs_high=None,
+                         action_low=-torch.ones(1), action_high=torch.ones(1), squash="tanh")
+    engine = SpikeEngine(actor)
+    for crpi in (None, CRPIConfig(), CRPIConfig(floor_spikes=1.0)):
+        engine.run(np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32), np.zeros(1, bool), 2, crpi)
+    print("snnrl: spike-driven kernel compiled and cached.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_warm_cache())

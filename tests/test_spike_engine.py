@@ -1,0 +1,205 @@
+"""The spike-driven engine (snnrl.agents.spike_engine) against the torch reference path."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import random_actor
+from snnrl.agents import spike_engine
+from snnrl.agents.conversion import convert_actor, thresholds_from_activations
+from snnrl.agents.crpi import CRPIConfig
+from snnrl.agents.policy import SpikingPolicy
+from snnrl.agents.spike_engine import SpikeEngine, engine_record_names, engine_setting
+
+pytest.importorskip("numba")
+
+CRPIS = [None, CRPIConfig(alpha=1.0), CRPIConfig(alpha=0.6), CRPIConfig(floor_spikes=1.0),
+         CRPIConfig(reset_on_episode_start=False)]
+
+
+def _converted(seed: int, widths: tuple[int, ...], *, normalised: bool = False):
+    actor = random_actor(seed, widths)
+    if normalised:  # an observation normaliser folds into the first layer and adds a clamp
+        dim = widths[0]
+        actor.obs_mean, actor.obs_var = torch.randn(dim), torch.rand(dim) + 0.5
+        actor.obs_eps, actor.obs_clip = 1e-8, 1.5
+    acts = actor.hidden_activations(torch.randn(400, widths[0]))
+    return convert_actor(actor, thresholds_from_activations(acts, method="max", scale=0.7))
+
+
+def _pair(snn, timesteps: int, crpi: CRPIConfig | None, metering: bool = True):
+    return (SpikingPolicy(snn, timesteps=timesteps, crpi=crpi, metering=metering, engine="torch"),
+            SpikingPolicy(snn, timesteps=timesteps, crpi=crpi, metering=metering, engine="kernel"))
+
+
+@pytest.mark.parametrize("widths,normalised", [((3, 16, 2), False), ((5, 32, 24, 3), True),
+                                               ((4, 20, 12, 9, 2), False)])
+@pytest.mark.parametrize("timesteps", [1, 4, 7])
+def test_kernel_equals_torch_path_on_random_nets(widths, normalised, timesteps):
+    snn = _converted(1, widths, normalised=normalised)
+    obs = torch.randn(64, widths[0]) * 2
+    for crpi in CRPIS:
+        ref, fast = _pair(snn, timesteps, crpi)
+        state_r = state_k = None
+        for step in range(6):                                       # a sequence: the carry goes round the loop
+            start = np.random.default_rng(step).random(64) < 0.2
+            d_r, state_r = ref.decide(obs + 0.1 * step, state_r, start)
+            d_k, state_k = fast.decide(obs + 0.1 * step, state_k, start)
+            assert all(torch.equal(a, b) for a, b in zip(d_r.spike_counts, d_k.spike_counts))
+            torch.testing.assert_close(d_k.pre_action, d_r.pre_action, rtol=0, atol=1e-5)
+            for a, b in zip(d_r.v_end, d_k.v_end):
+                torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
+            for key in state_r.tensors:
+                torch.testing.assert_close(state_k.tensors[key]["carry"], state_r.tensors[key]["carry"], rtol=0,
+                                           atol=1e-5)
+            ops_r, ops_k = ref.last_decision_ops, fast.last_decision_ops
+            assert list(ops_k) == list(ops_r) == engine_record_names(len(widths) - 2)
+            assert all(np.array_equal(ops_k[k], ops_r[k]) for k in ops_r)       # the counter's counts, exactly
+
+
+def test_predict_actions_equal_and_state_round_trips_between_paths():
+    snn = _converted(2, (6, 40, 30, 3), normalised=True)
+    ref, fast = _pair(snn, 8, CRPIConfig(alpha=1.0))
+    obs = np.random.default_rng(0).normal(size=(5, 6)).astype(np.float32)
+    state = None
+    for step in range(10):
+        a_r, s_r = ref.predict(obs * (1 + 0.05 * step), state, episode_start=np.zeros(5, bool))
+        a_k, s_k = fast.predict(obs * (1 + 0.05 * step), state, episode_start=np.zeros(5, bool))
+        np.testing.assert_allclose(a_k, a_r, rtol=0, atol=1e-6)
+        state = s_k if step % 2 else s_r                      # each path continues from the other's state
+    single, _ = fast.predict(obs[0])
+    assert single.shape == (3,)
+
+
+def test_crpi_carry_changes_kernel_decisions():
+    """CRPI in the kernel is not a no-op: with the carry, the second decision differs from plain conversion."""
+    snn = _converted(3, (4, 32, 2))
+    obs = np.random.default_rng(1).normal(size=(16, 4)).astype(np.float32)
+    plain = SpikingPolicy(snn, timesteps=2, engine="kernel")
+    crpi = SpikingPolicy(snn, timesteps=2, crpi=CRPIConfig(alpha=1.0), engine="kernel")
+    _, sp = plain.predict(obs)
+    _, sc = crpi.predict(obs)
+    assert all(not c["carry"].any() for c in sp.tensors.values())
+    assert any(c["carry"].abs().sum() > 0 for c in sc.tensors.values())
+    assert not np.array_equal(plain.predict(obs, sp)[0], crpi.predict(obs, sc)[0])
+
+
+def test_episode_start_resets_only_its_rows():
+    snn = _converted(4, (3, 24, 2))
+    fast = SpikingPolicy(snn, timesteps=3, crpi=CRPIConfig(alpha=1.0), engine="kernel")
+    obs = np.random.default_rng(2).normal(size=(2, 3)).astype(np.float32)
+    _, state = fast.predict(obs)
+    fresh = SpikingPolicy(snn, timesteps=3, crpi=CRPIConfig(alpha=1.0), engine="kernel")
+    a_reset, _ = fast.predict(obs, state, episode_start=np.array([True, False]))
+    a_fresh, _ = fresh.predict(obs)
+    a_kept, _ = fast.predict(obs, state, episode_start=np.array([False, False]))
+    np.testing.assert_array_equal(a_reset[0], a_fresh[0])
+    np.testing.assert_array_equal(a_reset[1], a_kept[1])
+
+
+def test_engine_follows_in_place_weight_changes():
+    snn = _converted(5, (3, 16, 2))
+    fast = SpikingPolicy(snn, timesteps=4, engine="kernel")
+    obs = np.ones((1, 3), np.float32)
+    before, _ = fast.predict(obs)
+    with torch.no_grad():
+        snn.output_layer.layer.bias.add_(0.5)
+    after, _ = fast.predict(obs)
+    ref, _ = SpikingPolicy(snn, timesteps=4, engine="torch").predict(obs)
+    assert not np.array_equal(before, after)
+    np.testing.assert_allclose(after, ref, rtol=0, atol=1e-6)
+
+
+def test_metering_off_reports_nothing_and_on_reports_the_counts():
+    snn = _converted(6, (3, 16, 2))
+    off = SpikingPolicy(snn, timesteps=4, metering=False, engine="kernel")
+    on = SpikingPolicy(snn, timesteps=4, metering=True, engine="kernel")
+    obs = np.random.default_rng(3).normal(size=(3, 3)).astype(np.float32)
+    off.predict(obs)
+    on.predict(obs)
+    assert off.last_decision_ops == {}
+    ops = on.last_decision_ops
+    assert ops["input_layer"][:, 0].tolist() == [16 * 3] * 3                  # dense first layer, once
+    assert ops["neurons.0"][:, 2].tolist() == [16 * 4] * 3                    # T x width neuron updates
+    assert np.array_equal(ops["output_layer"][:, 1], ops["neurons.0"][:, 3] * 2)  # spikes x fan-out accumulates
+
+
+def test_fallback_without_numba_uses_torch_and_says_so_once(monkeypatch, caplog):
+    monkeypatch.setattr(spike_engine, "_KERNEL", None)
+    monkeypatch.setattr(spike_engine, "_KERNEL_MISSING", False)
+    import builtins
+    real_import = builtins.__import__
+
+    def no_numba(name, *args, **kwargs):
+        if name == "numba":
+            raise ImportError("no numba here")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_numba)
+    snn = _converted(7, (3, 16, 2))
+    with caplog.at_level(logging.WARNING, logger="snnrl"):
+        policy = SpikingPolicy(snn, timesteps=4, engine="auto")
+        assert policy.engine_path == "torch"
+        action, _ = policy.predict(np.zeros(3, np.float32))
+        SpikingPolicy(snn, timesteps=4).predict(np.zeros(3, np.float32))
+    notices = [r for r in caplog.records if "numba is not installed" in r.getMessage()]
+    assert len(notices) == 1 and "\n" not in notices[0].getMessage()
+    with pytest.raises(ValueError, match="engine=kernel needs numba"):
+        SpikingPolicy(snn, timesteps=4, engine="kernel")
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    monkeypatch.setattr(spike_engine, "_KERNEL_MISSING", False)
+    np.testing.assert_allclose(action, SpikingPolicy(snn, timesteps=4, engine="kernel").predict(
+        np.zeros(3, np.float32))[0], rtol=0, atol=1e-6)
+
+
+def test_bad_engine_settings_fail_before_any_decision(monkeypatch):
+    snn = _converted(8, (3, 8, 2))
+    with pytest.raises(ValueError, match=r"engine= must be one of auto, kernel, torch, got 'gpu'"):
+        SpikingPolicy(snn, timesteps=4, engine="gpu")
+    monkeypatch.setenv("SNNRL_ENGINE", "fast")
+    with pytest.raises(ValueError, match="SNNRL_ENGINE must be one of"):
+        engine_setting()
+    monkeypatch.setenv("SNNRL_ENGINE", "torch")
+    assert SpikingPolicy(snn, timesteps=4).engine_path == "torch"
+
+
+def test_zoo_actors_agree_on_closed_loop_decisions():
+    """Every zoo actor: 40 closed-loop decisions (CRPI), the kernel's spikes and counts equal the torch path's."""
+    import gymnasium as gym
+
+    from snnrl.agents.conversion import collect_activations
+    from snnrl.agents.zoo import list_teachers, load_teacher
+
+    for name in sorted(list_teachers()):
+        actor, entry = load_teacher(name)
+        snn = convert_actor(actor, thresholds_from_activations(collect_activations(actor, entry["env_id"],
+                                                                                   steps=100, seed=0)))
+        ref, fast = _pair(snn, 4, CRPIConfig(alpha=1.0))
+        env = gym.make(entry["env_id"])
+        obs, _ = env.reset(seed=0)
+        state = None
+        for step in range(40):
+            x = torch.as_tensor(np.asarray(obs, np.float32)).unsqueeze(0)
+            d_r, s_r = ref.decide(x, state, np.array([step == 0]))
+            d_k, _ = fast.decide(x, state, np.array([step == 0]))
+            assert all(torch.equal(a, b) for a, b in zip(d_r.spike_counts, d_k.spike_counts)), name
+            assert all(np.array_equal(fast.last_decision_ops[k], ref.last_decision_ops[k]) for k in ref.last_decision_ops)
+            a_r = ref.actor.squash_action(d_r.pre_action)
+            assert float((a_r - fast.actor.squash_action(d_k.pre_action)).abs().max()) < 1e-5, name
+            state = s_r
+            obs, _, terminated, truncated, _ = env.step(a_r[0].numpy())
+            if terminated or truncated:
+                break
+        env.close()
+
+
+def test_engine_packs_every_layer():
+    snn = _converted(9, (3, 10, 7, 5, 2))
+    engine = SpikeEngine(snn)
+    assert engine.widths == [10, 7, 5] and engine.n_neurons == 22
+    assert engine.weights.size == 10 * 7 + 7 * 5 + 5 * 2
+    assert engine.record_names == ["input_layer", "neurons.0", "hidden_layers.0", "neurons.1", "hidden_layers.1",
+                                   "neurons.2", "output_layer"]
