@@ -10,9 +10,18 @@ At episode end (terminated or truncated) the wrapper adds ``info["energy"]`` —
 spikes per layer and energy in pJ under a hardware profile — the way ``RecordEpisodeStatistics`` adds
 ``info["episode"]``. Every step adds ``info["policy_action"]``, the action the policy took.
 
-The policy object is shared, not copied: each wrapper keeps only its own state, so many wrappers (e.g. the
-sub-envs of a ``gymnasium.vector.SyncVectorEnv``) can host one policy; ``AsyncVectorEnv`` pickles one copy per
-worker. The wrapper does not record its constructor arguments, so ``env.spec`` never deep-copies the policy.
+The policy object is shared, never copied: each wrapper keeps only its own state (the recurrent state and the
+energy recorder), so many wrappers — e.g. the sub-envs of a ``gymnasium.vector.SyncVectorEnv`` — can host one
+policy. The wrapper records its constructor arguments (``gymnasium.utils.RecordConstructorArgs``), so ``env.spec``
+can re-create it (``env.spec.make()``, as ``gymnasium.utils.env_checker.check_env`` does), but the recorded
+arguments are shared, not deep-copied, when the spec is copied: a re-created wrapper hosts the same policy object.
+
+In a ``gymnasium.vector.AsyncVectorEnv`` every worker process builds its own wrapper around its own copy of the
+policy (inherited under the ``fork`` context, unpickled under ``spawn``); policy state and energy come back
+through ``info``. A wrapper built in a child process sets torch to ``worker_threads`` threads (default 1) before
+it runs the policy: a forked child that used the parent's OpenMP thread pool would otherwise deadlock on its
+first multi-threaded operation, and one thread per worker also avoids oversubscribing the cores. A forked
+worker calls the policy only after that, so fork and spawn both work whatever the parent's thread count.
 
 Example
 -------
@@ -32,11 +41,14 @@ Example
 
 from __future__ import annotations
 
+import multiprocessing
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
+from gymnasium.utils import RecordConstructorArgs
 
 from snnrl.hardware.digital import DIGITAL_45NM_FP32
 from snnrl.hardware.episode import EnergyModel, EpisodeEnergyRecorder
@@ -44,7 +56,14 @@ from snnrl.hardware.episode import EnergyModel, EpisodeEnergyRecorder
 __all__ = ["ClosedLoop"]
 
 
-class ClosedLoop(gym.Wrapper):
+class _SharedArguments(dict):
+    """Constructor arguments kept by reference: a deep copy (``env.spec`` copies specs) copies only the mapping."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> "_SharedArguments":
+        return _SharedArguments(self)
+
+
+class ClosedLoop(gym.Wrapper, RecordConstructorArgs):
     """Host ``policy`` in the loop of ``env``; add ``info["energy"]`` at episode end.
 
     Parameters
@@ -56,12 +75,23 @@ class ClosedLoop(gym.Wrapper):
         ``last_decision_ops`` (as :class:`~snnrl.agents.policy.SpikingPolicy` does) its operations are metered.
     profile
         Hardware profile turning operations into energy.
+    worker_threads
+        Torch threads to use when the wrapper is built in a child process (a vector env's worker); ``None``
+        leaves torch's setting alone. The parent process is never changed.
     """
 
-    def __init__(self, env: gym.Env, policy: Any, *, profile: EnergyModel = DIGITAL_45NM_FP32) -> None:
-        super().__init__(env)
+    def __init__(self, env: gym.Env, policy: Any, *, profile: EnergyModel = DIGITAL_45NM_FP32,
+                 worker_threads: int | None = 1) -> None:
         if not callable(getattr(policy, "predict", None)):
             raise TypeError(f"policy must have an SB3-style predict(...) method, got {type(policy).__name__}.")
+        if worker_threads is not None and (isinstance(worker_threads, bool) or not isinstance(worker_threads, int)
+                                           or worker_threads < 1):
+            raise ValueError(f"worker_threads must be an integer >= 1 or None, got {worker_threads!r}.")
+        RecordConstructorArgs.__init__(self, _disable_deepcopy=True)
+        self._saved_kwargs = _SharedArguments(policy=policy, profile=profile, worker_threads=worker_threads)
+        super().__init__(env)
+        if worker_threads is not None and multiprocessing.parent_process() is not None:
+            torch.set_num_threads(worker_threads)   # before the policy runs in this process (see module docstring)
         self.policy = policy
         self.recorder = EpisodeEnergyRecorder(profile)
         self.action_space = spaces.Box(low=0.0, high=0.0, shape=(0,), dtype=np.float32)
