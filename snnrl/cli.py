@@ -428,14 +428,17 @@ def _sweep_target(target: Any, folder: Path, config: Any, args: argparse.Namespa
     writer = _tensorboard(args, target.name)
     step = {job: i for i, job in enumerate(jobs)}
 
-    def finished(result: Any) -> None:
-        atomic_write_json(files[result.job], result.to_json())
+    def log(result: Any) -> None:
         if writer is not None:
             _log_job(writer, result.job.label, float(result.returns.mean()), result.energy_per_decision_pj,
                      step[result.job])
 
-    for result in done.values():
-        finished(result) if writer is not None else None
+    def finished(result: Any) -> None:
+        atomic_write_json(files[result.job], result.to_json())
+        log(result)
+
+    for result in done.values():   # read back from an interrupted run: logged, not written again
+        log(result)
     calibration_file = folder / "calibration.json"
     remaining = [job for job in jobs if job not in done]
     if done:

@@ -191,7 +191,9 @@ def _run(command: str, bad: list[str], tmp_path) -> list[str]:
 
 
 @pytest.mark.parametrize("command, option, bad", _cases(), ids=lambda v: v if isinstance(v, str) else " ".join(v))
-def test_bad_value_is_one_line_naming_the_flag(command, option, bad, tmp_path, capsys, no_work, monkeypatch):
+def test_bad_value_is_one_line_naming_the_flag(command, option, bad, tmp_path, capsys, no_work, monkeypatch,
+                                               record_property):
+    record_property("cli_option", f"{command} {option}")   # counted by benchmarks/reliability.py
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SNNRL_HOME", str(tmp_path / "home"))
     arguments = _run(command, bad, tmp_path)

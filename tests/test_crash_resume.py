@@ -347,3 +347,36 @@ def test_continual_full_split_digits_survives_two_kills(tmp_path, record_propert
     """On the whole split-digits data set (the documented command): killed after a checkpoint, then halfway
     through the next checkpoint write, resumed: identical results."""
     _continual_kill_resume(tmp_path, record_property, ("checkpoint", "write"), ())
+
+
+# -- evaluation sweeps ---------------------------------------------------------------------------------------------
+
+def _sweep_numbers(results: dict) -> dict:
+    """What an evaluation computed (not how long it took, nor where)."""
+    return {"jobs": [{k: v for k, v in job.items() if k != "wall_s"} for job in results["jobs"]],
+            "episodes": results["episodes"], "summary": [{k: v for k, v in row.items() if "wall" not in k}
+                                                         for row in results["summary"]],
+            "energy_traces": results["energy_traces"]}
+
+
+@pytest.mark.slow
+def test_killed_evaluate_resumes_to_the_uninterrupted_results(tmp_path, record_property):
+    """SIGKILL an `snnrl evaluate` once two jobs are written; the rerun reads them back, runs the rest and ends with
+    the numbers of an uninterrupted run."""
+    from snnrl.cli import main
+
+    quick = ["evaluate", "td3-invertedpendulum", "--timesteps", "2", "--alphas", "0.5", "--episodes", "1",
+             "--calibration-steps", "200", "--no-progress"]
+    out, log = tmp_path / "killed", tmp_path / "evaluate.log"
+    jobs = out / "jobs"
+    reason = _kill_when(_start([*quick, "--out", str(out)], log),
+                        lambda: "after 2 jobs" if jobs.is_dir() and len(list(jobs.glob("*.json"))) >= 2 else None)
+    kept = sorted(p.name for p in jobs.glob("*.json"))
+    assert 2 <= len(kept) < 4 and not (out / "results.json").exists(), kept
+    _finish([*quick, "--out", str(out)], log)
+    assert f"resuming, {len(kept)} of 4 jobs done" in log.read_text()
+    assert main([*quick, "--out", str(tmp_path / "reference")]) == 0
+    resumed, reference = (json.loads((folder / "results.json").read_text()) for folder in (out, tmp_path / "reference"))
+    assert _sweep_numbers(resumed) == _sweep_numbers(reference)
+    record_property("cycles", 1)
+    record_property("kills", json.dumps([[reason, len(kept)]]))
