@@ -1,12 +1,14 @@
-"""Reliability report: loader fuzz, kill -9 crash/resume, property-based tests and determinism, counted.
+"""Reliability report: loader fuzz, kill -9 crash/resume, property-based tests, determinism and the command line's
+bad values, counted.
 
-Runs ``tests/test_loader_fuzz.py``, ``tests/test_crash_resume.py``, ``tests/test_properties.py`` and
-``tests/test_determinism.py`` with pytest in a subprocess (``-m "not ray"``: the slow-marked variants run too), reads
+Runs ``tests/test_loader_fuzz.py``, ``tests/test_crash_resume.py``, ``tests/test_properties.py``,
+``tests/test_determinism.py`` and ``tests/test_cli.py`` with pytest in a subprocess (``-m "not ray"``: the slow-marked variants run too), reads
 the JUnit XML (each fuzz case records its loader, damage and outcome; each crash test its kill/resume cycles) and
 hypothesis' statistics (passing examples per property test), and writes ``benchmarks/results/reliability.json``
 (:func:`snnrl.results.write_result`): per loader the bad inputs tried, refused with the toolkit's error, loaded
 (an undetectable flip) and passed; the failing-save cases per saver; crash-resume cycles; property examples; and
-whether everything passed.
+every (command, option) x bad value tried on ``snnrl`` and refused cleanly (rc 2, one line naming the flag, no work);
+and whether everything passed.
 
 Usage: ``.venv/bin/python benchmarks/reliability.py [--fast] [--out PATH]`` (``--fast`` skips the slow variants).
 """
@@ -29,7 +31,7 @@ from snnrl.results import write_result
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "reliability.json"
 FILES = ("tests/test_loader_fuzz.py", "tests/test_crash_resume.py", "tests/test_properties.py",
-         "tests/test_determinism.py")
+         "tests/test_determinism.py", "tests/test_cli.py")
 
 
 def _cases(junit: Path) -> list[dict[str, Any]]:
@@ -75,6 +77,14 @@ def summarise(cases: list[dict[str, Any]], examples: dict[str, int]) -> dict[str
     crash = [c for c in cases if "test_crash_resume" in c["file"]]
     determinism = [c for c in cases if "test_determinism" in c["file"]]
     properties = [c for c in cases if "test_properties" in c["file"]]
+    cli = [c for c in cases if c.get("cli_option")]
+    per_command: dict[str, dict[str, int]] = defaultdict(lambda: {"options": 0, "bad_values": 0, "refused": 0})
+    for option in sorted({c["cli_option"] for c in cli}):
+        per_command[option.split(" ", 1)[0]]["options"] += 1
+    for case in cli:
+        entry = per_command[case["cli_option"].split(" ", 1)[0]]
+        entry["bad_values"] += 1
+        entry["refused"] += case["status"] == "passed"
     counted = lambda rows: sum(r["status"] == "passed" for r in rows)  # noqa: E731
     failed = [f"{c['file']}::{c['test']}" for c in cases if c["status"] in ("failed", "error")]
     return {
@@ -98,6 +108,8 @@ def summarise(cases: list[dict[str, Any]], examples: dict[str, int]) -> dict[str
         },
         "properties": {"tests": len(properties), "passed": counted(properties),
                        "examples": sum(examples.values()), "per_test": examples},
+        "cli_bad_values": {"options": len({c["cli_option"] for c in cli}), "bad_values": len(cli),
+                           "refused_cleanly": counted(cli), "per_command": dict(sorted(per_command.items()))},
         "determinism": {"tests": len(determinism), "passed": counted(determinism),
                         "per_test": {c["test"]: c["status"] for c in determinism}},
         "time_s_per_file": {f: round(sum(c["time_s"] for c in cases if c["file"].endswith(f.split("/")[-1])), 1)
@@ -140,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{crash['tests']} tests")
     print(f"properties: {props['examples']} examples in {props['passed']}/{props['tests']} tests")
     print(f"determinism: {summary['determinism']['passed']}/{summary['determinism']['tests']} tests")
+    bad = summary["cli_bad_values"]
+    print(f"command line: {bad['refused_cleanly']}/{bad['bad_values']} bad values over {bad['options']} options refused "
+          "cleanly (rc 2, one line naming the flag, before any work)")
     print(f"all passed: {summary['all_passed']} ({summary['passed']}/{summary['tests']} tests, {wall:.0f} s); "
           f"wrote {args.out}")
     return 0 if summary["all_passed"] else 1

@@ -294,7 +294,10 @@ def reliability() -> str:
               f"kill -9 / resume cycles: {crash['cycles_passed']}/{crash['cycles']} ({crash['tests']} tests). "
               f"Property-based examples: {props['examples']} over {props['tests']} tests, {props['passed']} passed. "
               f"Determinism (same seed, bit-identical): {det['passed']}/{det['tests']}. "
-              f"All {s['tests']} tests passed: {_num(s['all_passed'])} (`{path.relative_to(ROOT)}`).\n")
+              + (f"Command line: {s['cli_bad_values']['refused_cleanly']}/{s['cli_bad_values']['bad_values']} bad "
+                 f"values over {s['cli_bad_values']['options']} options of every `snnrl` command refused cleanly (exit "
+                 "code 2, one line naming the flag, before any work). " if "cli_bad_values" in s else "")
+              + f"All {s['tests']} tests passed: {_num(s['all_passed'])} (`{path.relative_to(ROOT)}`).\n")
 
 
 def decision_cost() -> str:

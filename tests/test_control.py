@@ -116,11 +116,11 @@ def test_threshold_scale_multiplies_the_calibrated_thresholds():
             ConversionConfig(threshold_scale=bad)
 
 
-def test_cli_rejects_a_bad_threshold_scale_before_loading_anything():
+def test_cli_rejects_a_bad_threshold_scale_before_loading_anything(capsys):
     from snnrl.cli import main
 
-    with pytest.raises(SystemExit, match="threshold_scale must be a finite number > 0"):
-        main(["evaluate", "no-such-teacher", "--threshold-scale", "0"])
+    assert main(["evaluate", "td3-invertedpendulum", "--threshold-scale", "0"]) == 2
+    assert "argument --threshold-scale: expected a finite number > 0, got '0'" in capsys.readouterr().err
 
 
 def test_unsupported_layers_get_clear_errors():

@@ -203,6 +203,14 @@ def _teacher_files_load(work: Path) -> tuple[int, int, int, dict]:
     return progress.steps, model.num_timesteps, n, stored
 
 
+def _model_parameters(work: Path) -> dict[str, bytes]:
+    """The policy's parameters (actor, critics, their targets) of a work folder's model, as bytes."""
+    from stable_baselines3 import TD3
+
+    model = TD3.load(work / "model.zip", device="cpu")
+    return {k: v.numpy().tobytes() for k, v in model.policy.state_dict().items()}
+
+
 def _teacher_kill_resume(tmp_path: Path, record_property, kill_moments: tuple[str, ...], steps: int) -> None:
     """Start, SIGKILL at each of ``kill_moments``, restart; then finish. A moment is ``"checkpoint"`` (SIGKILL from
     outside once a new checkpoint is complete: it may land anywhere after it) or a checkpoint file name (the run
@@ -244,11 +252,19 @@ def _teacher_kill_resume(tmp_path: Path, record_property, kill_moments: tuple[st
     at_end, model_steps, transitions, stored = _teacher_files_load(work)
     assert at_end == model_steps == transitions == steps, (at_end, model_steps, transitions)
     assert _read_json(work / "progress.json")["finished"]
-    # ... the transitions up to the last resumed checkpoint are the checkpointed ones, unchanged. (Beyond it a
-    # resumed teacher differs from an uninterrupted one by design: SB3 checkpoints hold no RNG state, and a resume
-    # reseeds with seed + steps; the continual run below is the one that must end bit for bit equal.)
+    # ... the transitions up to the last resumed checkpoint are the checkpointed ones, unchanged ...
     n, before = kept
     assert all(np.array_equal(stored[k][:n], before[k][:n]) for k in before)
+    # ... and the run ends bit for bit where an uninterrupted run ends (the checkpoints carry every RNG state):
+    # the same transitions, the same parameters.
+    from snnrl.cli import main
+
+    reference = tmp_path / "reference"
+    assert main(["train-teacher", TEACHER, "--steps", str(steps), "--checkpoint-every", str(TEACHER_EVERY),
+                 "--workdir", str(reference)]) == 0
+    *_, stored_reference = _teacher_files_load(reference)
+    assert all(np.array_equal(stored[k], stored_reference[k]) for k in stored), "replay buffers differ"
+    assert _model_parameters(work) == _model_parameters(reference), "final parameters differ"
     record_property("cycles", len(kills))
     record_property("kills", json.dumps(kills))
 
@@ -331,3 +347,36 @@ def test_continual_full_split_digits_survives_two_kills(tmp_path, record_propert
     """On the whole split-digits data set (the documented command): killed after a checkpoint, then halfway
     through the next checkpoint write, resumed: identical results."""
     _continual_kill_resume(tmp_path, record_property, ("checkpoint", "write"), ())
+
+
+# -- evaluation sweeps ---------------------------------------------------------------------------------------------
+
+def _sweep_numbers(results: dict) -> dict:
+    """What an evaluation computed (not how long it took, nor where)."""
+    return {"jobs": [{k: v for k, v in job.items() if k != "wall_s"} for job in results["jobs"]],
+            "episodes": results["episodes"], "summary": [{k: v for k, v in row.items() if "wall" not in k}
+                                                         for row in results["summary"]],
+            "energy_traces": results["energy_traces"]}
+
+
+@pytest.mark.slow
+def test_killed_evaluate_resumes_to_the_uninterrupted_results(tmp_path, record_property):
+    """SIGKILL an `snnrl evaluate` once two jobs are written; the rerun reads them back, runs the rest and ends with
+    the numbers of an uninterrupted run."""
+    from snnrl.cli import main
+
+    quick = ["evaluate", "td3-invertedpendulum", "--timesteps", "2", "--alphas", "0.5", "--episodes", "1",
+             "--calibration-steps", "200", "--no-progress"]
+    out, log = tmp_path / "killed", tmp_path / "evaluate.log"
+    jobs = out / "jobs"
+    reason = _kill_when(_start([*quick, "--out", str(out)], log),
+                        lambda: "after 2 jobs" if jobs.is_dir() and len(list(jobs.glob("*.json"))) >= 2 else None)
+    kept = sorted(p.name for p in jobs.glob("*.json"))
+    assert 2 <= len(kept) < 4 and not (out / "results.json").exists(), kept
+    _finish([*quick, "--out", str(out)], log)
+    assert f"resuming, {len(kept)} of 4 jobs done" in log.read_text()
+    assert main([*quick, "--out", str(tmp_path / "reference")]) == 0
+    resumed, reference = (json.loads((folder / "results.json").read_text()) for folder in (out, tmp_path / "reference"))
+    assert _sweep_numbers(resumed) == _sweep_numbers(reference)
+    record_property("cycles", 1)
+    record_property("kills", json.dumps([[reason, len(kept)]]))

@@ -146,6 +146,6 @@ def test_cli_threads_option(tmp_path, capsys):
         assert cli_main(["energy-report", str(good), "--out", str(tmp_path / "r")]) == 0
         assert torch.get_num_threads() == 1  # the default: the same numbers on any machine
         assert cli_main(["--threads", "0", "energy-report", str(good)]) == 2
-        assert "--threads must be >= 1" in capsys.readouterr().err
+        assert "argument --threads: expected an integer >= 1, got '0'" in capsys.readouterr().err
     finally:
         torch.set_num_threads(1)

@@ -240,11 +240,11 @@ def test_convert_cli_writes_a_file_evaluate_reads(tmp_path, capsys, monkeypatch)
     _, meta = load_policy_set(out)
     assert meta["teacher"] == "td3-invertedpendulum" and meta["tuning"]["2"]["recipe"] == policy.meta["recipe"]
     assert meta["tuning_seeds"] == [100, 100]
-    with pytest.raises(SystemExit, match="exists"):
-        main(["convert", "td3-invertedpendulum", "--out", str(out)])
-    with pytest.raises(SystemExit, match="--timesteps 0"):
-        main(["convert", "td3-invertedpendulum", "--timesteps", "0", "--out", str(tmp_path / "y.pt")])
     capsys.readouterr()
+    assert main(["convert", "td3-invertedpendulum", "--out", str(out)]) == 2
+    assert f"--out {out} exists" in capsys.readouterr().err
+    assert main(["convert", "td3-invertedpendulum", "--timesteps", "0", "--out", str(tmp_path / "y.pt")]) == 2
+    assert "argument --timesteps: expected an integer >= 1, got '0'" in capsys.readouterr().err
     assert main(["evaluate", str(out), "--episodes", "2", "--out", str(tmp_path / "ev")]) == 0
     printed = capsys.readouterr().out
     assert "ANN" in printed and "SNN T=2" in printed and "zero action" in printed

@@ -2,7 +2,10 @@
 
 Training is resumable: every ``checkpoint_every`` steps the model and its replay buffer are written
 atomically to a work directory (default ``$SNNRL_HOME/teachers/<name>``, ``~/.cache/snnrl`` if unset).
-A killed run continues from its last checkpoint when started again with the same name. The best actor
+A killed run continues from its last checkpoint when started again with the same name, and ends exactly where an
+uninterrupted run ends: the model file also holds every random state the rest of the run draws from (Python's,
+NumPy's and torch's global generators, the action space's, the training and evaluation environments' generators,
+the training environment's MuJoCo integration state and time-limit counter), restored on resume. The best actor
 seen by the periodic evaluation is kept beside the checkpoint; :func:`export_teacher` turns it into a
 small actor-only zoo file (see :mod:`snnrl.agents.zoo`).
 
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -209,6 +213,68 @@ def _trim_replay_buffer(model: Any) -> None:
         buffer.pos = model.num_timesteps
 
 
+_RESUME_STATE = "_snnrl_resume_state"   # attribute of the model: saved in its zip by SB3, restored on load
+
+
+def _wrappers(env: Any) -> list[Any]:
+    chain = [env]
+    while hasattr(chain[-1], "env"):
+        chain.append(chain[-1].env)
+    return chain
+
+
+def _resume_state(model: Any, eval_env: Any) -> dict[str, Any]:
+    """Everything random the rest of a run depends on, at a point where training continues from the model."""
+    import random
+
+    import torch
+
+    env = model.env.envs[0]
+    unwrapped = env.unwrapped
+    state: dict[str, Any] = {
+        "python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+        "action_space": model.action_space.np_random.bit_generator.state,
+        "env_np_random": unwrapped.np_random.bit_generator.state,
+        "eval_env_np_random": eval_env.unwrapped.np_random.bit_generator.state,
+        "elapsed_steps": [getattr(w, "_elapsed_steps", None) for w in _wrappers(env)],
+        "monitor_rewards": [list(w.rewards) if hasattr(w, "rewards") else None for w in _wrappers(env)],
+    }
+    if hasattr(unwrapped, "model") and hasattr(unwrapped, "data"):   # a MuJoCo env: its physics state
+        import mujoco
+
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        physics = np.empty(mujoco.mj_stateSize(unwrapped.model, spec))
+        mujoco.mj_getState(unwrapped.model, unwrapped.data, physics, spec)
+        state["mujoco"] = physics
+    return state
+
+
+def _restore_resume_state(model: Any, eval_env: Any, state: dict[str, Any]) -> None:
+    """Put back what :func:`_resume_state` recorded (the training env is reset first: its wrappers require it)."""
+    import random
+
+    import torch
+
+    model.env.reset()
+    env = model.env.envs[0]
+    unwrapped = env.unwrapped
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    model.action_space.np_random.bit_generator.state = state["action_space"]
+    unwrapped.np_random.bit_generator.state = state["env_np_random"]
+    eval_env.unwrapped.np_random.bit_generator.state = state["eval_env_np_random"]
+    for wrapper, steps, rewards in zip(_wrappers(env), state["elapsed_steps"], state["monitor_rewards"]):
+        if steps is not None:
+            wrapper._elapsed_steps = steps
+        if rewards is not None:
+            wrapper.rewards = list(rewards)
+    if "mujoco" in state:
+        import mujoco
+
+        mujoco.mj_setState(unwrapped.model, unwrapped.data, state["mujoco"], mujoco.mjtState.mjSTATE_INTEGRATION)
+
+
 def _selection_key(spec: TeacherSpec, mean: float, full_fraction: float) -> tuple[bool, float, float]:
     """Order of evaluations for keeping the best actor: target reached, share to the time limit, return."""
     return (mean >= spec.target_return, full_fraction, mean)
@@ -226,6 +292,7 @@ def train_teacher(
     checkpoint_every: int = 25_000,
     max_steps: int | None = None,
     eval_episodes: int | None = None,
+    report: Callable[[str], None] | None = None,
 ) -> TrainingProgress:
     """Train (or resume) a teacher; returns its progress record.
 
@@ -241,6 +308,9 @@ def train_teacher(
         Override of ``spec.total_steps`` (e.g. for a smoke test).
     eval_episodes
         Episodes per periodic evaluation (default ``spec.eval_episodes``).
+    report
+        Called with a one-line progress report (steps, steps/s, the last evaluation) at every evaluation and
+        checkpoint (the command line prints it).
     """
     import gymnasium as gym
     import torch
@@ -270,16 +340,32 @@ def train_teacher(
     time_limit = getattr(eval_env.spec, "max_episode_steps", None)
     algo_cls = {"TD3": TD3, "SAC": SAC}[spec.algo]
     if ckpt.exists():  # anything there must be a readable checkpoint
-        model = _read_checkpoint(lambda: algo_cls.load(ckpt, env=env, device="cpu"), ckpt)
+        # force_reset=False keeps the model's last observation: the restored environment continues that episode.
+        model = _read_checkpoint(lambda: algo_cls.load(ckpt, env=env, device="cpu", force_reset=False), ckpt)
         if buf.exists():
             _read_checkpoint(lambda: model.load_replay_buffer(buf), buf)
             _trim_replay_buffer(model)
-        # Fresh randomness after a resume (the same seed would replay the same noise).
-        model.set_random_seed(spec.seed + model.num_timesteps)
+        saved = getattr(model, _RESUME_STATE, None)
+        if saved is not None and model._last_obs is not None:
+            _restore_resume_state(model, eval_env, saved)
+        else:  # a checkpoint of an older snnrl: fresh randomness (the same seed would replay the same noise)
+            model._last_obs = None
+            model.set_random_seed(spec.seed + model.num_timesteps)
         logger.info("%s: resumed at %d steps", spec.name, model.num_timesteps)
     else:
         model = _make_model(spec, env)
     start_wall = time.monotonic() - progress.wall_s
+    session = (time.monotonic(), model.num_timesteps)   # for the steps/s of this process
+
+    def tell(n: int) -> None:
+        if report is None:
+            return
+        rate = (n - session[1]) / max(time.monotonic() - session[0], 1e-9)
+        last = progress.history[-1] if progress.history else None
+        evaluation = ("no evaluation yet" if last is None else
+                      f"last evaluation {last['return_mean']:.1f} ± {last['return_std']:.1f} at step {last['steps']}"
+                      f" (best {progress.best_return:.1f} at {progress.best_step})")
+        report(f"{spec.name}: {n}/{total} steps, {rate:.0f} steps/s, {evaluation}")
 
     class _Checkpointing(BaseCallback):
         due = False  # a checkpoint step was reached; written at the end of its rollout
@@ -300,6 +386,7 @@ def train_teacher(
                     _atomic_sb3_save(lambda p: torch.save(self.model.policy.state_dict(), p), best_path)
                 logger.info("%s: %d steps, eval %.1f ± %.1f, %.0f%% to the time limit (best %.1f @ %d)", spec.name,
                             n, mean, std, 100 * full, progress.best_return, progress.best_step)
+                tell(n)
             stop = _stop_reached(spec, progress)
             if stop:
                 self._checkpoint(n)
@@ -309,9 +396,10 @@ def train_teacher(
                 self.due = True
             return not stop
 
-        def _on_rollout_end(self) -> None:
-            # SB3 calls on_step before it stores the step's transition: checkpoint once the rollout has stored it,
-            # so that a resumed run's replay buffer holds every transition up to the checkpoint.
+        def _on_rollout_start(self) -> None:
+            # SB3 calls on_step before it stores the step's transition and trains after the rollout: checkpoint at
+            # the start of the next rollout, when the transition is stored and the gradient steps of the rollout are
+            # done, so that a resumed run continues exactly where this one goes on.
             if self.due:
                 self.due = False
                 self._checkpoint(self.model.num_timesteps)
@@ -320,10 +408,12 @@ def train_teacher(
             # Buffer before model: a kill between the two leaves a buffer ahead of the model, which a resume trims
             # (the other order would leave a model whose last transitions are missing from the buffer).
             _atomic_sb3_save(self.model.save_replay_buffer, buf)
+            setattr(self.model, _RESUME_STATE, _resume_state(self.model, eval_env))
             _atomic_sb3_save(self.model.save, ckpt)
             progress.steps = n
             progress.wall_s = time.monotonic() - start_wall
             progress.save(progress_path)
+            tell(n)
 
     remaining = total - model.num_timesteps
     if remaining > 0:
@@ -333,6 +423,7 @@ def train_teacher(
     progress.steps = model.num_timesteps
     progress.finished = True
     progress.wall_s = time.monotonic() - start_wall
+    setattr(model, _RESUME_STATE, _resume_state(model, eval_env))
     _atomic_sb3_save(model.save, ckpt)
     progress.save(progress_path)
     return progress

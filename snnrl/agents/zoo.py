@@ -19,7 +19,8 @@ from snnrl.agents.actor import TeacherActor, actor_from_sb3, load_actor, save_ac
 from snnrl.io import ArtifactError, atomic_write_json, sha256_file
 from snnrl.results import package_versions
 
-__all__ = ["ZOO_DIR", "list_teachers", "load_teacher", "export_teacher"]
+__all__ = ["ZOO_DIR", "SB3_ALGOS", "TeacherLoadError", "list_teachers", "load_teacher", "load_sb3_teacher",
+           "export_teacher"]
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
@@ -68,6 +69,113 @@ def load_teacher(name: str, zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> tuple[
                             "Restore it from version control or re-export the teacher.")
     actor, _ = load_actor(path)
     return actor, entry
+
+
+#: The SB3 algorithms :func:`load_sb3_teacher` tries, in order.
+SB3_ALGOS = ("TD3", "SAC", "PPO", "A2C", "DDPG")
+
+
+class TeacherLoadError(ValueError):
+    """A user's SB3 zip (or its VecNormalize file) does not fit the environment it is to act in."""
+
+
+def _spaces_mismatch(model: Any, env: Any) -> str | None:
+    """What differs between a model's observation/action spaces and an environment's (``None``: they fit)."""
+    from gymnasium import spaces
+
+    obs_model, obs_env = model.observation_space, env.observation_space
+    if type(obs_model) is not type(obs_env) or getattr(obs_model, "shape", None) != getattr(obs_env, "shape", None):
+        return f"observation space {obs_model} (the zip) vs {obs_env} (the environment)"
+    act_model, act_env = model.action_space, env.action_space
+    if not isinstance(act_env, spaces.Box):
+        return f"the environment's action space {act_env} is not continuous (Box); only Box actions convert"
+    if not isinstance(act_model, spaces.Box) or act_model.shape != act_env.shape \
+            or not (np.array_equal(act_model.low, act_env.low) and np.array_equal(act_model.high, act_env.high)):
+        return f"action space {act_model} (the zip) vs {act_env} (the environment)"
+    return None
+
+
+def _vecnormalize_evidence(model: Any, source: Path) -> str | None:
+    """Why ``model`` (loaded from ``source``) looks trained under VecNormalize; ``None`` if nothing says so."""
+    beside = sorted(p.name for p in source.parent.glob("*.pkl")
+                    if "vecnormalize" in p.name.lower().replace("_", "").replace("-", ""))
+    if beside:
+        return f"{', '.join(beside)} lies beside it"
+    if type(model).__name__ in ("PPO", "A2C") and getattr(model, "_last_original_obs", None) is not None:
+        return "SB3 recorded unnormalised observations in it"
+    return None
+
+
+def load_sb3_teacher(path: str | os.PathLike[str], *, env_id: str,
+                     vecnormalize: str | os.PathLike[str] | None = None) -> TeacherActor:
+    """The deterministic actor of a user's SB3 zip, checked against ``env_id``, with its VecNormalize statistics.
+
+    Parameters
+    ----------
+    path
+        A TD3 / SAC / PPO / A2C / DDPG zip (``model.save``).
+    env_id
+        The gymnasium id it acts in; the zip's observation and action spaces must equal the environment's.
+    vecnormalize
+        The ``VecNormalize`` file saved with the model (``vec_env.save(...)``): its observation statistics become
+        the actor's normalisation, which conversion folds into the first layer.
+
+    A zip is taken as trained under VecNormalize, and refused without ``vecnormalize`` (its actor expects
+    normalised observations), when (a) a VecNormalize file lies beside it (a ``*.pkl`` whose name holds
+    ``vecnormalize`` / ``vec_normalize``, as rl-baselines3-zoo and SB3's examples save it), or (b) it is a PPO / A2C
+    zip in which SB3 recorded an unnormalised last observation (``_last_original_obs``: on-policy algorithms set it
+    only under VecNormalize). A TD3 / SAC / DDPG zip whose statistics file was moved away cannot be told from the
+    zip alone (off-policy algorithms keep ``_last_original_obs`` either way).
+
+    Raises
+    ------
+    TeacherLoadError
+        On an unloadable file, spaces that do not fit ``env_id``, a missing or mismatched VecNormalize file.
+    """
+    import pickle
+
+    import gymnasium as gym
+    import stable_baselines3 as sb3
+
+    source = Path(path)
+    model = None
+    for algo in SB3_ALGOS:
+        try:
+            model = getattr(sb3, algo).load(source, device="cpu")
+            break
+        except Exception:  # noqa: BLE001 - try the next algorithm
+            continue
+    if model is None:
+        raise TeacherLoadError(f"{source} is not a loadable {'/'.join(SB3_ALGOS)} zip; give a file saved with "
+                               "SB3's model.save().")
+    env = gym.make(env_id)
+    try:
+        mismatch = _spaces_mismatch(model, env)
+    finally:
+        env.close()
+    if mismatch:
+        raise TeacherLoadError(f"{source} does not fit {env_id}: {mismatch}; give the environment it was trained on (--env).")
+    stats = None
+    if vecnormalize is not None:
+        try:
+            with open(vecnormalize, "rb") as handle:
+                stats = pickle.load(handle)
+        except Exception as exc:  # noqa: BLE001 - pickle raises many types on foreign or damaged files
+            raise TeacherLoadError(f"{vecnormalize} is not a readable VecNormalize file ({type(exc).__name__}); "
+                                   "give the file of vec_env.save(...).") from exc
+        if not hasattr(stats, "obs_rms") or not hasattr(stats, "norm_obs"):
+            raise TeacherLoadError(f"{vecnormalize} holds a {type(stats).__name__}, not a VecNormalize; give the "
+                                   "file of vec_env.save(...).")
+        if stats.norm_obs and np.shape(stats.obs_rms.mean) != model.observation_space.shape:
+            raise TeacherLoadError(f"{vecnormalize} normalises observations of shape {np.shape(stats.obs_rms.mean)}, "
+                                   f"the zip's are {model.observation_space.shape}; give the zip's own file.")
+    else:
+        evidence = _vecnormalize_evidence(model, source)
+        if evidence:
+            raise TeacherLoadError(f"{source} was trained under VecNormalize ({evidence}): give its statistics "
+                                   "(vecnormalize=, --vecnormalize PATH); without them its actor sees unnormalised "
+                                   "observations.")
+    return actor_from_sb3(model, env_id=env_id, vec_normalize=stats)
 
 
 def export_teacher(name: str, *, workdir: str | os.PathLike[str] | None = None,

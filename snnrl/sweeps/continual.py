@@ -43,12 +43,15 @@ class ContinualTask:
         Continue from the run's checkpoint when there is one.
     progress
         Avalanche's interactive logger (only sensible in-process).
+    tensorboard_dir
+        Also log the run's Avalanche metrics there with Avalanche's ``TensorboardLogger`` (``None``: off).
     """
 
     config: ContinualConfig
     run_dir: str | None = None
     resume: bool = True
     progress: bool = False
+    tensorboard_dir: str | None = None
 
     @property
     def label(self) -> str:
@@ -57,14 +60,26 @@ class ContinualTask:
 
 def run_continual_task(task: ContinualTask) -> dict[str, Any]:
     """Run one :class:`ContinualTask`; returns :func:`~snnrl.continual.experiment.run_continual`'s results."""
-    return run_continual(task.config, run_dir=task.run_dir, resume=task.resume, progress=task.progress)
+    loggers = None
+    if task.tensorboard_dir is not None:
+        from avalanche.logging import InteractiveLogger, TensorboardLogger
+
+        loggers = [TensorboardLogger(tb_log_dir=task.tensorboard_dir), *([InteractiveLogger()] if task.progress else [])]
+    try:
+        return run_continual(task.config, run_dir=task.run_dir, resume=task.resume, progress=task.progress,
+                             loggers=loggers)
+    finally:
+        for logger in loggers or ():
+            if hasattr(logger, "writer"):
+                logger.writer.close()   # the event files are complete when the run returns
 
 
 def continual_grid(base: ContinualConfig, *, strategies: Sequence[str], buffer_sizes: Sequence[int],
                    seeds: Sequence[int], out_dir: str | Path | None = None, tag: str = "", resume: bool = True,
-                   progress: bool = False) -> list[tuple[str, ContinualTask]]:
+                   progress: bool = False, tensorboard_dir: str | Path | None = None) -> list[tuple[str, ContinualTask]]:
     """The runs of a grid as ``(group label, task)``: groups in order (``naive`` once, with the first buffer size),
-    seeds within a group. With ``out_dir`` each run checkpoints in ``out_dir/LABEL-sSEED``."""
+    seeds within a group. With ``out_dir`` each run checkpoints in ``out_dir/LABEL-sSEED``; with ``tensorboard_dir``
+    each run logs TensorBoard events in ``tensorboard_dir/LABEL-sSEED``."""
     if not strategies or not buffer_sizes or not seeds:
         raise ValueError("a continual grid needs at least one strategy, one buffer size and one seed.")
     tasks = []
@@ -74,8 +89,9 @@ def continual_grid(base: ContinualConfig, *, strategies: Sequence[str], buffer_s
             label = group.label.rsplit("-s", 1)[0] + tag
             for seed in seeds:
                 run_dir = None if out_dir is None else str(Path(out_dir) / f"{label}-s{seed}")
+                board = None if tensorboard_dir is None else str(Path(tensorboard_dir) / f"{label}-s{seed}")
                 tasks.append((label, ContinualTask(replace(group, seed=seed), run_dir=run_dir, resume=resume,
-                                                   progress=progress)))
+                                                   progress=progress, tensorboard_dir=board)))
     return tasks
 
 

@@ -4,7 +4,7 @@ exact conversion) and the episodes each job produced."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,9 @@ from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.evaluation import EpisodeResult
 from snnrl.encoding import check_timesteps
 
-__all__ = ["SweepConfig", "EvalJob", "JobResult"]
+__all__ = ["SweepConfig", "EvalJob", "JobResult", "JOB_RESULT_KIND"]
+
+JOB_RESULT_KIND, JOB_RESULT_VERSION = "snnrl-job-result", 1
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,24 @@ class JobResult:
         total = sum(e.energy["energy_pj"] for e in self.episodes)
         steps = sum(e.energy["steps"] for e in self.episodes)
         return total / steps if steps else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able document of this result (floats round-trip exactly; :meth:`from_json` reads it back)."""
+        return {"kind": JOB_RESULT_KIND, "schema_version": JOB_RESULT_VERSION, "job": asdict(self.job),
+                "wall_s": self.wall_s,
+                "episodes": [{**asdict(e), "action_errors": None if e.action_errors is None else e.action_errors.tolist()}
+                             for e in self.episodes]}
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> "JobResult":
+        """The result :meth:`to_json` wrote; ``ValueError`` naming what is wrong for another document."""
+        if not isinstance(document, dict) or document.get("kind") != JOB_RESULT_KIND \
+                or document.get("schema_version") != JOB_RESULT_VERSION:
+            raise ValueError(f"not a {JOB_RESULT_KIND} document of version {JOB_RESULT_VERSION}")
+        episodes = [EpisodeResult(**{**e, "action_errors": None if e["action_errors"] is None
+                                     else np.asarray(e["action_errors"], dtype=np.float64)})
+                    for e in document["episodes"]]
+        return cls(EvalJob(**document["job"]), episodes, float(document["wall_s"]))
 
     def row(self, ann_mean: float) -> dict[str, Any]:
         r = self.returns
