@@ -1,6 +1,6 @@
 """How far a peer's re-import of our NIR graphs drifts from our networks (issue 17, item 2).
 
-A converted zoo teacher (per-neuron max thresholds) is exported with :func:`snnrl.interop.nir_graph.actor_to_nir`
+A converted zoo teacher (per-neuron max thresholds) is exported with :func:`snnrl.reports.nir_graph.actor_to_nir`
 and re-imported by Norse (``norse.torch.from_nir``), which simulates NIR's IF semantics: start at 0, reset to 0,
 fire at ``v > θ``, no CRPI carry. On observations recorded from teacher rollouts (seed 1, not the calibration
 seed) we report, per ``T``, the action difference between the peer (input clamp and output readout from the graph's
@@ -8,7 +8,7 @@ metadata) and
 
 * our plain converted actor (every decision from ``θ/2``),
 * our CRPI policy run along the recorded trajectory (the carry NIR cannot hold),
-* :func:`~snnrl.interop.nir_graph.nir_semantics` of our actor (what NIR says; should be ~0: only exact ties differ),
+* :func:`~snnrl.reports.nir_graph.nir_semantics` of our actor (what NIR says; should be ~0: only exact ties differ),
 
 in units of the action range (``high − low``). A small untrained SpikingConvNet re-imported by snnTorch gives the
 backbone line (logit difference, top-1 agreement).
@@ -35,7 +35,7 @@ def actor_drift(teacher: str, *, calibration_steps: int, steps: int, timesteps: 
     from snnrl.agents.crpi import CRPIConfig
     from snnrl.agents.policy import SpikingPolicy
     from snnrl.agents.zoo import load_teacher
-    from snnrl.interop.nir_graph import actor_to_nir, clamp_observation, nir_semantics, peer_outputs, readout_action
+    from snnrl.reports.nir_graph import actor_to_nir, clamp_observation, nir_semantics, peer_outputs, readout_action
 
     actor, entry = load_teacher(teacher)
     snn = convert_actor(actor, calibrate_thresholds(actor, entry["env_id"],
@@ -70,7 +70,7 @@ def actor_drift(teacher: str, *, calibration_steps: int, steps: int, timesteps: 
 
 def backbone_drift(*, timesteps: int, samples: int) -> dict:
     from snnrl.continual.backbones import make_backbone
-    from snnrl.interop.nir_graph import backbone_to_nir, nir_semantics, peer_outputs
+    from snnrl.reports.nir_graph import backbone_to_nir, nir_semantics, peer_outputs
 
     torch.manual_seed(0)
     net = make_backbone("conv", (1, 8, 8), 10, timesteps=timesteps, channels=(8,), hidden=32).eval()

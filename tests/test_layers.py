@@ -2,7 +2,7 @@
 modules import each other (directly or around a circle).
 
 Layers, low to high (``docs/layers.md``): the core (``snnrl/*.py``) < ``hardware``, ``continual`` < ``envs`` <
-``agents`` < ``exact``, ``interop`` < the top (``reports``, ``sweeps``, ``cli``, ``demo``, ``__main__``).
+``agents`` < ``exact`` < the top (``reports``, ``sweeps``, ``cli``, ``demo``, ``__main__``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "snnrl"
 
-LAYERS = {"hardware": 1, "continual": 1, "envs": 2, "agents": 3, "exact": 4, "interop": 4,
+LAYERS = {"hardware": 1, "continual": 1, "envs": 2, "agents": 3, "exact": 4,
           "reports": 5, "sweeps": 5, "cli": 5, "demo": 5, "__main__": 5}
 """Layer of each subpackage / top-level module below ``snnrl``; every other ``snnrl/*.py`` is the core (0)."""
 

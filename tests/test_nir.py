@@ -12,7 +12,7 @@ from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.agents.zoo import load_teacher
 from snnrl.continual.backbones import make_backbone
-from snnrl.interop.nir_graph import (NIRError, actor_from_nir, actor_to_nir, backbone_from_nir, backbone_to_nir,
+from snnrl.reports.nir_graph import (NIRError, actor_from_nir, actor_to_nir, backbone_from_nir, backbone_to_nir,
                                      clamp_observation, nir_semantics, peer_outputs, policy_from_nir,
                                      policy_to_nir, read_nir, readout_action, write_nir)
 

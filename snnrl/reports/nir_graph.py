@@ -170,7 +170,7 @@ def _config(graph: Any, kind: str) -> dict[str, Any]:
     meta = getattr(graph, "metadata", None) or {}
     raw = meta.get("snnrl_config")
     if raw is None:
-        raise NIRError(f"the graph has no 'snnrl_config' metadata: it was not written by snnrl.interop.nir_graph, "
+        raise NIRError(f"the graph has no 'snnrl_config' metadata: it was not written by snnrl.reports.nir_graph, "
                        f"so the {kind} conventions (action bounds, squashing, T) are unknown.")
     config = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
     if config.get("kind") != kind or config.get("format") != _FORMAT:
