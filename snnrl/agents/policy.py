@@ -166,6 +166,14 @@ class SpikingPolicy(_MeteredPolicy):
         return NetworkState({str(i): {"carry": torch.zeros(n_envs, theta.numel())}
                              for i, theta in enumerate(self.actor.thresholds)})
 
+    def _reset_rows(self, episode_start: Any, batch: int) -> torch.Tensor | None:
+        """The rows whose carry is zeroed before this decision: those starting an episode, unless CRPI keeps the
+        carry across episodes (``None``: no row)."""
+        mask = episode_start_mask(episode_start, batch)
+        if mask is None or (self.crpi is not None and not self.crpi.reset_on_episode_start):
+            return None
+        return mask
+
     @property
     def engine_path(self) -> str:
         """The path decisions take: ``"kernel"`` or ``"torch"``."""
@@ -177,7 +185,8 @@ class SpikingPolicy(_MeteredPolicy):
         """One decision on ``obs [B, obs_dim]``: the actor's :class:`~snnrl.agents.conversion.Decision` (output
         pre-activation, end potentials, spike counts per layer) and the next state (the CRPI carry)."""
         if self.engine_path == "kernel":
-            out, new_state = self._kernel_decision(np.ascontiguousarray(obs.detach().numpy(), dtype=np.float32), state, episode_start)
+            obs_np = np.ascontiguousarray(obs.detach().numpy(), dtype=np.float32)
+            out, new_state = self._kernel_decision(obs_np, state, episode_start)
             engine = self._engine
             decision = Decision(torch.from_numpy(out.pre_action),
                                 [torch.from_numpy(v) for v in engine.split(out.v_end)],
@@ -187,8 +196,8 @@ class SpikingPolicy(_MeteredPolicy):
         if state is None or state.batch_size != batch:
             state = self.initial_state(batch)
         carries = [state.tensors[str(i)]["carry"] for i in range(len(self.actor.neurons))]
-        mask = episode_start_mask(episode_start, batch)
-        if mask is not None and (self.crpi is None or self.crpi.reset_on_episode_start):
+        mask = self._reset_rows(episode_start, batch)
+        if mask is not None:
             keep = (~mask).to(torch.float32).unsqueeze(1)
             carries = [c * keep for c in carries]
         thetas = self.actor.thresholds
@@ -217,11 +226,8 @@ class SpikingPolicy(_MeteredPolicy):
             carry = np.ascontiguousarray(np.concatenate(
                 [state.tensors[str(i)]["carry"].detach().numpy() for i in range(len(engine.widths))], axis=1),
                 dtype=np.float32)
-        mask = episode_start_mask(episode_start, batch)
-        if mask is None or (self.crpi is not None and not self.crpi.reset_on_episode_start):
-            reset = np.zeros(batch, dtype=bool)
-        else:
-            reset = np.ascontiguousarray(mask.numpy())              # an expanded mask has stride 0
+        mask = self._reset_rows(episode_start, batch)
+        reset = np.zeros(batch, dtype=bool) if mask is None else np.ascontiguousarray(mask.numpy())  # expanded: stride 0
         out = engine.run(obs, carry, reset, self.timesteps, self.crpi)
         new_state = NetworkState({str(i): {"carry": torch.from_numpy(c)} for i, c in enumerate(engine.split(out.carry))})
         self._flat = (new_state, out.carry)

@@ -22,11 +22,10 @@ Compilation happens once and is cached on disk by numba (``make`` warms the cach
 
 Example
 -------
->>> import torch
->>> from snnrl.agents.actor import TeacherActor
->>> from snnrl.agents.conversion import convert_actor
->>> actor = TeacherActor.build(obs_dim=3, action_dim=2, net_arch=[8, 8], seed=0)        # doctest: +SKIP
->>> engine = SpikeEngine(convert_actor(actor, [torch.ones(8), torch.ones(8)]))          # doctest: +SKIP
+>>> import numpy as np
+>>> from snnrl.agents.policy import SpikingPolicy
+>>> policy = SpikingPolicy(snn, timesteps=8, engine="kernel")      # snn: a converted actor  # doctest: +SKIP
+>>> action, state = policy.predict(np.zeros(snn.obs_dim, np.float32))                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -106,8 +105,10 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                     start = w_off[l - 1]
                     for o in range(width):
                         total[o] += biases[b_off[l - 1] + o]
+                    prev = fired[(l - 1) % 2]
                     for s in range(n_prev):
-                        w_row = weights[start + fired[(l - 1) % 2, s] * width:start + fired[(l - 1) % 2, s] * width + width]
+                        row = start + prev[s] * width
+                        w_row = weights[row:row + width]
                         for o in range(width):
                             total[o] += w_row[o]
                     counts[b, 2 * l, 1] += n_prev * width
