@@ -90,3 +90,34 @@ def test_async_vector_env_steps_and_closes_with_a_multithreaded_parent(policy, c
         assert envs.closed
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("kind", ["spiking", "ann"])
+def test_our_evaluation_loop_gives_evaluate_policys_returns_on_the_same_seeds(kind):
+    """The loop behind the README numbers (``run_episodes``: episodes batched, finished rows dropped from the state)
+    and SB3's ``evaluate_policy`` (a DummyVecEnv of Monitor envs seeded the same way) give the same returns."""
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    from snnrl.agents.evaluation import run_episodes
+    from snnrl.agents.policy import AnnPolicy
+
+    actor, _ = load_teacher("td3-hopper")
+    obs = torch.from_numpy(np.random.default_rng(0).normal(size=(512, 11)).astype(np.float32))
+    if kind == "spiking":   # loose thresholds: episodes end at different steps, so rows drop out at different times
+        policy = SpikingPolicy(convert_actor(actor, thresholds_from_activations(actor.hidden_activations(obs))),
+                               timesteps=4, crpi=CRPIConfig(alpha=1.0))
+        _, state = policy.predict(obs[:3].numpy())
+        assert isinstance(state, tuple) and all(isinstance(s, np.ndarray) and s.shape[0] == 3 for s in state)
+    else:
+        policy = AnnPolicy(actor)
+    episodes, seed, steps = 4, 11, 150
+    ours = run_episodes(policy, "Hopper-v5", episodes=episodes, seed=seed, max_steps=steps)
+    venv = make_vec_env("Hopper-v5", n_envs=episodes, seed=seed, env_kwargs={"max_episode_steps": steps})
+    returns, lengths = evaluate_policy(policy, venv, n_eval_episodes=episodes, return_episode_rewards=True)
+    venv.close()
+    ours = sorted(ours, key=lambda r: r.length)   # evaluate_policy lists episodes as they finish (ties: env order)
+    assert [r.length for r in ours] == lengths
+    assert kind == "ann" or len(set(lengths)) > 1                 # the spiking case drops rows at different steps
+    # Monitor rounds each return to 6 decimals.
+    np.testing.assert_allclose([r.episode_return for r in ours], returns, rtol=0, atol=2e-6)

@@ -9,13 +9,15 @@ error ``a_policy − a_teacher`` on the policy's own trajectory and its lag-1 au
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from snnrl.hardware.digital import DIGITAL_45NM_FP32
 from snnrl.hardware.episode import EnergyModel, EpisodeEnergyRecorder
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.type_aliases import PolicyPredictor
 
 __all__ = ["EpisodeResult", "run_episodes", "lag1_autocorrelation"]
 
@@ -52,7 +54,7 @@ def lag1_autocorrelation(errors: np.ndarray) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def run_episodes(policy: Any, env_id: str, *, episodes: int = 10, seed: int = 0, teacher: Any | None = None,
+def run_episodes(policy: PolicyPredictor, env_id: str, *, episodes: int = 10, seed: int = 0, teacher: Any | None = None,
                  profile: EnergyModel = DIGITAL_45NM_FP32, max_steps: int | None = None,
                  progress: Any | None = None) -> list[EpisodeResult]:
     """Play ``episodes`` episodes (env ``i`` reset with ``seed + i``) with ``policy`` in parallel.
@@ -60,8 +62,11 @@ def run_episodes(policy: Any, env_id: str, *, episodes: int = 10, seed: int = 0,
     Parameters
     ----------
     policy
-        Anything with SB3's ``predict(obs, state, episode_start, deterministic)``; its
-        ``last_decision_ops`` (per-row counts) feed the energy records when present.
+        Anything with SB3's ``predict(obs, state, episode_start, deterministic)`` (``PolicyPredictor``) whose state,
+        if any, is a tuple of arrays with the env row first (as :class:`~snnrl.agents.policy.SpikingPolicy`'s); its
+        ``last_decision_ops`` (per-row counts) feed the energy records when present. The returns equal
+        ``stable_baselines3.common.evaluation.evaluate_policy``'s on a ``DummyVecEnv`` of ``Monitor`` envs seeded
+        ``seed`` (tested).
     teacher
         Optional reference policy: its action on the same observations gives the action error.
     max_steps
@@ -84,8 +89,9 @@ def run_episodes(policy: Any, env_id: str, *, episodes: int = 10, seed: int = 0,
     starts = np.ones(episodes, dtype=bool)
     while active.any():
         rows = np.flatnonzero(active)
-        if state is not None and hasattr(state, "select") and not np.array_equal(rows, state_rows):
-            state = state.select(torch.as_tensor(np.searchsorted(state_rows, rows)))  # keep running episodes' rows
+        if state is not None and not np.array_equal(rows, state_rows):   # keep the running episodes' state rows
+            keep = np.searchsorted(state_rows, rows)
+            state = tuple(np.asarray(s)[keep] for s in state)
         actions, state = policy.predict(obs[rows], state=state, episode_start=starts[rows], deterministic=True)
         state_rows = rows
         ops = getattr(policy, "last_decision_ops", {})

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import asdict
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,15 +30,18 @@ import torch
 from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import Decision, SpikingActor
 from snnrl.agents.crpi import CRPIConfig, next_carry, start_potential
-from snnrl.agents.spike_engine import EngineDecision, SpikeEngine, engine_setting, resolve_engine
+from snnrl.agents.spike_engine import EngineDecision, LayerCounts, SpikeEngine, engine_setting, resolve_engine
 from snnrl.encoding import check_timesteps
 from snnrl.io import ArtifactError, load_versioned_any, save_versioned
 from snnrl.opcount import OperationCounter
-from snnrl.state import NetworkState
 
-__all__ = ["SpikingPolicy", "AnnPolicy", "ConstantPolicy", "ObservationError", "POLICY_FORMAT_VERSION",
+__all__ = ["SpikingPolicy", "PolicyState", "AnnPolicy", "ConstantPolicy", "ObservationError", "POLICY_FORMAT_VERSION",
            "save_policy_set", "load_policy_set", "observation_batch",
            "episode_start_mask"]
+
+PolicyState = tuple[np.ndarray, ...]
+"""A spiking policy's recurrent state: the CRPI carry of each IF layer, float32 ``[n_envs, width]`` (SB3's
+``PolicyPredictor`` state type; the env row is the first axis)."""
 
 POLICY_FORMAT = "snnrl-spiking-policy"
 POLICY_FORMAT_VERSION = 2
@@ -89,26 +92,16 @@ class _MeteredPolicy:
 
     def _init_metering(self, metering: bool) -> None:
         self.metering = metering
-        self._ops: dict[str, np.ndarray] = {}
-        self._ops_raw: tuple[list[str], np.ndarray] | None = None   # kernel counts, turned into a dict when read
-        self._counter: OperationCounter | None = None
-
-    @property
-    def last_decision_ops(self) -> dict[str, np.ndarray]:
+        self.last_decision_ops: Mapping[str, np.ndarray] = {}
         """Operations of the last decision per layer and environment row: ``{layer: int64 array [B, 4]}`` with
         columns ``macs, accumulates, neuron_updates, spikes`` (empty with metering off)."""
-        if self._ops_raw is not None:
-            names, counts = self._ops_raw
-            self._ops = {name: counts[:, r] for r, name in enumerate(names)}
-            self._ops_raw = None
-        return self._ops
+        self._counter: OperationCounter | None = None
 
     def _metered(self, fn, *args: Any) -> Any:
-        self._ops_raw = None
         if not self.metering:
             with torch.no_grad():
                 result = fn(*args)
-            self._ops = {}
+            self.last_decision_ops = {}
             return result
         counter = self.__dict__.get("_counter")
         if counter is None:  # one counter per policy: its hooked layers are found once, not at every decision
@@ -116,7 +109,7 @@ class _MeteredPolicy:
         counter.reset()
         with torch.no_grad(), counter:
             result = fn(*args)
-        self._ops = {name: counts.numpy() for name, counts in counter.by_sample().items()}
+        self.last_decision_ops = {name: counts.numpy() for name, counts in counter.by_sample().items()}
         return result
 
     def __getstate__(self) -> dict[str, Any]:
@@ -157,14 +150,29 @@ class SpikingPolicy(_MeteredPolicy):
         self.engine = engine_setting(engine)             # a bad setting fails here, before any decision
         self._obs_dim = actor.obs_dim
         self._engine: SpikeEngine | None = None
-        self._flat: tuple[NetworkState, np.ndarray] | None = None   # the last returned state and its [B, N] carry
+        self._flat: tuple[PolicyState, np.ndarray] | None = None   # the last returned state and its [B, N] carry
         self._init_metering(metering)
 
     # -- state ---------------------------------------------------------------------------------------
-    def initial_state(self, n_envs: int = 1) -> NetworkState:
-        """Zero carry for ``n_envs`` environments."""
-        return NetworkState({str(i): {"carry": torch.zeros(n_envs, theta.numel())}
-                             for i, theta in enumerate(self.actor.thresholds)})
+    def initial_state(self, n_envs: int = 1) -> PolicyState:
+        """Zero carry for ``n_envs`` environments: one float32 array ``[n_envs, width]`` per IF layer."""
+        return tuple(np.zeros((n_envs, theta.numel()), dtype=np.float32) for theta in self.actor.thresholds)
+
+    def _carries(self, state: PolicyState | None, batch: int) -> PolicyState:
+        """``state`` checked against this policy (``None``, or one of another batch size: a zero carry)."""
+        if state is None:
+            return self.initial_state(batch)
+        widths = [theta.numel() for theta in self.actor.thresholds]
+        if not isinstance(state, tuple) or len(state) != len(widths):
+            raise ValueError(f"state must be None or the tuple of {len(widths)} carry arrays this policy's predict "
+                             f"returned, got {type(state).__name__}.")
+        if any(np.shape(c)[0] != batch for c in state):
+            return self.initial_state(batch)
+        for c, w in zip(state, widths):
+            if np.shape(c) != (batch, w):
+                raise ValueError(f"state arrays must have shapes {[(batch, w) for w in widths]}, got "
+                                 f"{[np.shape(c) for c in state]}: is it another policy's state?")
+        return state
 
     def _reset_rows(self, episode_start: Any, batch: int) -> torch.Tensor | None:
         """The rows whose carry is zeroed before this decision: those starting an episode, unless CRPI keeps the
@@ -180,8 +188,8 @@ class SpikingPolicy(_MeteredPolicy):
         return resolve_engine(self.engine)
 
     # -- acting ---------------------------------------------------------------------------------------
-    def decide(self, obs: torch.Tensor, state: NetworkState | None = None,
-               episode_start: Any = None) -> tuple[Decision, NetworkState]:
+    def decide(self, obs: torch.Tensor, state: PolicyState | None = None,
+               episode_start: Any = None) -> tuple[Decision, PolicyState]:
         """One decision on ``obs [B, obs_dim]``: the actor's :class:`~snnrl.agents.conversion.Decision` (output
         pre-activation, end potentials, spike counts per layer) and the next state (the CRPI carry)."""
         if self.engine_path == "kernel":
@@ -193,9 +201,7 @@ class SpikingPolicy(_MeteredPolicy):
                                 [torch.from_numpy(n) for n in engine.split(out.spike_counts)])
             return decision, new_state
         batch = obs.shape[0]
-        if state is None or state.batch_size != batch:
-            state = self.initial_state(batch)
-        carries = [state.tensors[str(i)]["carry"] for i in range(len(self.actor.neurons))]
+        carries = [torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in self._carries(state, batch)]
         mask = self._reset_rows(episode_start, batch)
         if mask is not None:
             keep = (~mask).to(torch.float32).unsqueeze(1)
@@ -209,10 +215,10 @@ class SpikingPolicy(_MeteredPolicy):
                        in zip(v_start, decision.v_end, decision.spike_counts, thetas, halves)]
         else:
             carries = [torch.zeros_like(c) for c in carries]
-        return decision, NetworkState({str(i): {"carry": c} for i, c in enumerate(carries)})
+        return decision, tuple(c.numpy() for c in carries)
 
-    def _kernel_decision(self, obs: np.ndarray, state: NetworkState | None,
-                         episode_start: Any) -> tuple[EngineDecision, NetworkState]:
+    def _kernel_decision(self, obs: np.ndarray, state: PolicyState | None,
+                         episode_start: Any) -> tuple[EngineDecision, PolicyState]:
         """A decision on the spike-driven engine (numpy in and out; counts kept when metering)."""
         engine = self._engine
         if engine is None:
@@ -220,24 +226,22 @@ class SpikingPolicy(_MeteredPolicy):
         batch = obs.shape[0]
         if self._flat is not None and self._flat[0] is state and len(self._flat[1]) == batch:
             carry = self._flat[1]                                    # the state this policy returned last
-        elif state is None or state.batch_size != batch:
-            carry = np.zeros((batch, engine.n_neurons), dtype=np.float32)
         else:
-            carry = np.ascontiguousarray(np.concatenate(
-                [state.tensors[str(i)]["carry"].detach().numpy() for i in range(len(engine.widths))], axis=1),
-                dtype=np.float32)
+            carry = np.ascontiguousarray(np.concatenate(self._carries(state, batch), axis=1), dtype=np.float32)
         mask = self._reset_rows(episode_start, batch)
         reset = np.zeros(batch, dtype=bool) if mask is None else np.ascontiguousarray(mask.numpy())  # expanded: stride 0
         out = engine.run(obs, carry, reset, self.timesteps, self.crpi)
-        new_state = NetworkState({str(i): {"carry": torch.from_numpy(c)} for i, c in enumerate(engine.split(out.carry))})
+        new_state = tuple(engine.split(out.carry))
         self._flat = (new_state, out.carry)
-        self._ops = {}
-        self._ops_raw = (engine.record_names, out.counts) if self.metering else None
+        self.last_decision_ops = LayerCounts(engine.record_index, out.counts) if self.metering else {}
         return out, new_state
 
-    def predict(self, observation: Any, state: NetworkState | None = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, NetworkState]:
-        """Actions for ``observation`` (``(obs_dim,)`` or ``(n_envs, obs_dim)``) and the next state.
+    def predict(self, observation: np.ndarray | Any, state: PolicyState | None = None,
+                episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, PolicyState]:
+        """Actions for ``observation`` (``(obs_dim,)`` or ``(n_envs, obs_dim)``) and the next state, as SB3's
+        ``PolicyPredictor`` declares them: the state is a tuple of arrays (the CRPI carry per IF layer, one row per
+        environment); pass back what the last call returned.
 
         ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
         """
@@ -345,18 +349,20 @@ class AnnPolicy(_MeteredPolicy):
         self._init_metering(metering)
         self._per_row: dict[str, np.ndarray] | None = None
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+    def predict(self, observation: np.ndarray | Any, state: PolicyState | None = None,
+                episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, PolicyState | None]:
         obs, single = observation_batch(observation, self.actor.obs_dim)
         if self.metering and self._per_row is not None:
             with torch.no_grad():
                 actions = self.actor(obs).numpy()
             batch = obs.shape[0]
-            self._ops = {name: np.broadcast_to(row, (batch, 4)) for name, row in self._per_row.items()}
+            if len(next(iter(self.last_decision_ops.values()), ())) != batch:    # read-only views: kept per batch size
+                self.last_decision_ops = {name: np.broadcast_to(row, (batch, 4)) for name, row in self._per_row.items()}
         else:
             actions = self._metered(self.actor, obs).numpy()
             if self.metering:
-                self._per_row = {name: counts[:1].copy() for name, counts in self._ops.items()}
+                self._per_row = {name: counts[:1].copy() for name, counts in self.last_decision_ops.items()}
         return (actions[0] if single else actions), state
 
 
@@ -369,8 +375,9 @@ class ConstantPolicy:
         self.obs_dim = int(obs_dim)
         self.last_decision_ops = None
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+    def predict(self, observation: np.ndarray | Any, state: PolicyState | None = None,
+                episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, PolicyState | None]:
         obs, single = observation_batch(observation, self.obs_dim)
         actions = np.tile(self.action, (obs.shape[0], 1))
         return (actions[0] if single else actions), state

@@ -33,7 +33,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +44,7 @@ from snnrl.agents.conversion import SpikingActor
 from snnrl.agents.crpi import CRPIConfig
 
 __all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "engine_setting",
-           "resolve_engine", "engine_record_names"]
+           "resolve_engine", "engine_record_names", "LayerCounts"]
 
 logger = logging.getLogger("snnrl")
 
@@ -235,6 +237,29 @@ def engine_record_names(layers: int) -> list[str]:
     return names
 
 
+class LayerCounts(Mapping[str, np.ndarray]):
+    """A decision's counts by layer, read-only and without copies: ``counts[layer]`` is the int64 view ``[B, 4]``
+    (``macs, accumulates, neuron_updates, spikes``) of the kernel's ``[B, layers, 4]`` array. Building one costs a
+    reference, so metering stays free until the counts are read."""
+
+    __slots__ = ("_index", "_counts")
+
+    def __init__(self, index: Mapping[str, int], counts: np.ndarray) -> None:
+        self._index, self._counts = index, counts
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        return self._counts[:, self._index[layer]]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return LayerCounts, (dict(self._index), self._counts)
+
+
 @dataclass(frozen=True)
 class EngineDecision:
     """One kernel decision for ``B`` rows (numpy arrays; ``N`` = all IF neurons, layer after layer).
@@ -275,6 +300,7 @@ class SpikeEngine:
         self.actor = actor
         self.widths = [n.threshold.numel() for n in actor.neurons]
         self.record_names = engine_record_names(len(self.widths))
+        self.record_index = {name: r for r, name in enumerate(self.record_names)}
         self.n_neurons = int(sum(self.widths))
         self.offsets = np.cumsum([0, *self.widths]).astype(np.int64)
         self.n_off = self.offsets[:-1].copy()

@@ -42,7 +42,7 @@ Example
 from __future__ import annotations
 
 import multiprocessing
-from typing import Any, SupportsFloat
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 import gymnasium as gym
 import numpy as np
@@ -52,6 +52,9 @@ from gymnasium.utils import RecordConstructorArgs
 
 from snnrl.hardware.digital import DIGITAL_45NM_FP32
 from snnrl.hardware.episode import EnergyModel, EpisodeEnergyRecorder
+
+if TYPE_CHECKING:
+    from stable_baselines3.common.type_aliases import PolicyPredictor
 
 __all__ = ["ClosedLoop"]
 
@@ -71,7 +74,8 @@ class ClosedLoop(gym.Wrapper, RecordConstructorArgs):
     env
         The environment the policy acts in.
     policy
-        Any object with SB3's ``predict(observation, state, episode_start, deterministic)``; if it has
+        Any object with SB3's ``predict(observation, state, episode_start, deterministic)`` (its
+        ``PolicyPredictor`` protocol); if it has
         ``last_decision_ops`` (as :class:`~snnrl.agents.policy.SpikingPolicy` does) its operations are metered.
     profile
         Hardware profile turning operations into energy.
@@ -80,7 +84,7 @@ class ClosedLoop(gym.Wrapper, RecordConstructorArgs):
         leaves torch's setting alone. The parent process is never changed.
     """
 
-    def __init__(self, env: gym.Env, policy: Any, *, profile: EnergyModel = DIGITAL_45NM_FP32,
+    def __init__(self, env: gym.Env, policy: PolicyPredictor, *, profile: EnergyModel = DIGITAL_45NM_FP32,
                  worker_threads: int | None = 1) -> None:
         if not callable(getattr(policy, "predict", None)):
             raise TypeError(f"policy must have an SB3-style predict(...) method, got {type(policy).__name__}.")
@@ -96,7 +100,7 @@ class ClosedLoop(gym.Wrapper, RecordConstructorArgs):
         self.recorder = EpisodeEnergyRecorder(profile)
         self.action_space = spaces.Box(low=0.0, high=0.0, shape=(0,), dtype=np.float32)
         self._obs: Any = None
-        self._state: Any = None
+        self._state: tuple[np.ndarray, ...] | None = None
         self._episode_start = True
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:

@@ -67,8 +67,9 @@ class ExactSpikingPolicy:
     def action_dim(self) -> int:
         return self.network.action_dim
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+    def predict(self, observation: np.ndarray | Any, state: tuple[np.ndarray, ...] | None = None,
+                episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         """Actions for ``observation`` (``(obs_dim,)`` or ``(n_envs, obs_dim)``); ``state`` is returned as given.
 
         ``deterministic`` is accepted for SB3 compatibility; the policy is always deterministic.
@@ -104,8 +105,9 @@ class SequentialAnnPolicy:
         self.metering = metering
         self.last_decision_ops: dict[str, torch.Tensor] = {}
 
-    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
-                deterministic: bool = True) -> tuple[np.ndarray, Any]:
+    def predict(self, observation: np.ndarray | Any, state: tuple[np.ndarray, ...] | None = None,
+                episode_start: np.ndarray | None = None,
+                deterministic: bool = True) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
         obs, single = observation_batch(observation, self.actor.obs_dim)
         episode_start_mask(episode_start, obs.shape[0])
         actions = reference_actor_forward(self.actor, obs).numpy()
