@@ -373,6 +373,27 @@ def counter_overhead() -> str:
                                                             rows))
 
 
+def nir_drift() -> str:
+    path = RESULTS / "nir_drift.json"
+    if not path.exists():
+        return _missing("NIR drift", "benchmarks/nir_drift.py")
+    raw = _load(path)["raw"]
+    a, bb = raw["actor"], raw["backbone"]
+    rows = [[r["timesteps"], f"{r['vs_nir_semantics']['max']:.2g}", f"{r['vs_plain']['mean']:.3f}",
+             f"{r['vs_plain']['max']:.3f}", f"{r['vs_crpi']['mean']:.3f}", f"{r['vs_crpi']['max']:.3f}"]
+            for r in a["rows"]]
+    return (f"{a['teacher']} exported to NIR and re-imported by {a['peer'].capitalize()}, on {a['observations']} "
+            "recorded observations; action differences in units of the action range (`"
+            f"{path.relative_to(ROOT)}`). NIR's IF starts at 0, resets to 0 and has no carry, so the peer follows "
+            "NIR's semantics exactly and drifts from ours (see `docs/nir.md`).\n\n"
+            + _table(["T", "peer vs NIR semantics (max)", "vs ours plain (mean)", "vs ours plain (max)",
+                      "vs ours CRPI (mean)", "vs ours CRPI (max)"], rows)
+            + f"\nBackbone ({bb['backbone']}, T={bb['timesteps']}, {bb['samples']} samples) re-imported by "
+              f"{bb['peer']}: max logit difference {bb['max_logit_diff_vs_ours']:.2f} vs ours, "
+              f"{bb['max_logit_diff_vs_nir_semantics']:.2g} vs NIR semantics; top-1 agreement with ours "
+              f"{bb['top1_agreement_vs_ours']:.0%}.\n")
+
+
 def soft_dtw() -> str:
     path = RESULTS / "speed" / "soft_dtw.json"
     if not path.exists():
@@ -409,6 +430,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "sweep-cost": sweep_cost,
     "counter-overhead": counter_overhead,
     "soft-dtw": soft_dtw,
+    "nir-drift": nir_drift,
     "backends": backends,
     "reliability": reliability,
 }
