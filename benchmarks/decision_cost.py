@@ -254,6 +254,7 @@ def cost_sweep(actor: TeacherActor, activations: list[torch.Tensor], observation
     """Engine ``predict`` time per decision against ``T`` and spike count (batch 1, cycling observations)."""
     candidates: dict[str, Callable[[], Any]] = {}
     load: dict[str, dict[str, float]] = {}
+    neurons = int(sum(a.shape[-1] for a in activations))                     # IF neurons of the converted actor
     for scale in args.sweep_scales:
         net = convert_actor(actor, thresholds_from_activations(activations, method="max", scale=scale))
         for t in args.sweep_timesteps:
@@ -274,20 +275,31 @@ def cost_sweep(actor: TeacherActor, activations: list[torch.Tensor], observation
     points = [{**load[k], "median_us": float(np.median(v)) * 1e6} for k, v in times.items()]
     us = np.array([pt["median_us"] for pt in points])
 
-    def fit(x: np.ndarray) -> dict[str, float]:
-        design = np.stack([np.ones_like(x), x], axis=1)
+    def fit(*xs: np.ndarray) -> dict[str, Any]:
+        design = np.stack([np.ones_like(xs[0]), *xs], axis=1)
         coef, *_ = np.linalg.lstsq(design, us, rcond=None)
         residual = us - design @ coef
-        return {"intercept_us": float(coef[0]), "slope_us": float(coef[1]),
-                "r2": float(1.0 - (residual ** 2).sum() / ((us - us.mean()) ** 2).sum())}
-    spikes_fit = fit(np.array([pt["spikes"] for pt in points]))
-    t_fit = fit(np.array([float(pt["timesteps"]) for pt in points]))
+        r2 = float(1.0 - (residual ** 2).sum() / ((us - us.mean()) ** 2).sum())
+        if len(xs) == 1:
+            return {"intercept_us": float(coef[0]), "slope_us": float(coef[1]), "r2": r2}
+        return {"intercept_us": float(coef[0]), "slopes_us": [float(c) for c in coef[1:]], "r2": r2}
+    spikes = np.array([pt["spikes"] for pt in points])
+    steps = np.array([float(pt["timesteps"]) for pt in points])
+    spikes_fit, t_fit = fit(spikes), fit(steps)
+    # Both at once: every timestep updates every neuron (T x width) and every spike adds a weight row.
+    joint = fit(spikes, steps * neurons)
     for pt in points:
         print(f"  T={pt['timesteps']:2d} scale {pt['scale']:g}: {pt['spikes']:7.0f} spikes, {pt['median_us']:7.1f} us",
               flush=True)
     print(f"  time ~ spikes: {spikes_fit['slope_us'] * 1e3:.1f} ns/spike + {spikes_fit['intercept_us']:.1f} us "
           f"(R^2 {spikes_fit['r2']:.3f}); time ~ T: R^2 {t_fit['r2']:.3f}", flush=True)
-    summary = {"points": points, "fit_spikes": spikes_fit, "fit_timesteps": t_fit,
+    print(f"  joint fit: {joint['slopes_us'][0] * 1e3:.1f} ns/spike + {joint['slopes_us'][1] * 1e3:.2f} ns per neuron "
+          f"update + {joint['intercept_us']:.1f} us (R^2 {joint['r2']:.3f})", flush=True)
+    summary = {"points": points, "fit_spikes": spikes_fit, "fit_timesteps": t_fit, "neurons": neurons,
+               "fit_spikes_and_neuron_updates": {"intercept_us": joint["intercept_us"],
+                                                 "ns_per_spike": joint["slopes_us"][0] * 1e3,
+                                                 "ns_per_neuron_update": joint["slopes_us"][1] * 1e3,
+                                                 "r2": joint["r2"]},
                "ns_per_spike": spikes_fit["slope_us"] * 1e3}
     return summary, {k: [s * 1e6 for s in v] for k, v in times.items()}
 

@@ -324,7 +324,11 @@ def decision_cost() -> str:
             + f"\nCost model (batch 1, T = {', '.join(map(str, cfg['sweep_timesteps']))} × threshold scale "
               f"{', '.join(f'{v:g}' for v in cfg['sweep_scales'])}): time = {fs['intercept_us']:.1f} µs + "
               f"{cost['ns_per_spike']:.1f} ns per spike (R² {fs['r2']:.3f}); a fit on T alone explains "
-              f"R² {ft['r2']:.3f}. Plot: `benchmarks/results/plots/decision_cost.png`.\n")
+              f"R² {ft['r2']:.3f}"
+              + (f"; both at once: {j['intercept_us']:.1f} µs + {j['ns_per_spike']:.1f} ns per spike + "
+                 f"{j['ns_per_neuron_update']:.2f} ns per neuron update (T × {cost['neurons']} neurons; R² "
+                 f"{j['r2']:.3f})" if (j := cost.get("fit_spikes_and_neuron_updates")) else "")
+              + ". Plot: `benchmarks/results/plots/decision_cost.png`.\n")
 
 
 def engine_agreement() -> str:

@@ -18,6 +18,7 @@ Example
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -36,8 +37,8 @@ from snnrl.io import ArtifactError, load_versioned_any, save_versioned
 from snnrl.opcount import OperationCounter
 
 __all__ = ["SpikingPolicy", "PolicyState", "AnnPolicy", "ConstantPolicy", "ObservationError", "POLICY_FORMAT_VERSION",
-           "save_policy_set", "load_policy_set", "observation_batch",
-           "episode_start_mask"]
+           "save_policy_set", "load_policy_set", "observation_array", "observation_batch",
+           "episode_start_array", "episode_start_mask"]
 
 PolicyState = tuple[np.ndarray, ...]
 """A spiking policy's recurrent state: the CRPI carry of each IF layer, float32 ``[n_envs, width]`` (SB3's
@@ -52,8 +53,8 @@ class ObservationError(ValueError):
     """An observation of the wrong shape, or with NaN / inf values."""
 
 
-def observation_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, bool]:
-    """``(obs [B, obs_dim] float32, was_single)``, with clear errors for bad input."""
+def observation_array(observation: Any, obs_dim: int) -> tuple[np.ndarray, bool]:
+    """``(obs [B, obs_dim] float32 C-contiguous, was_single)``, with clear errors for bad input."""
     obs = np.asarray(observation, dtype=np.float32)
     if obs.shape == (obs_dim,):
         single = True
@@ -64,23 +65,35 @@ def observation_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, boo
         hint = " Did you forget to unbatch?" if obs.ndim > 2 else ""
         raise ObservationError(f"Expected observation of shape ({obs_dim},) or (n_envs, {obs_dim}), got "
                                f"{obs.shape}.{hint} Is the policy meant for this environment?")
-    if not np.isfinite(obs).all():
+    if not math.isfinite(float(obs.sum())) and not np.isfinite(obs).all():   # one reduction when all is well
         rows = sorted({int(r) for r in np.argwhere(~np.isfinite(obs))[:, 0]})
         raise ObservationError(f"Observation contains NaN or inf (env rows {rows}). Check the environment / "
                                "observation wrapper; the policy's state was left unchanged.")
+    return (obs if obs.flags.c_contiguous else np.ascontiguousarray(obs)), single
+
+
+def observation_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, bool]:
+    """:func:`observation_array` as a tensor (shares its memory)."""
+    obs, single = observation_array(observation, obs_dim)
     return torch.from_numpy(obs), single
 
 
-def episode_start_mask(episode_start: Any, batch: int) -> torch.Tensor | None:
-    """SB3's ``episode_start`` (None, a bool, or one per env) as a bool tensor ``[batch]``."""
+def episode_start_array(episode_start: Any, batch: int) -> np.ndarray | None:
+    """SB3's ``episode_start`` (None, a bool, or one per env) as a bool array ``[batch]``."""
     if episode_start is None:
         return None
-    mask = torch.as_tensor(np.asarray(episode_start, dtype=bool).reshape(-1))
-    if mask.numel() == 1 and batch > 1:
-        mask = mask.expand(batch)
+    mask = np.asarray(episode_start, dtype=bool).reshape(-1)
+    if mask.size == 1 and batch > 1:
+        mask = np.repeat(mask, batch)
     if mask.shape != (batch,):
-        raise ValueError(f"episode_start must have one entry per environment ({batch}), got shape {tuple(mask.shape)}.")
+        raise ValueError(f"episode_start must have one entry per environment ({batch}), got shape {mask.shape}.")
     return mask
+
+
+def episode_start_mask(episode_start: Any, batch: int) -> torch.Tensor | None:
+    """:func:`episode_start_array` as a bool tensor ``[batch]``."""
+    mask = episode_start_array(episode_start, batch)
+    return None if mask is None else torch.from_numpy(mask)
 
 
 class _MeteredPolicy:
@@ -174,10 +187,10 @@ class SpikingPolicy(_MeteredPolicy):
                                  f"{[np.shape(c) for c in state]}: is it another policy's state?")
         return state
 
-    def _reset_rows(self, episode_start: Any, batch: int) -> torch.Tensor | None:
+    def _reset_rows(self, episode_start: Any, batch: int) -> np.ndarray | None:
         """The rows whose carry is zeroed before this decision: those starting an episode, unless CRPI keeps the
         carry across episodes (``None``: no row)."""
-        mask = episode_start_mask(episode_start, batch)
+        mask = episode_start_array(episode_start, batch)
         if mask is None or (self.crpi is not None and not self.crpi.reset_on_episode_start):
             return None
         return mask
@@ -204,7 +217,7 @@ class SpikingPolicy(_MeteredPolicy):
         carries = [torch.as_tensor(np.asarray(c, dtype=np.float32)) for c in self._carries(state, batch)]
         mask = self._reset_rows(episode_start, batch)
         if mask is not None:
-            keep = (~mask).to(torch.float32).unsqueeze(1)
+            keep = torch.from_numpy(~mask).to(torch.float32).unsqueeze(1)
             carries = [c * keep for c in carries]
         thetas = self.actor.thresholds
         halves = [0.5 * theta for theta in thetas]
@@ -229,7 +242,7 @@ class SpikingPolicy(_MeteredPolicy):
         else:
             carry = np.ascontiguousarray(np.concatenate(self._carries(state, batch), axis=1), dtype=np.float32)
         mask = self._reset_rows(episode_start, batch)
-        reset = np.zeros(batch, dtype=bool) if mask is None else np.ascontiguousarray(mask.numpy())  # expanded: stride 0
+        reset = np.zeros(batch, dtype=bool) if mask is None else mask
         out = engine.run(obs, carry, reset, self.timesteps, self.crpi)
         new_state = tuple(engine.split(out.carry))
         self._flat = (new_state, out.carry)
@@ -245,12 +258,12 @@ class SpikingPolicy(_MeteredPolicy):
 
         ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
         """
-        obs, single = observation_batch(observation, self._obs_dim)
+        obs, single = observation_array(observation, self._obs_dim)
         if self.engine_path == "kernel":
-            out, new_state = self._kernel_decision(np.ascontiguousarray(obs.numpy()), state, episode_start)
+            out, new_state = self._kernel_decision(obs, state, episode_start)
             actions = out.action
         else:
-            decision, new_state = self.decide(obs, state, episode_start)
+            decision, new_state = self.decide(torch.from_numpy(obs), state, episode_start)
             actions = self.actor.squash_action(decision.pre_action).numpy()
         return (actions[0] if single else actions), new_state
 

@@ -31,6 +31,7 @@ Example
 from __future__ import annotations
 
 import logging
+import operator
 import os
 import sys
 from collections.abc import Iterator, Mapping
@@ -47,6 +48,7 @@ __all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "engi
            "resolve_engine", "engine_record_names", "LayerCounts"]
 
 logger = logging.getLogger("snnrl")
+_VERSION = operator.attrgetter("_version")   # a tensor's in-place change counter
 
 ENGINES = ("auto", "kernel", "torch")
 """``auto``: the kernel where numba is available, else torch (``benchmarks/decision_cost.py`` measured the kernel
@@ -318,7 +320,7 @@ class SpikeEngine:
         self._pack()
 
     def _versions(self) -> tuple[int, ...]:
-        return tuple([t._version for t in self._tensors])
+        return tuple(map(_VERSION, self._tensors))
 
     def _pack(self) -> None:
         a = self.actor
