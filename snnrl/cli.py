@@ -56,17 +56,19 @@ def _int_at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
-def _float_in(low: float, high: float = math.inf, *, open_low: bool = False) -> Callable[[str], float]:
+def _float_in(low: float, high: float = math.inf, *, open_low: bool = False,
+              open_high: bool = False) -> Callable[[str], float]:
     bounds = f"> {low:g}" if open_low else f">= {low:g}"
     if high != math.inf:
-        bounds = f"in {'(' if open_low else '['}{low:g}, {high:g}]"
+        bounds = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
 
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not (math.isfinite(value) and (value > low if open_low else value >= low) and value <= high):
+        if not (math.isfinite(value) and (value > low if open_low else value >= low)
+                and (value < high if open_high else value <= high)):
             raise argparse.ArgumentTypeError(f"expected a finite number {bounds}, got {text!r}")
         return value
     return parse
@@ -77,6 +79,7 @@ _NON_NEGATIVE = _int_at_least(0)
 _UNIT = _float_in(0.0, 1.0)
 _WEIGHT = _float_in(0.0)
 _RATE = _float_in(0.0, open_low=True)
+_FRACTION = _float_in(0.0, 1.0, open_low=True, open_high=True)
 
 
 def _existing_file(text: str) -> str:
@@ -545,7 +548,8 @@ def _cmd_continual(args: argparse.Namespace) -> int:
             data_root=args.data_root, staer_alignment=not args.no_alignment,
             staer_expansion_contraction=not args.no_expansion, staer_beta=args.staer_beta,
             staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2, derpp_alpha=args.derpp_alpha,
-            derpp_beta=args.derpp_beta, ahsar=args.ahsar, neuron=args.neuron)
+            derpp_beta=args.derpp_beta, ahsar=args.ahsar, neuron=args.neuron, optimizer=args.optimizer,
+            validation=args.validation)
         tasks = continual_grid(base, strategies=args.strategy, buffer_sizes=args.buffer_size,
                                seeds=range(args.first_seed, args.first_seed + args.seeds), out_dir=out, tag=args.tag,
                                resume=not args.restart, progress=not args.no_progress,
@@ -633,7 +637,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser; option defaults come from the config dataclasses (and ``train_teacher``'s signature)."""
     from snnrl.agents.conversion import ConversionConfig
     from snnrl.agents.teachers import train_teacher
-    from snnrl.continual.configs import NEURONS, STRATEGIES
+    from snnrl.continual.configs import NEURONS, OPTIMIZERS, STRATEGIES
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.sweeps.jobs import SweepConfig
 
@@ -738,7 +742,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="epochs per experience (default %(default)s)")
     cl.add_argument("--batch-size", type=_POSITIVE, default=ContinualConfig.batch_size,
                     help="training mini-batch size (default %(default)s)")
-    cl.add_argument("--lr", type=_RATE, default=ContinualConfig.lr, help="AdamW learning rate (default %(default)s)")
+    cl.add_argument("--lr", type=_RATE, default=ContinualConfig.lr,
+                    help="learning rate of --optimizer (default %(default)s; the DER paper's SGD rate is 0.1)")
+    cl.add_argument("--optimizer", choices=list(OPTIMIZERS), default=ContinualConfig.optimizer,
+                    help="adamw: cosine restarts per experience (the STAER reference); sgd: constant rate (the DER "
+                         "paper) (default %(default)s)")
+    cl.add_argument("--validation", type=_FRACTION, default=ContinualConfig.validation, metavar="FRACTION",
+                    help="tuning mode: hold out FRACTION of every class's training images and evaluate on them "
+                         "instead of the test set (default: report on the test set)")
     cl.add_argument("--experiences", type=_POSITIVE, default=ContinualConfig.n_experiences,
                     help="experiences; the classes are split evenly (default %(default)s)")
     cl.add_argument("--seeds", type=_POSITIVE, default=1, help="number of seeds (default %(default)s)")

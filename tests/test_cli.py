@@ -79,6 +79,8 @@ BAD_VALUES: dict[tuple[str, str], list[str]] = {
     ("continual", "--epochs"): ["0"],
     ("continual", "--batch-size"): ["0"],
     ("continual", "--lr"): ["0", "-1"],
+    ("continual", "--optimizer"): ["adam"],
+    ("continual", "--validation"): ["0", "1", "1.5"],
     ("continual", "--experiences"): ["0", "3"],
     ("continual", "--seeds"): ["0"],
     ("continual", "--first-seed"): ["-1"],

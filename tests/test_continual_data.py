@@ -318,3 +318,28 @@ def test_class_incremental_rejects_bad_arguments(digits):
     partial = ImageDataset("partial", x, y, x, y, num_classes=4)
     with pytest.raises(ValueError, match=r"no images of classes \[2, 3\]"):
         class_incremental(partial, n_experiences=2)
+
+
+def _images(stream) -> tuple[torch.Tensor, torch.Tensor]:
+    samples = [exp.dataset[k] for exp in stream for k in range(len(exp.dataset))]
+    return torch.stack([x for x, _, _ in samples]), torch.tensor([int(y) for _, y, _ in samples])
+
+
+def test_validation_mode_holds_out_training_images_and_never_reads_the_test_set():
+    data = ds.load_dataset("digits")
+    poisoned = ImageDataset("digits", data.train_x, data.train_y, torch.full_like(data.test_x, float("nan")),
+                            data.test_y, data.num_classes)     # a test set that would show if it were read
+    bm = class_incremental(poisoned, n_experiences=5, seed=0, validation=0.2)
+    train = _images(bm.train_stream)[0]
+    held, labels = _images(bm.test_stream)
+    assert torch.isfinite(held).all()                                   # evaluation runs on training images
+    assert len(train) + len(held) == len(data.train_y)
+    for c in range(10):                                                 # 20 % of every class, stratified
+        n = int((data.train_y == c).sum())
+        assert int((labels == c).sum()) == round(0.2 * n)
+    rows = {tuple(r.flatten().tolist()) for r in held}                  # disjoint from what is trained on
+    assert not any(tuple(r.flatten().tolist()) in rows for r in train[:200])
+    again = class_incremental(poisoned, n_experiences=5, seed=0, validation=0.2)
+    assert torch.equal(_images(again.test_stream)[0], held)   # same split per seed
+    with pytest.raises(ValueError, match="validation must be a fraction"):
+        class_incremental(poisoned, validation=1.0)

@@ -393,3 +393,20 @@ def test_avalanche_ann_baselines_are_measured_like_a_spiking_run():
     assert aggregate_runs([naive])["class_il_accuracy"]["mean"] == naive["class_il_accuracy"]
     with pytest.raises(ValueError, match="Unknown ANN strategy"):
         AnnBaselineConfig(strategy="ewc")
+
+
+def test_optimizer_choice_sgd_is_constant_rate_adamw_restarts_a_cosine():
+    from snnrl.continual.strategies import CosineRestartPlugin
+
+    model = make_backbone("mlp", (1, 8, 8), 10, timesteps=2)
+    sgd, _ = make_strategy("er", model, lr=0.1, optimizer="sgd")
+    adamw, _ = make_strategy("er", model, lr=3e-3)
+    assert type(sgd.optimizer) is torch.optim.SGD and sgd.optimizer.param_groups[0]["lr"] == 0.1
+    assert not any(isinstance(p, CosineRestartPlugin) for p in sgd.plugins)
+    assert type(adamw.optimizer) is torch.optim.AdamW
+    assert any(isinstance(p, CosineRestartPlugin) for p in adamw.plugins)
+    with pytest.raises(ValueError, match="Unknown optimizer 'adam'"):
+        make_strategy("er", model, optimizer="adam")
+    with pytest.raises(ValueError, match="Unknown optimizer"):
+        ContinualConfig(optimizer="adam")
+    assert ContinualConfig(optimizer="sgd", validation=0.1).label == "staer-b200-sgd-val-s0"

@@ -192,17 +192,22 @@ def test_invalid_inputs_raise_clear_errors(case: tuple[str, torch.Tensor, torch.
 
 
 @pytest.mark.parametrize("n, m", [(1, 1), (1, 4), (5, 1), (4, 4), (6, 9), (9, 6)])
-def test_cpu_fast_path_matches_the_torch_recursion(n: int, m: int) -> None:
-    # CPU tensors take the numpy path (scaled units, logaddexp); other devices the torch recursion.
-    from snnrl.continual.soft_dtw import (_accumulated_cost, _alignment_matrix, _half_squared_distances,
-                                          _scaled_alignment, _scaled_table)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cpu_kernels_match_the_torch_recursion(n: int, m: int, dtype: torch.dtype) -> None:
+    """CPU tensors take the compiled kernels (cost, recursions and gradients in one call each); other devices, and
+    CPU without numba, the torch recursion. Both give the same values and gradients."""
+    pytest.importorskip("numba")
+    from snnrl.continual.soft_dtw import _SoftDTWFromCost, _half_squared_distances, _soft_dtw_checked
 
     x, y = _random_pair(3, n, m, 4, seed=20 + n * 10 + m)
-    gamma = 0.7
-    cost = _half_squared_distances(x, y)
-    table = _accumulated_cost(cost, gamma)
-    neg_cost = (-cost / gamma).numpy()
-    scaled = torch.from_numpy(_scaled_table(neg_cost))
-    torch.testing.assert_close(-gamma * scaled[:, 1:, 1:], table[:, 1:, 1:], atol=1e-10, rtol=1e-12)
-    torch.testing.assert_close(torch.from_numpy(_scaled_alignment(neg_cost, scaled.numpy())),
-                               _alignment_matrix(cost, table, gamma), atol=1e-10, rtol=1e-12)
+    x, y = x.to(dtype).requires_grad_(), y.to(dtype).requires_grad_()
+    gamma, weights = 0.7, torch.tensor([1.0, -0.5, 2.0], dtype=dtype)
+    fast = _soft_dtw_checked(x, y, gamma)
+    gx, gy = torch.autograd.grad((fast * weights).sum(), (x, y))
+    ref = _SoftDTWFromCost.apply(_half_squared_distances(x, y), gamma)
+    rx, ry = torch.autograd.grad((ref * weights).sum(), (x, y))
+    tol = {"atol": 1e-10, "rtol": 1e-10} if dtype == torch.float64 else {"atol": 1e-5, "rtol": 1e-5}
+    assert fast.dtype == gx.dtype == gy.dtype == dtype
+    torch.testing.assert_close(fast, ref, **tol)
+    torch.testing.assert_close(gx, rx, **tol)
+    torch.testing.assert_close(gy, ry, **tol)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import random_actor
+from snnrl import jit
 from snnrl.agents import spike_engine
 from snnrl.agents.conversion import convert_actor, thresholds_from_activations
 from snnrl.agents.crpi import CRPIConfig
@@ -130,6 +131,7 @@ def test_metering_off_reports_nothing_and_on_reports_the_counts():
 def test_fallback_without_numba_uses_torch_and_says_so_once(monkeypatch, caplog):
     monkeypatch.setattr(spike_engine, "_KERNEL", None)
     monkeypatch.setattr(spike_engine, "_KERNEL_MISSING", False)
+    monkeypatch.setattr(jit, "_NOTICES", set())
     import builtins
     real_import = builtins.__import__
 

@@ -30,7 +30,6 @@ Example
 
 from __future__ import annotations
 
-import logging
 import operator
 import os
 import sys
@@ -43,11 +42,11 @@ import torch
 
 from snnrl.agents.conversion import SpikingActor
 from snnrl.agents.crpi import CRPIConfig
+from snnrl.jit import compile_kernel, numba_available
 
 __all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "engine_setting",
            "resolve_engine", "engine_record_names", "LayerCounts"]
 
-logger = logging.getLogger("snnrl")
 _VERSION = operator.attrgetter("_version")   # a tensor's in-place change counter
 
 ENGINES = ("auto", "kernel", "torch")
@@ -187,14 +186,8 @@ def kernel_available() -> bool:
         return True
     if _KERNEL_MISSING:
         return False
-    try:
-        import numba  # noqa: F401
-    except ImportError:
-        _KERNEL_MISSING = True
-        logger.warning("snnrl: numba is not installed, so spiking policies run on the torch path (slower; same "
-                       "results). Install it with `pip install numba` for the spike-driven engine.")
-        return False
-    return True
+    _KERNEL_MISSING = not numba_available("spiking policies run on the torch path")
+    return not _KERNEL_MISSING
 
 
 def _kernel():
@@ -203,22 +196,8 @@ def _kernel():
     if _KERNEL is None:
         if not kernel_available():
             raise RuntimeError("the spike-driven kernel needs numba: `pip install numba`, or use engine='torch'.")
-        import numba
-
-        dispatcher = numba.njit(cache=True, nogil=True, error_model="numpy")(_decide_rows)
-        if not _is_cached(dispatcher):
-            print("snnrl: compiling the spike-driven kernel (once; numba caches it on disk) ...", file=sys.stderr,
-                  flush=True)
-        _KERNEL = dispatcher
+        _KERNEL = compile_kernel(_decide_rows, "the spike-driven kernel")
     return _KERNEL
-
-
-def _is_cached(dispatcher) -> bool:
-    """Whether numba's on-disk cache has an entry for the kernel (best effort: numba internals)."""
-    try:
-        return os.path.exists(dispatcher._cache._cache_file._index_path)
-    except AttributeError:
-        return True  # cannot tell: stay quiet
 
 
 def engine_setting(engine: str | None = None) -> str:

@@ -46,6 +46,7 @@ __all__ = ["draw_class_order", "class_incremental"]
 # Streams of the seed sequence: the class order uses ``default_rng(seed)``, subsampling its own children.
 _TRAIN_SUBSAMPLE_STREAM = 1
 _TEST_SUBSAMPLE_STREAM = 2
+_VALIDATION_STREAM = 3
 
 
 def _check_int(name: str, value: object, *, minimum: int, hint: str) -> int:
@@ -78,6 +79,26 @@ def _subsample(labels: torch.Tensor, per_class: int, *, num_classes: int, rng: n
     return torch.from_numpy(np.sort(np.concatenate(chosen)))
 
 
+def _validation_splits(x: torch.Tensor, y: torch.Tensor, fraction: float, *, seed: int,
+                       num_classes: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{"train": rest, "test": held out}``: ``fraction`` of every class's training images held out (stratified,
+    original order kept in both parts)."""
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < float(fraction) < 1.0:
+        raise ValueError(f"validation must be a fraction between 0 and 1 (e.g. 0.1), got {fraction!r}.")
+    rng = np.random.default_rng([seed, _VALIDATION_STREAM])
+    held = np.zeros(len(y), dtype=bool)
+    labels = y.numpy()
+    for c in range(num_classes):
+        rows = np.flatnonzero(labels == c)
+        n = int(round(float(fraction) * len(rows)))
+        if n < 1 or n >= len(rows):
+            raise ValueError(f"validation={fraction} leaves class {c} ({len(rows)} training images) without "
+                             "training or validation images; use a fraction that keeps both.")
+        held[rng.choice(rows, size=n, replace=False)] = True
+    keep = torch.from_numpy(held)
+    return {"train": (x[~keep], y[~keep]), "test": (x[keep], y[keep])}
+
+
 def class_incremental(
     dataset: ImageDataset | str,
     *,
@@ -86,6 +107,7 @@ def class_incremental(
     root: str | os.PathLike[str] | None = None,
     train_per_class: int | None = None,
     test_per_class: int | None = None,
+    validation: float | None = None,
 ) -> NCScenario:
     """A class-incremental Avalanche benchmark: ``n_experiences`` experiences of equally many classes.
 
@@ -103,6 +125,10 @@ def class_incremental(
         Keep only this many images per class (drawn without replacement from
         ``default_rng([seed, 1])`` for train and ``default_rng([seed, 2])`` for test, kept in their
         original order), for fast tests and quick runs. ``None`` keeps every image.
+    validation : float, optional
+        Tuning mode: hold out this fraction (0 < f < 1) of every class's training images (drawn from
+        ``default_rng([seed, 3])``, after ``train_per_class``) and evaluate on them instead of the test set, which
+        is then never read. Settings chosen this way can be reported on the test set.
 
     Returns
     -------
@@ -147,7 +173,10 @@ def class_incremental(
             rng = np.random.default_rng([seed, stream])
             keep = _subsample(y, per_class, num_classes=num_classes, rng=rng, split=split, name=dataset.name)
             x, y = x[keep], y[keep]
-        splits[split] = TensorDataset(x, y)
+        splits[split] = (x, y)
+    if validation is not None:
+        splits = _validation_splits(*splits["train"], validation, seed=seed, num_classes=num_classes)
+    splits = {k: TensorDataset(*v) for k, v in splits.items()}
 
     return nc_benchmark(
         splits["train"],

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["STRATEGIES", "NEURONS", "ERConfig", "DERPPConfig", "STAERConfig"]
+__all__ = ["STRATEGIES", "NEURONS", "OPTIMIZERS", "ERConfig", "DERPPConfig", "STAERConfig"]
 
 STRATEGIES = ("naive", "er", "derpp", "staer")
 
 NEURONS = ("lif", "plif", "selfpred-lif", "atmn")
+
+OPTIMIZERS = ("adamw", "sgd")
+"""``adamw``: AdamW with a cosine schedule restarted at every experience (the STAER reference's setup); ``sgd``:
+plain SGD at a constant rate (the DER paper's, and Avalanche's ANN rows')."""
 """Hidden neurons of the backbones by name (:func:`snnrl.continual.backbones.named_neuron`): the STAER LIF,
 parametric LIF, LIF with a self-prediction current, the ternary ATMN neuron."""
 

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from snnrl.continual.configs import NEURONS, STRATEGIES, DERPPConfig, STAERConfig
+from snnrl.continual.configs import NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
 from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]
@@ -66,6 +66,12 @@ class ContinualConfig:
     neuron
         Hidden neuron of the backbone (:data:`~snnrl.continual.backbones.NEURONS`: ``lif``, ``plif``,
         ``selfpred-lif``, ``atmn``).
+    optimizer
+        ``adamw`` (cosine restarts per experience) or ``sgd`` (constant rate) (:data:`~snnrl.continual.configs.
+        OPTIMIZERS`); ``lr`` is its learning rate.
+    validation
+        Tuning mode: hold out this fraction of every class's training images and evaluate on them instead of the
+        test set (:func:`~snnrl.continual.benchmarks.class_incremental`); ``None`` (default) reports on the test set.
     """
 
     benchmark: str = "split-mnist"
@@ -92,6 +98,8 @@ class ContinualConfig:
     ahsar: bool = False
     data_root: str | None = None
     neuron: str = "lif"
+    optimizer: str = "adamw"
+    validation: float | None = None
 
     def __post_init__(self) -> None:
         from snnrl.encoding import check_timesteps
@@ -99,6 +107,13 @@ class ContinualConfig:
         check_timesteps(self.timesteps)
         if self.neuron not in NEURONS:
             raise ValueError(f"Unknown neuron {self.neuron!r}; choose one of {NEURONS}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}.")
+        if self.validation is not None and not (isinstance(self.validation, (int, float))
+                                                and not isinstance(self.validation, bool)
+                                                and 0.0 < float(self.validation) < 1.0):
+            raise ValueError(f"validation must be a fraction between 0 and 1 (e.g. 0.1) or None, got "
+                             f"{self.validation!r}.")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}; choose one of {STRATEGIES}.")
         if self.strategy != "naive" and self.buffer_size < 1:
@@ -111,7 +126,9 @@ class ContinualConfig:
     def label(self) -> str:
         buffer = "" if self.strategy == "naive" else f"-b{self.buffer_size}"
         neuron = "" if self.neuron == "lif" else f"-{self.neuron}"
-        return f"{self.strategy}{buffer}{neuron}{'-ahsar' if self.ahsar else ''}-s{self.seed}"
+        optimizer = "" if self.optimizer == "adamw" else f"-{self.optimizer}"
+        validation = "" if self.validation is None else "-val"
+        return f"{self.strategy}{buffer}{neuron}{optimizer}{'-ahsar' if self.ahsar else ''}{validation}-s{self.seed}"
 
 
 def _build(config: ContinualConfig, progress: bool,
@@ -130,7 +147,8 @@ def _build(config: ContinualConfig, progress: bool,
 
     dataset = load_dataset(config.benchmark, root=config.data_root)
     bench = class_incremental(dataset, n_experiences=config.n_experiences, seed=config.seed,
-                              train_per_class=config.train_per_class, test_per_class=config.test_per_class)
+                              train_per_class=config.train_per_class, test_per_class=config.test_per_class,
+                              validation=config.validation)
     model = make_backbone(config.backbone, dataset.shape, dataset.num_classes, timesteps=config.timesteps,
                           neuron=config.neuron)
     evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), TaskILAccuracy(),
@@ -138,7 +156,7 @@ def _build(config: ContinualConfig, progress: bool,
                                  ([InteractiveLogger()] if progress else []))
     strategy, buffer = make_strategy(
         config.strategy, model, lr=config.lr, train_mb_size=config.batch_size, train_epochs=config.epochs,
-        buffer_seed=config.seed, ce_mode=config.ce_mode, evaluator=evaluator,
+        buffer_seed=config.seed, ce_mode=config.ce_mode, evaluator=evaluator, optimizer=config.optimizer,
         er=ERConfig(buffer_size=config.buffer_size),
         derpp=DERPPConfig(buffer_size=config.buffer_size, alpha=config.derpp_alpha, beta=config.derpp_beta),
         staer=STAERConfig(buffer_size=config.buffer_size, alpha1=config.staer_alpha1, alpha2=config.staer_alpha2,

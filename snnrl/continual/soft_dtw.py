@@ -35,8 +35,8 @@ soft-min, hence below each of its arguments), so nothing overflows. The gradient
 respect to ``C`` is ``E``; the gradient with respect to ``x`` and ``y`` follows by autograd through
 the (ordinary torch) computation of ``C``.
 
-On CPU both recursions run in numpy on ``-R / gamma`` (the soft-min becomes two ``logaddexp``), three to five
-calls per anti-diagonal; on other devices in torch.
+On CPU both recursions, the cost and its gradients run in two compiled calls (numba, float64; see "CPU kernels"
+below); on other devices, or without numba, in torch.
 
 The Soft-DTW divergence (Blondel, Mensch & Vert, AISTATS 2021) removes the entropic bias of
 Soft-DTW so that ``D(x, x) = 0`` and ``D(x, y) >= 0``::
@@ -63,11 +63,13 @@ tensor([0.])
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
+
+from snnrl.jit import compile_kernel, numba_available
 
 __all__ = ["soft_dtw", "soft_dtw_divergence", "SoftDTWDivergence"]
 
@@ -219,91 +221,13 @@ def _alignment_matrix(cost: torch.Tensor, table: torch.Tensor, gamma: float) -> 
     return e.view(batch, n + 2, width)[:, 1 : n + 1, 1 : m + 1]
 
 
-# -- CPU fast path ---------------------------------------------------------------------------------
-# An anti-diagonal holds few cells (a batch of short sequences), so the torch version above costs one dispatch per
-# operation. On CPU the same recursion runs on numpy views, in scaled units ``Q = -R / gamma``, ``c = -C / gamma``,
-# where the soft-min is two ``logaddexp``:
-#     Q[i, j] = c[i, j] + logaddexp(logaddexp(Q[i-1, j-1], Q[i-1, j]), Q[i, j-1])
-# and the backward weights are ``exp(Q[i, j] - Q[succ] + c[succ])``.
-
-
-def _numpy_path(cost: torch.Tensor) -> bool:
-    return cost.device.type == "cpu" and cost.dtype in (torch.float32, torch.float64)
-
-
-def _scaled_table(neg_cost: np.ndarray) -> np.ndarray:
-    """``Q = -R / gamma`` of shape ``[B, N + 1, M + 1]`` from ``c = -C / gamma`` ``[B, N, M]`` (flat layout of
-    :func:`_accumulated_cost`)."""
-    batch, n, m = neg_cost.shape
-    width = m + 1
-    table = np.full((batch, n + 1, width), -np.inf, dtype=neg_cost.dtype)
-    table[:, 0, 0] = 0.0
-    table[:, 1:, 1:] = neg_cost                                  # each cell starts as its c, then adds its soft-min
-    flat = table.reshape(batch, -1)
-    buffer = np.empty((batch, min(n, m)), dtype=neg_cost.dtype)
-    logaddexp, add = np.logaddexp, np.add
-    for d in range(2, n + m + 1):
-        lo, hi = _diagonal_bounds(d, n, m)
-        start, stop = lo * m + d, hi * m + d + 1
-        acc, cells = buffer[:, : hi - lo + 1], flat[:, start:stop:m]
-        logaddexp(flat[:, start - width - 1 : stop - width - 1 : m], flat[:, start - width : stop - width : m],
-                  out=acc)
-        logaddexp(acc, flat[:, start - 1 : stop - 1 : m], out=acc)
-        add(cells, acc, out=cells)
-    return table
-
-
-def _scaled_alignment(neg_cost: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """``E = dR[N, M] / dC`` ``[B, N, M]`` from ``c = -C / gamma`` and ``Q`` (:func:`_scaled_table`)."""
-    batch, n, m = neg_cost.shape
-    width = m + 2
-    # Q and c on an (N + 2) x (M + 2) grid: Q = +inf past the last row / column (weight exp(-inf) = 0), except
-    # Q[N+1, M+1] = Q[N, M] with c = 0 there, which seeds E[N, M] = 1.
-    q = np.full((batch, n + 2, width), np.inf, dtype=neg_cost.dtype)
-    q[:, 1 : n + 1, 1 : m + 1] = table[:, 1:, 1:]
-    q[:, n + 1, m + 1] = table[:, n, m]
-    c = np.zeros((batch, n + 2, width), dtype=neg_cost.dtype)
-    c[:, 1 : n + 1, 1 : m + 1] = neg_cost
-    inner = q[:, 1 : n + 1, 1 : m + 1]
-    weights = np.zeros((3, batch, n + 2, width), dtype=neg_cost.dtype)
-    nxt, same_i, same_j = slice(2, None), slice(1, n + 1), slice(1, m + 1)
-    successors = ((nxt, same_j), (same_i, nxt), (nxt, nxt))  # (i+1, j), (i, j+1), (i+1, j+1)
-    for w, (rows, cols) in zip(weights[:, :, 1 : n + 1, 1 : m + 1], successors):
-        np.subtract(inner, q[:, rows, cols], out=w)
-        w += c[:, rows, cols]
-        np.exp(w, out=w)
-    down, right, diagonal = weights.reshape(3, batch, -1)
-    # Flat index of (i, j) is i * (M + 2) + j, as in _alignment_matrix.
-    e = np.zeros((batch, (n + 2) * width), dtype=neg_cost.dtype)
-    e[:, (n + 1) * width + m + 1] = 1.0
-    buffer = np.empty((batch, min(n, m)), dtype=neg_cost.dtype)
-    multiply, add = np.multiply, np.add
-    step = m + 1
-    for d in range(n + m, 1, -1):
-        lo, hi = _diagonal_bounds(d, n, m)
-        start, stop = lo * step + d, hi * step + d + 1
-        cells = slice(start, stop, step)
-        acc, out = buffer[:, : hi - lo + 1], e[:, cells]
-        multiply(e[:, start + width : stop + width : step], down[:, cells], out=out)
-        multiply(e[:, start + 1 : stop + 1 : step], right[:, cells], out=acc)
-        add(out, acc, out=out)
-        multiply(e[:, start + width + 1 : stop + width + 1 : step], diagonal[:, cells], out=acc)
-        add(out, acc, out=out)
-    return e.reshape(batch, n + 2, width)[:, 1 : n + 1, 1 : m + 1]
-
-
 class _SoftDTWFromCost(torch.autograd.Function):
-    """``R[N, M]`` from a cost matrix ``[B, N, M]``; backward returns ``E * grad_output``."""
+    """``R[N, M]`` from a cost matrix ``[B, N, M]`` (torch recursion); backward returns ``E * grad_output``."""
 
     @staticmethod
     def forward(ctx, cost: torch.Tensor, gamma: float) -> torch.Tensor:  # type: ignore[override]
         cost = cost.detach()
         ctx.gamma = gamma
-        if _numpy_path(cost):
-            neg_cost = torch.mul(cost, -1.0 / gamma).contiguous()
-            table = torch.from_numpy(_scaled_table(neg_cost.numpy()))
-            ctx.save_for_backward(neg_cost, table)
-            return table[:, -1, -1] * -gamma
         table = _accumulated_cost(cost, gamma)
         ctx.save_for_backward(cost, table)
         return table[:, -1, -1].clone()
@@ -312,18 +236,126 @@ class _SoftDTWFromCost(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         saved, table = ctx.saved_tensors
-        if _numpy_path(saved):
-            alignment = torch.from_numpy(_scaled_alignment(saved.numpy(), table.numpy()))
-        else:
-            alignment = _alignment_matrix(saved, table, ctx.gamma)
-        return alignment * grad_output.view(-1, 1, 1), None
+        return _alignment_matrix(saved, table, ctx.gamma) * grad_output.view(-1, 1, 1), None
+
+
+# -- CPU kernels ------------------------------------------------------------------------------------
+# A batch of short sequences makes anti-diagonals of a few cells, so the torch recursion above spends its time in
+# dispatch. On CPU (numba installed) one compiled call per direction does everything for every pair, the cost
+# included, in float64 and in scaled units ``Q = -R / gamma``, ``c = -C / gamma``, where the soft-min is a
+# log-sum-exp:
+#     Q[i, j] = c[i, j] + logsumexp(Q[i-1, j-1], Q[i-1, j], Q[i, j-1])
+# and the backward weights are ``exp(Q[i, j] - Q[succ] + c[succ])``; the gradients follow from ``E`` directly:
+#     d/dx_i = sum_j E[i, j] (x_i - y_j),   d/dy_j = -sum_i E[i, j] (x_i - y_j).
+
+
+def _pairs_forward(x, y, gamma, neg_cost, table):  # pragma: no cover - compiled by numba
+    """Fill ``neg_cost [B, N, M]`` (``-C / gamma``) and ``table [B, N+1, M+1]`` (``Q``) for every pair."""
+    batch, n, dim = x.shape
+    m = y.shape[1]
+    inv = 1.0 / gamma
+    for b in range(batch):
+        for i in range(n):
+            for j in range(m):
+                total = 0.0
+                for d in range(dim):
+                    diff = np.float64(x[b, i, d]) - np.float64(y[b, j, d])
+                    total += diff * diff
+                neg_cost[b, i, j] = -0.5 * total * inv
+        q = table[b]
+        q[:, :] = -np.inf
+        q[0, 0] = 0.0
+        for i in range(1, n + 1):
+            for j in range(1, m + 1):
+                a, u, v = q[i - 1, j - 1], q[i - 1, j], q[i, j - 1]
+                top = max(a, max(u, v))
+                if top == -np.inf:
+                    q[i, j] = -np.inf
+                else:
+                    q[i, j] = neg_cost[b, i - 1, j - 1] + top + np.log(np.exp(a - top) + np.exp(u - top)
+                                                                       + np.exp(v - top))
+
+
+def _pairs_backward(x, y, neg_cost, table, grad_out, e, grad_x, grad_y):  # pragma: no cover - compiled by numba
+    """``E`` by the backward recursion for every pair, then ``grad_x``, ``grad_y`` (``grad_out`` per pair)."""
+    batch, n, dim = x.shape
+    m = y.shape[1]
+    for b in range(batch):
+        q, c, eb = table[b], neg_cost[b], e[b]
+        for i in range(n, 0, -1):
+            for j in range(m, 0, -1):
+                if i == n and j == m:
+                    eb[i - 1, j - 1] = 1.0
+                    continue
+                total = 0.0
+                here = q[i, j]
+                if i < n:
+                    total += eb[i, j - 1] * np.exp(here - q[i + 1, j] + c[i, j - 1])
+                if j < m:
+                    total += eb[i - 1, j] * np.exp(here - q[i, j + 1] + c[i - 1, j])
+                if i < n and j < m:
+                    total += eb[i, j] * np.exp(here - q[i + 1, j + 1] + c[i, j])
+                eb[i - 1, j - 1] = total
+        g = grad_out[b]
+        for i in range(n):
+            for j in range(m):
+                w = g * eb[i, j]
+                if w == 0.0:
+                    continue
+                for d in range(dim):
+                    diff = w * (np.float64(x[b, i, d]) - np.float64(y[b, j, d]))
+                    grad_x[b, i, d] += diff
+                    grad_y[b, j, d] -= diff
+
+
+_CPU_KERNELS: tuple[Any, Any] | None = None
+
+
+def _cpu_kernels() -> tuple[Any, Any] | None:
+    """The compiled (forward, backward) pair, or ``None`` without numba (then the torch recursion runs)."""
+    global _CPU_KERNELS
+    if _CPU_KERNELS is None and numba_available("Soft-DTW runs its torch recursion on CPU"):
+        _CPU_KERNELS = (compile_kernel(_pairs_forward, "the Soft-DTW kernels"),
+                        compile_kernel(_pairs_backward, "the Soft-DTW kernels"))
+    return _CPU_KERNELS
+
+
+class _SoftDTWPairs(torch.autograd.Function):
+    """``R[N, M]`` of every pair ``(x[b], y[b])`` on the CPU kernels; backward gives ``d/dx`` and ``d/dy``."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:  # type: ignore[override]
+        forward, _ = _CPU_KERNELS
+        xs, ys = x.detach().contiguous().numpy(), y.detach().contiguous().numpy()
+        batch, n, m = xs.shape[0], xs.shape[1], ys.shape[1]
+        neg_cost = np.empty((batch, n, m))
+        table = np.empty((batch, n + 1, m + 1))
+        forward(xs, ys, gamma, neg_cost, table)
+        ctx.gamma, ctx.arrays = gamma, (xs, ys, neg_cost, table)
+        return torch.from_numpy(table[:, n, m] * -gamma).to(x.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
+        _, backward = _CPU_KERNELS
+        xs, ys, neg_cost, table = ctx.arrays
+        e = np.empty(neg_cost.shape)
+        grad_x, grad_y = np.zeros(xs.shape), np.zeros(ys.shape)
+        backward(xs, ys, neg_cost, table, grad_output.detach().double().contiguous().numpy(), e, grad_x, grad_y)
+        dtype = grad_output.dtype
+        return torch.from_numpy(grad_x).to(dtype), torch.from_numpy(grad_y).to(dtype), None
 
 
 def _soft_dtw_checked(x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
     """Soft-DTW of inputs whose shapes are checked; raises on non-finite ``x`` or ``y``.
 
-    Every ``x_i`` meets every ``y_j`` in the cost, so a NaN or inf in either makes the cost non-finite: one check of
-    the cost replaces two of the inputs (which then name the culprit)."""
+    Every ``x_i`` meets every ``y_j`` in the cost, so a NaN or inf in either makes the value non-finite: one check of
+    the value replaces two of the inputs (which then name the culprit)."""
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and _cpu_kernels() is not None:
+        value = _SoftDTWPairs.apply(x, y, gamma)
+        if not bool(torch.isfinite(value).all()):
+            _check_finite(x, y)
+        return value
     cost = _half_squared_distances(x, y)
     if not bool(torch.isfinite(cost).all()):
         _check_finite(x, y)
@@ -431,3 +463,18 @@ class SoftDTWDivergence(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"gamma={self.gamma}, normalize={self.normalize}, reduction={self.reduction!r}"
+
+
+def _warm_cache() -> int:
+    """Compile the CPU kernels into numba's disk cache (``python -m snnrl.continual.soft_dtw``; run by ``make``)."""
+    if _cpu_kernels() is None:
+        return 0
+    for dtype in (torch.float32, torch.float64):
+        x = torch.zeros(1, 2, 1, dtype=dtype, requires_grad=True)
+        soft_dtw_divergence(x, torch.ones(1, 2, 1, dtype=dtype)).sum().backward()
+    print("snnrl: Soft-DTW kernels compiled and cached.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_warm_cache())

@@ -49,7 +49,7 @@ from avalanche.core import SupervisedPlugin
 from avalanche.training.templates import SupervisedTemplate
 
 from snnrl.continual.buffer import ReservoirBuffer
-from snnrl.continual.configs import STRATEGIES, DERPPConfig, ERConfig, STAERConfig
+from snnrl.continual.configs import OPTIMIZERS, STRATEGIES, DERPPConfig, ERConfig, STAERConfig
 from snnrl.continual.soft_dtw import SoftDTWDivergence
 
 __all__ = ["SpikingSupervisedTemplate", "ERPlugin", "DERPPPlugin", "STAERPlugin", "CosineRestartPlugin",
@@ -253,14 +253,18 @@ def make_strategy(name: str, model: torch.nn.Module, *, lr: float = 3e-3, train_
                   train_epochs: int = 1, eval_mb_size: int = 256, buffer_seed: int = 0, ce_mode: str = "mean",
                   er: ERConfig | None = None, derpp: DERPPConfig | None = None, staer: STAERConfig | None = None,
                   evaluator: Any = None, extra_plugins: list[Any] | None = None,
-                  device: str = "cpu") -> tuple[SpikingSupervisedTemplate, ReservoirBuffer | None]:
+                  device: str = "cpu", optimizer: str = "adamw") -> tuple[SpikingSupervisedTemplate,
+                                                                          ReservoirBuffer | None]:
     """Build strategy ``name`` (``naive``, ``er``, ``derpp``, ``staer``) on ``model``; returns it and its buffer.
 
-    The optimizer is AdamW with a cosine schedule restarted at each experience (the reference's setup).
+    ``optimizer`` (:data:`~snnrl.continual.configs.OPTIMIZERS`): ``adamw``, AdamW with a cosine schedule restarted
+    at each experience (the reference's setup), or ``sgd``, plain SGD at the constant rate ``lr``.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; choose one of {STRATEGIES}.")
-    plugins: list[Any] = [CosineRestartPlugin(lr)]
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}.")
+    plugins: list[Any] = [CosineRestartPlugin(lr)] if optimizer == "adamw" else []
     buffer = None
     if name == "er":
         cfg = er or ERConfig()
@@ -274,11 +278,12 @@ def make_strategy(name: str, model: torch.nn.Module, *, lr: float = 3e-3, train_
         cfg = staer or STAERConfig()
         buffer = ReservoirBuffer(cfg.buffer_size, seed=buffer_seed)
         plugins.append(STAERPlugin(buffer, config=cfg))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    params = model.parameters()
+    optim = torch.optim.AdamW(params, lr=lr) if optimizer == "adamw" else torch.optim.SGD(params, lr=lr)
     kwargs: dict[str, Any] = {}
     if evaluator is not None:
         kwargs["evaluator"] = evaluator
     strategy = SpikingSupervisedTemplate(
-        model=model, optimizer=optimizer, ce_mode=ce_mode, train_mb_size=train_mb_size, train_epochs=train_epochs,
+        model=model, optimizer=optim, ce_mode=ce_mode, train_mb_size=train_mb_size, train_epochs=train_epochs,
         eval_mb_size=eval_mb_size, device=device, plugins=plugins + list(extra_plugins or []), **kwargs)
     return strategy, buffer
