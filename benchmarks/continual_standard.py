@@ -1,14 +1,19 @@
 """The standard class-incremental protocol with ANN twins in the same table: full training set, 5 x 2 classes,
 1 epoch, batch 10, buffers 200 and 500, seeds 0-2.
 
-Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnrl.continual.ann_baselines`) and
-the project's spiking ER / DER++ / STAER (LIF MLP, T=4, library defaults: nothing is tuned here), on the same data,
-class orders and seeds. Spiking runs checkpoint in ``--work-dir`` and resume; ``--workers`` runs them in a process
-pool. Writes ``benchmarks/results/continual-standard/<benchmark>/summary.json`` (CSV, heatmaps).
+Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnrl.continual.ann_baselines`), the
+project's spiking ER / DER++ / STAER (LIF MLP, T=4) and their ANN twins (the same backbone, strategies, data, class
+orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate and
+STAER's alignment weight of our runs are those ``benchmarks/continual_tuning.py`` chose on a validation split held
+out of the training images (``tuning.json`` beside the summary; run it first); nothing is chosen on the test set.
+Runs checkpoint in ``--work-dir`` and resume; ``--workers`` runs them in a process pool. Writes
+``benchmarks/results/continual-standard/<benchmark>/summary.json`` (CSV, heatmaps).
 
 Usage::
 
+    .venv/bin/python benchmarks/continual_tuning.py                                # split-mnist: tuning.json
     .venv/bin/python benchmarks/continual_standard.py --workers 2                  # split-mnist
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-fashion-mnist
     .venv/bin/python benchmarks/continual_standard.py --benchmark split-fashion-mnist
 """
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from snnrl.backends import LocalBackend
     from snnrl.continual.ann_baselines import AnnBaselineConfig, run_ann_baseline
     from snnrl.continual.experiment import ContinualConfig
+    from snnrl.results import load_result
     from snnrl.reports.continual import format_continual_summary, write_continual_reports
     from snnrl.sweeps.continual import continual_grid, run_continual_grid
 
@@ -40,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, default=WORK)
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
+    tuning_path = args.out / args.benchmark / "tuning.json"
+    if not tuning_path.exists():
+        p.error(f"no {tuning_path}: run `benchmarks/continual_tuning.py --benchmark {args.benchmark}` first (it "
+                "chooses our runs' settings on a validation split)")
+    chosen = load_result(tuning_path, benchmark="continual-tuning")["summary"]["chosen"]
+    base = ContinualConfig(benchmark=args.benchmark, optimizer=chosen["optimizer"], lr=chosen["lr"],
+                           staer_beta=chosen["staer_beta"])
+    print(f"settings chosen on the validation split ({tuning_path}): {chosen}", flush=True)
     torch.set_num_threads(1)
     groups: dict[str, list[dict]] = {}
     for strategy in ("naive", "replay", "der"):
@@ -50,17 +65,20 @@ def main(argv: list[str] | None = None) -> int:
                 label = AnnBaselineConfig(strategy=strategy, buffer_size=buffer).label.rsplit("-s", 1)[0]
                 groups.setdefault(label, []).append(result)
                 print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}", flush=True)
-    tasks = continual_grid(ContinualConfig(benchmark=args.benchmark), strategies=["er", "derpp", "staer"],
-                           buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
-                           out_dir=args.work_dir / args.benchmark)
+    tasks = []
+    for neuron in ("lif", "relu"):                          # spiking runs and their ANN twins
+        tasks += continual_grid(replace(base, neuron=neuron), strategies=["er", "derpp", "staer"],
+                                buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
+                                out_dir=args.work_dir / args.benchmark)
     backend = LocalBackend(workers=args.workers)
     try:
         spiking = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
-            f"snn-{label} seed {task.config.seed}: class-IL {100 * r['class_il_accuracy']:.2f} ({r['wall_s']:.0f} s)",
+            f"{label} seed {task.config.seed}: class-IL {100 * r['class_il_accuracy']:.2f} ({r['wall_s']:.0f} s)",
             flush=True))
     finally:
         backend.close()
-    groups.update({f"snn-{label}": runs for label, runs in spiking.items()})
+    groups.update({(f"ann-twin-{label.replace('-relu', '')}" if "-relu" in label else f"snn-{label}"): runs
+                   for label, runs in spiking.items()})
     write_continual_reports(args.out / args.benchmark, groups)
     print(format_continual_summary(groups))
     return 0

@@ -188,21 +188,38 @@ def continual(folder: str = "continual", script: str = "benchmarks/continual_lea
 
 
 def continual_standard() -> str:
-    def title(doc: dict, path: Path) -> str:
-        bench = next(iter(doc["groups"].values()))["config"]["benchmark"]
-        return f"**{bench}** (full training set, 5 × 2 classes, 1 epoch, batch 10; `{path.relative_to(ROOT)}`)"
-
-    def row(label: str, g: dict) -> list[Any]:
-        cfg = g["config"]
-        model = (f"ANN MLP {'x'.join(map(str, cfg['hidden']))}, SGD {cfg['lr']:g} (Avalanche)"
-                 if cfg["backbone"] == "ann-mlp" else
-                 f"spiking {cfg['backbone']} ({cfg.get('neuron', 'lif')}, T={cfg['timesteps']}), AdamW {cfg['lr']:g}")
-        return [label, model, g["n_runs"], _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
-                _pct_of(g, "class_il_forgetting"), f"{g['wall_s']['mean']:.0f}"]
-
-    return _continual_blocks("continual-standard", "the standard protocol with ANN twins",
-                             "benchmarks/continual_standard.py --workers 2", title,
-                             ["run", "model", "seeds", "class-IL %", "task-IL %", "forgetting %", "wall s / run"], row)
+    files = sorted((RESULTS / "continual-standard").glob("*/summary.json"))
+    if not files:
+        return _missing("the standard protocol with ANN twins", "benchmarks/continual_standard.py --workers 2")
+    blocks = []
+    for path in files:
+        groups = _load(path)["groups"]
+        bench = next(iter(groups.values()))["config"]["benchmark"]
+        title = f"**{bench}** (full training set, 5 × 2 classes, 1 epoch, batch 10; `{path.relative_to(ROOT)}`)"
+        tuning = path.parent / "tuning.json"
+        if tuning.exists():
+            t = _load(tuning)
+            c = t["summary"]["chosen"]
+            title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g} were "
+                      f"chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
+        rows = []
+        for label, g in groups.items():
+            cfg = g["config"]
+            optimizer = f"{'SGD' if cfg.get('optimizer') == 'sgd' else 'AdamW'} {cfg['lr']:g}"
+            if cfg["backbone"] == "ann-mlp":
+                model = f"ANN MLP {'x'.join(map(str, cfg['hidden']))}, SGD {cfg['lr']:g} (Avalanche)"
+            elif cfg.get("neuron") == "relu":
+                model = f"ANN twin: {cfg['backbone']} with ReLUs, T={cfg['timesteps']}, {optimizer}"
+            else:
+                model = f"spiking {cfg['backbone']} ({cfg.get('neuron', 'lif')}, T={cfg['timesteps']}), {optimizer}"
+            twin = groups.get(label.replace("snn-", "ann-twin-", 1)) if label.startswith("snn-") else None
+            ratio = f"{g['wall_s']['mean'] / twin['wall_s']['mean']:.1f}×" if twin else ""
+            rows.append([label, model, g["n_runs"], _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
+                         _pct_of(g, "class_il_forgetting"), _pct_of(g, "class_il_bwt"), f"{g['wall_s']['mean']:.0f}",
+                         ratio])
+        blocks.append(title + "\n\n" + _table(["run", "model", "seeds", "class-IL %", "task-IL %", "forgetting %",
+                                                "BWT %", "wall s / run", "time / ANN twin"], rows))
+    return "\n".join(blocks)
 
 
 def quantization() -> str:

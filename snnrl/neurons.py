@@ -26,6 +26,8 @@ Equations (``x_t`` input current, ``V`` membrane potential, ``θ`` threshold, ``
 * :class:`ATMNNeuron` — adaptive ternary multi-step neuron: ``h_t = x_t·[t=0] + u_{t−1}/τ``,
   ``s_t ∈ {−1, 0, +1}`` where ``|h_t| ≥ V_a``, ``V_a = exp(a)`` learnable, output ``s_t·V_a``,
   ``u_t = h_t − s_t·V_a`` (our interpretation of MAR, arXiv 2601.21503, from its abstract).
+* :class:`ReLUUnit` — the non-spiking twin: ``y_t = max(0, x_t)``, no state. In place of a backbone's neurons
+  it makes the same network an ANN (the ANN twin of a spiking run: same layers, data, strategy and budget).
 
 Example
 -------
@@ -55,6 +57,7 @@ __all__ = [
     "ParametricLIFNeuron",
     "SelfPredictionNeuron",
     "ATMNNeuron",
+    "ReLUUnit",
     "StateShapeError",
     "record_potentials",
 ]
@@ -487,6 +490,21 @@ class ATMNNeuron(SpikingNeuron):
         self._state["u"] = h - out
         self._state["t"] = t + 1
         return out
+
+
+class ReLUUnit(SpikingNeuron):
+    """Non-spiking twin of a neuron layer: ``y_t = max(0, x_t)``, stateless (an ANN's ReLU under the neuron
+    interface, so a backbone built for spiking neurons becomes its ANN twin)."""
+
+    @property
+    def state_names(self) -> tuple[str, ...]:
+        return ()
+
+    def initial_state(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {}
+
+    def _step(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x)
 
 
 class record_potentials:  # noqa: N801 - used as a function-like context manager

@@ -206,9 +206,10 @@ def test_operation_counter_counts_without_changing_outputs(name):
 def test_backbone_neurons_by_name():
     from snnrl.continual.backbones import named_neuron
     from snnrl.continual.configs import NEURONS
-    from snnrl.neurons import ATMNNeuron, LIFNeuron, ParametricLIFNeuron, SelfPredictionNeuron
+    from snnrl.neurons import ATMNNeuron, LIFNeuron, ParametricLIFNeuron, ReLUUnit, SelfPredictionNeuron
 
-    kinds = {"lif": LIFNeuron, "plif": ParametricLIFNeuron, "selfpred-lif": SelfPredictionNeuron, "atmn": ATMNNeuron}
+    kinds = {"lif": LIFNeuron, "plif": ParametricLIFNeuron, "selfpred-lif": SelfPredictionNeuron, "atmn": ATMNNeuron,
+             "relu": ReLUUnit}
     assert set(kinds) == set(NEURONS)
     x = torch.rand(3, 1, 8, 8) * 20                                       # strong enough to make the LIFs fire
     outputs = {}
@@ -221,3 +222,19 @@ def test_backbone_neurons_by_name():
     assert not torch.equal(outputs["lif"], outputs["selfpred-lif"])      # the self-prediction current acts
     with pytest.raises(ValueError, match="Unknown neuron"):
         named_neuron("izhikevich")
+
+
+def test_relu_twin_of_the_mlp_is_the_plain_ann_at_every_timestep():
+    from snnrl.neurons import ReLUUnit
+
+    twin = make_backbone("mlp", (1, 8, 8), 10, timesteps=3, neuron="relu")
+    assert any(isinstance(m, ReLUUnit) for m in twin.modules())
+    assert not any(isinstance(m, LIFNeuron) for m in twin.modules())
+    linears = [m for m in twin.modules() if isinstance(m, torch.nn.Linear)]
+    ann = torch.nn.Sequential(torch.nn.Flatten(), linears[0], torch.nn.ReLU(), linears[1], torch.nn.ReLU(),
+                              linears[2])
+    x = torch.rand(5, 1, 8, 8)
+    out = twin(x)
+    assert out.shape == (3, 5, 10)
+    for t in range(3):
+        torch.testing.assert_close(out[t], ann(x))

@@ -49,7 +49,8 @@ from torch import nn
 from snnrl.continual.configs import NEURONS
 from snnrl.encoding import check_timesteps, rate_encode, repeat_over_time
 from snnrl.layers import InputError, MultiStep, SpikingSequential, check_input
-from snnrl.neurons import ATMNNeuron, LIFNeuron, ParametricLIFNeuron, SelfPredictionNeuron, SpikingNeuron
+from snnrl.neurons import (ATMNNeuron, LIFNeuron, ParametricLIFNeuron, ReLUUnit, SelfPredictionNeuron,
+                           SpikingNeuron)
 from snnrl.state import reset_state
 
 __all__ = [
@@ -82,6 +83,7 @@ def named_neuron(name: str, *, beta: float = 0.5, threshold: float = 1.0) -> Neu
         "plif": lambda: ParametricLIFNeuron(threshold=threshold),
         "selfpred-lif": lambda: SelfPredictionNeuron(lif()),
         "atmn": lambda: ATMNNeuron(input_every_step=True),
+        "relu": ReLUUnit,
     }
     if name not in factories:
         raise ValueError(f"Unknown neuron {name!r}; choose one of {NEURONS}.")

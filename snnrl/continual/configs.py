@@ -8,7 +8,8 @@ __all__ = ["STRATEGIES", "NEURONS", "OPTIMIZERS", "ERConfig", "DERPPConfig", "ST
 
 STRATEGIES = ("naive", "er", "derpp", "staer")
 
-NEURONS = ("lif", "plif", "selfpred-lif", "atmn")
+NEURONS = ("lif", "plif", "selfpred-lif", "atmn", "relu")
+"""Hidden neurons of the continual backbones; ``relu`` is the non-spiking twin (:class:`snnrl.neurons.ReLUUnit`)."""
 
 OPTIMIZERS = ("adamw", "sgd")
 """``adamw``: AdamW with a cosine schedule restarted at every experience (the STAER reference's setup); ``sgd``:

@@ -1,0 +1,86 @@
+"""Tuning on a validation split for the standard protocol: choose the spiking strategies' optimizer, learning rate
+and STAER's alignment weight on held-out training images, never on the test set.
+
+Rule (written into the result): every candidate runs spiking STAER at buffer 200 on ``--benchmark`` in validation
+mode (:func:`snnrl.continual.benchmarks.class_incremental` ``validation=0.1``: 10 % of every class's training images
+held out and used as the evaluation stream, the test set never read), seeds ``--seeds`` (default: seed 0 only);
+the candidate with the highest mean validation class-IL accuracy wins (ties: the earlier candidate, the library
+default first). ``benchmarks/continual_standard.py`` then runs ER, DER++ and STAER with the winner on the test set.
+
+Writes ``benchmarks/results/continual-standard/<benchmark>/tuning.json``.
+
+Usage::
+
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
+WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-tuning"
+CANDIDATES = [  # (optimizer, lr, STAER beta); the first is the library default
+    ("adamw", 3e-3, 1e-4), ("adamw", 1e-3, 1e-4), ("sgd", 0.03, 1e-4), ("sgd", 0.1, 1e-4), ("sgd", 0.3, 1e-4),
+    ("adamw", 3e-3, 0.1), ("sgd", 0.1, 0.1)]
+VALIDATION = 0.1
+
+
+def main(argv: list[str] | None = None) -> int:
+    from snnrl.backends import LocalBackend
+    from snnrl.continual.experiment import ContinualConfig
+    from snnrl.results import write_result
+    from snnrl.sweeps.continual import continual_grid, run_continual_grid
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--benchmark", default="split-mnist")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--work-dir", type=Path, default=WORK)
+    p.add_argument("--out", type=Path, default=None)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    base = ContinualConfig(benchmark=args.benchmark, strategy="staer", buffer_size=200, validation=VALIDATION)
+    tasks = []
+    for optimizer, lr, beta in CANDIDATES:
+        config = replace(base, optimizer=optimizer, lr=lr, staer_beta=beta)
+        tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[200], seeds=range(args.seeds),
+                                out_dir=args.work_dir / args.benchmark, tag=f"-lr{lr:g}-beta{beta:g}")
+    backend = LocalBackend(workers=args.workers)
+    try:
+        groups = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
+            f"{label} seed {task.config.seed}: validation class-IL {100 * r['class_il_accuracy']:.2f} "
+            f"({r['wall_s']:.0f} s)", flush=True))
+    finally:
+        backend.close()
+    rows = []
+    for (optimizer, lr, beta), label in zip(CANDIDATES, groups):
+        runs = groups[label]
+        accs = [r["class_il_accuracy"] for r in runs]
+        rows.append({"label": label, "optimizer": optimizer, "lr": lr, "staer_beta": beta,
+                     "validation_class_il": accs, "mean": sum(accs) / len(accs),
+                     "wall_s": [r["wall_s"] for r in runs]})
+    best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
+    out = args.out or RESULTS / args.benchmark / "tuning.json"
+    write_result(out, benchmark="continual-tuning",
+                 config={"benchmark": args.benchmark, "strategy": "staer", "buffer_size": 200,
+                         "validation": VALIDATION, "seeds": list(range(args.seeds)),
+                         "rule": "highest mean validation class-IL of spiking STAER at buffer 200 (held-out 10% of "
+                                 "the training images; test set never read); ties: the earlier candidate"},
+                 seed=0, raw={"candidates": rows},
+                 summary={"chosen": {k: best[k] for k in ("optimizer", "lr", "staer_beta")},
+                          "chosen_validation_class_il": best["mean"]})
+    for r in rows:
+        print(f"{r['label']:40s} {100 * r['mean']:.2f}")
+    print("chosen:", {k: best[k] for k in ("optimizer", "lr", "staer_beta")}, f"-> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
