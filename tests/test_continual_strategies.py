@@ -410,3 +410,14 @@ def test_optimizer_choice_sgd_is_constant_rate_adamw_restarts_a_cosine():
     with pytest.raises(ValueError, match="Unknown optimizer"):
         ContinualConfig(optimizer="adam")
     assert ContinualConfig(optimizer="sgd", validation=0.1).label == "staer-b200-sgd-val-s0"
+
+
+def test_forgetting_and_bwt_agree_with_avalanches_own_metrics_on_the_same_run():
+    r = run_continual(ContinualConfig(benchmark="split-digits", strategy="er", buffer_size=20, n_experiences=5,
+                                      train_per_class=30, test_per_class=10), progress=False)
+    a = np.array(r["class_il_matrix"])
+    diagonal_drop = float(np.mean([a[j, j] - a[-1, j] for j in range(len(a) - 1)]))
+    assert r["avalanche_class_il_bwt"] == pytest.approx(r["class_il_bwt"], abs=1e-9)
+    # Avalanche's forgetting is A[j, j] - A[N-1, j] (= -BWT); ours takes the max over earlier rows (Chaudhry).
+    assert r["avalanche_class_il_forgetting"] == pytest.approx(diagonal_drop, abs=1e-9)
+    assert r["class_il_forgetting"] >= r["avalanche_class_il_forgetting"] - 1e-9

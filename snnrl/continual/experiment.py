@@ -134,7 +134,7 @@ class ContinualConfig:
 def _build(config: ContinualConfig, progress: bool,
            loggers: Sequence[Any] | None = None) -> tuple[Any, Any, Any, Any, Any]:
     """(benchmark, dataset, model, strategy, buffer) for ``config``."""
-    from avalanche.evaluation.metrics import accuracy_metrics
+    from avalanche.evaluation.metrics import accuracy_metrics, bwt_metrics, forgetting_metrics
     from avalanche.logging import InteractiveLogger
     from avalanche.training.plugins import EvaluationPlugin
 
@@ -152,6 +152,7 @@ def _build(config: ContinualConfig, progress: bool,
     model = make_backbone(config.backbone, dataset.shape, dataset.num_classes, timesteps=config.timesteps,
                           neuron=config.neuron)
     evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), TaskILAccuracy(),
+                                 forgetting_metrics(stream=True), bwt_metrics(stream=True),
                                  loggers=list(loggers) if loggers is not None else
                                  ([InteractiveLogger()] if progress else []))
     strategy, buffer = make_strategy(
@@ -164,6 +165,12 @@ def _build(config: ContinualConfig, progress: bool,
                           expansion_contraction=config.staer_expansion_contraction),
         extra_plugins=[AHSARPlugin()] if config.ahsar else None)
     return bench, dataset, model, strategy, buffer
+
+
+def _stream_metric(metrics: dict[str, Any], name: str) -> float | None:
+    """The test-stream value of Avalanche metric ``name`` in an ``eval`` result (``None`` if absent)."""
+    value = metrics.get(f"{name}/eval_phase/test_stream")
+    return None if value is None else float(value)
 
 
 def _ahsar_plugin(strategy: Any) -> Any:
@@ -248,8 +255,10 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
         except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as exc:
             raise _damaged(ckpt, describe_error(exc, limit=160)) from exc
         state = payload["state"]
+    first = state["next_experience"]
+    metrics: dict[str, Any] = {}
     last = config.n_experiences if max_experiences is None else min(max_experiences, config.n_experiences)
-    for index in range(state["next_experience"], last):
+    for index in range(first, last):
         start = time.perf_counter()
         strategy.train(bench.train_stream[index])
         metrics = strategy.eval(bench.test_stream)
@@ -276,6 +285,10 @@ def run_continual(config: ContinualConfig, *, run_dir: str | Path | None = None,
         "task_il_forgetting": forgetting(task_il), "task_il_bwt": backward_transfer(task_il),
         "wall_s_per_experience": state["wall_s"], "wall_s": float(sum(state["wall_s"])),
         "parameters": int(sum(p.numel() for p in model.parameters())),
+        # Avalanche's own stream forgetting (A[j, j] - A[N-1, j], no max) and BWT of this run, as a cross-check;
+        # None when the run resumed (Avalanche's metrics keep their history in memory only).
+        "avalanche_class_il_forgetting": _stream_metric(metrics, "StreamForgetting") if first == 0 else None,
+        "avalanche_class_il_bwt": _stream_metric(metrics, "StreamBWT") if first == 0 else None,
     }
     if run_dir is not None:
         atomic_write_json(Path(run_dir) / "results.json", results)
