@@ -3,8 +3,8 @@
 
 Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnrl.continual.ann_baselines`), the
 project's spiking ER / DER++ / STAER (LIF MLP, T=4) and their ANN twins (the same backbone, strategies, data, class
-orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate and
-STAER's alignment weight of our runs are those ``benchmarks/continual_tuning.py`` chose on a validation split held
+orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate,
+STAER weights and timesteps of our runs are those ``benchmarks/continual_tuning.py`` chose on a validation split held
 out of the training images (``tuning.json`` beside the summary; run it first); nothing is chosen on the test set.
 Runs checkpoint in ``--work-dir`` and resume; ``--workers`` runs them in a process pool. Writes
 ``benchmarks/results/continual-standard/<benchmark>/summary.json`` (CSV, heatmaps).
@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"no {tuning_path}: run `benchmarks/continual_tuning.py --benchmark {args.benchmark}` first (it "
                 "chooses our runs' settings on a validation split)")
     chosen = load_result(tuning_path, benchmark="continual-tuning")["summary"]["chosen"]
-    base = ContinualConfig(benchmark=args.benchmark, optimizer=chosen["optimizer"], lr=chosen["lr"],
-                           staer_beta=chosen["staer_beta"])
+    base = ContinualConfig(benchmark=args.benchmark, **chosen)
     print(f"settings chosen on the validation split ({tuning_path}): {chosen}", flush=True)
     torch.set_num_threads(1)
     groups: dict[str, list[dict]] = {}

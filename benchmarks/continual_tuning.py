@@ -1,5 +1,5 @@
-"""Tuning on a validation split for the standard protocol: choose the spiking strategies' optimizer, learning rate
-and STAER's alignment weight on held-out training images, never on the test set.
+"""Tuning on a validation split for the standard protocol: choose the spiking strategies' optimizer, learning rate,
+STAER's alignment and logit-replay weights and the timesteps on held-out training images, never on the test set.
 
 Rule (written into the result): every candidate runs spiking STAER at buffer 200 on ``--benchmark`` in validation
 mode (:func:`snnrl.continual.benchmarks.class_incremental` ``validation=0.1``: 10 % of every class's training images
@@ -26,9 +26,16 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
 WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-tuning"
-CANDIDATES = [  # (optimizer, lr, STAER beta); the first is the library default
-    ("adamw", 3e-3, 1e-4), ("adamw", 1e-3, 1e-4), ("sgd", 0.03, 1e-4), ("sgd", 0.1, 1e-4), ("sgd", 0.3, 1e-4),
-    ("adamw", 3e-3, 0.1), ("sgd", 0.1, 0.1)]
+KNOBS = ("optimizer", "lr", "staer_beta", "staer_alpha1", "timesteps")   # the ContinualConfig fields tuned
+_DEFAULT = {"optimizer": "adamw", "lr": 3e-3, "staer_beta": 1e-4, "staer_alpha1": 0.5, "timesteps": 4}
+CANDIDATES = [{**_DEFAULT, **change} for change in (   # the first is the library default
+    {}, {"lr": 1e-3}, {"optimizer": "sgd", "lr": 0.03}, {"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.3},
+    {"staer_beta": 0.1}, {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.1},
+    # around SGD 0.1 / beta 0.1: a stronger alignment, a faster rate, a stronger logit replay, finer rate coding
+    {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.3}, {"optimizer": "sgd", "lr": 0.1, "staer_beta": 1.0},
+    {"optimizer": "sgd", "lr": 0.3, "staer_beta": 0.1}, {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.1,
+                                                         "staer_alpha1": 1.0},
+    {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.1, "timesteps": 8})]
 VALIDATION = 0.1
 
 
@@ -48,10 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     base = ContinualConfig(benchmark=args.benchmark, strategy="staer", buffer_size=200, validation=VALIDATION)
     tasks = []
-    for optimizer, lr, beta in CANDIDATES:
-        config = replace(base, optimizer=optimizer, lr=lr, staer_beta=beta)
+    for candidate in CANDIDATES:
+        config = replace(base, **candidate)
+        tag = f"-lr{config.lr:g}-beta{config.staer_beta:g}"
+        tag += (f"-a{config.staer_alpha1:g}" if config.staer_alpha1 != _DEFAULT["staer_alpha1"] else "") + (
+            f"-T{config.timesteps}" if config.timesteps != _DEFAULT["timesteps"] else "")
         tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[200], seeds=range(args.seeds),
-                                out_dir=args.work_dir / args.benchmark, tag=f"-lr{lr:g}-beta{beta:g}")
+                                out_dir=args.work_dir / args.benchmark, tag=tag)
     backend = LocalBackend(workers=args.workers)
     try:
         groups = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
@@ -60,11 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         backend.close()
     rows = []
-    for (optimizer, lr, beta), label in zip(CANDIDATES, groups):
+    for candidate, label in zip(CANDIDATES, groups):
         runs = groups[label]
         accs = [r["class_il_accuracy"] for r in runs]
-        rows.append({"label": label, "optimizer": optimizer, "lr": lr, "staer_beta": beta,
-                     "validation_class_il": accs, "mean": sum(accs) / len(accs),
+        rows.append({"label": label, **candidate, "validation_class_il": accs, "mean": sum(accs) / len(accs),
                      "wall_s": [r["wall_s"] for r in runs]})
     best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
     out = args.out or RESULTS / args.benchmark / "tuning.json"
@@ -74,11 +83,11 @@ def main(argv: list[str] | None = None) -> int:
                          "rule": "highest mean validation class-IL of spiking STAER at buffer 200 (held-out 10% of "
                                  "the training images; test set never read); ties: the earlier candidate"},
                  seed=0, raw={"candidates": rows},
-                 summary={"chosen": {k: best[k] for k in ("optimizer", "lr", "staer_beta")},
+                 summary={"chosen": {k: best[k] for k in KNOBS},
                           "chosen_validation_class_il": best["mean"]})
     for r in rows:
         print(f"{r['label']:40s} {100 * r['mean']:.2f}")
-    print("chosen:", {k: best[k] for k in ("optimizer", "lr", "staer_beta")}, f"-> {out}")
+    print("chosen:", {k: best[k] for k in KNOBS}, f"-> {out}")
     return 0
 
 

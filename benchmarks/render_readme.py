@@ -200,8 +200,10 @@ def continual_standard() -> str:
         if tuning.exists():
             t = _load(tuning)
             c = t["summary"]["chosen"]
-            title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g} were "
-                      f"chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
+            extra = "".join(f", {name} {c[key]:g}" for key, name in (("staer_alpha1", "STAER α1"),
+                                                                      ("timesteps", "T")) if key in c)
+            title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "
+                      f"were chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
         rows = []
         for label, g in groups.items():
             cfg = g["config"]
