@@ -21,12 +21,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m snnrl.continual.soft_dtw
 	touch $(STAMP)
 
-# Fashion-MNIST ships as Debian's package dataset-fashion-mnist (no download at run time).
+# Fashion-MNIST ships as Debian's package dataset-fashion-mnist (no download at run time); libosmesa6 is the
+# software OpenGL that MuJoCo's offscreen rendering uses for pixel observations (MUJOCO_GL=osmesa).
+DEBIAN_PACKAGES := $(if $(wildcard $(FASHION_MNIST)),,dataset-fashion-mnist) \
+                   $(if $(wildcard /usr/lib/*/libOSMesa.so*),,libosmesa6)
 data:
-	@if [ ! -f $(FASHION_MNIST) ]; then \
-	  if [ -n "$(APT_GET)" ]; then ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist) \
-	    || echo "warning: could not install dataset-fashion-mnist; Split-FashionMNIST tests are skipped"; \
-	  else echo "note: install Debian's dataset-fashion-mnist for Split-FashionMNIST (its tests are skipped)"; fi; \
+	@if [ -n "$(strip $(DEBIAN_PACKAGES))" ]; then \
+	  if [ -n "$(APT_GET)" ]; then ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES)) \
+	    || echo "warning: could not install $(strip $(DEBIAN_PACKAGES)); their tests are skipped"; \
+	  else echo "note: install Debian's $(strip $(DEBIAN_PACKAGES)) (Split-FashionMNIST, pixel observations); their tests are skipped"; fi; \
 	fi
 
 demo: $(STAMP) data

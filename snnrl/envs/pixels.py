@@ -1,0 +1,134 @@
+"""MuJoCo tasks observed through rendered frames, as DrQ-v2 sees them: 84x84 RGB, 3 stacked frames, action repeat 2.
+
+:class:`PixelObservation` wraps a gymnasium MuJoCo env made with ``render_mode="rgb_array"``. Its observation is
+the last ``frame_stack`` rendered frames, channel-first ``uint8 [3·frame_stack, size, size]`` (the layout SB3's
+``CnnPolicy`` takes without transposing); one agent step repeats the action ``action_repeat`` times and sums the
+rewards, stopping early when the episode ends. ``info["state"]`` holds the inner env's last vector observation,
+so a state-based teacher can label the frames (pixel distillation).
+
+Offscreen rendering needs an OpenGL backend. :func:`make_pixel_env` picks ``MUJOCO_GL=osmesa`` (Debian's
+``libosmesa6``, software rendering, what ``make`` installs) unless ``MUJOCO_GL`` is set, and turns a failing
+first render into a :class:`RenderingError` that names the fix.
+
+Example
+-------
+>>> env = make_pixel_env("InvertedPendulum-v5")                                       # doctest: +SKIP
+>>> obs, info = env.reset(seed=0)                                                     # doctest: +SKIP
+>>> obs.shape, obs.dtype, info["state"].shape                                         # doctest: +SKIP
+((9, 84, 84), dtype('uint8'), (4,))
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+__all__ = ["PixelConfig", "PixelObservation", "RenderingError", "make_pixel_env", "GL_FIX"]
+
+GL_FIX = ("install Debian's libosmesa6 (`apt-get install libosmesa6`, which `make` does) and set MUJOCO_GL=osmesa, "
+          "or set MUJOCO_GL=egl on a machine with a working EGL driver")
+
+
+class RenderingError(RuntimeError):
+    """MuJoCo could not render offscreen (no usable OpenGL backend)."""
+
+
+@dataclass(frozen=True)
+class PixelConfig:
+    """Frame size (square), frames per observation and inner steps per agent step (DrQ-v2's: 84, 3, 2)."""
+
+    size: int = 84
+    frame_stack: int = 3
+    action_repeat: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("size", "frame_stack", "action_repeat"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"PixelConfig.{name} must be an integer >= 1, got {value!r}.")
+
+
+class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Observe ``env`` through its rendered frames (module docstring).
+
+    Parameters
+    ----------
+    env
+        A MuJoCo env made with ``render_mode="rgb_array"`` and ``width = height = size``.
+    frame_stack, action_repeat
+        Frames per observation; inner steps per agent step.
+    """
+
+    def __init__(self, env: gym.Env, *, frame_stack: int = 3, action_repeat: int = 2) -> None:
+        gym.utils.RecordConstructorArgs.__init__(self, frame_stack=frame_stack, action_repeat=action_repeat)
+        super().__init__(env)
+        if env.render_mode != "rgb_array":
+            raise ValueError(f"PixelObservation needs an env made with render_mode='rgb_array', got "
+                             f"{env.render_mode!r}: use make_pixel_env(env_id) or gym.make(id, render_mode='rgb_array').")
+        config = PixelConfig(frame_stack=frame_stack, action_repeat=action_repeat)
+        self.frame_stack, self.action_repeat = config.frame_stack, config.action_repeat
+        height = int(getattr(env.unwrapped, "height", 0) or 0) or None
+        width = int(getattr(env.unwrapped, "width", 0) or 0) or None
+        if height is None or width is None:
+            raise ValueError("PixelObservation needs a MuJoCo env with a known frame size (its width and height).")
+        self.observation_space = spaces.Box(0, 255, (3 * self.frame_stack, height, width), np.uint8)
+        self._frames: deque[np.ndarray] = deque(maxlen=self.frame_stack)
+
+    def _render(self, *, unwrapped: bool = False) -> np.ndarray:
+        try:
+            frame = (self.env.unwrapped if unwrapped else self.env).render()
+        except Exception as exc:  # noqa: BLE001 - every backend fails differently; all mean "no GL"
+            raise RenderingError(f"MuJoCo offscreen rendering failed with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r} "
+                                 f"({type(exc).__name__}: {str(exc)[:120]}): {GL_FIX}.") from exc
+        if frame is None or np.asarray(frame).ndim != 3:
+            raise RenderingError(f"the env rendered {type(frame).__name__}, not an RGB frame: {GL_FIX}.")
+        return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8).transpose(2, 0, 1))
+
+    def _observation(self) -> np.ndarray:
+        return np.concatenate(list(self._frames), axis=0)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None
+              ) -> tuple[np.ndarray, dict[str, Any]]:
+        state, info = self.env.reset(seed=seed, options=options)
+        frame = self._render()
+        for _ in range(self.frame_stack):
+            self._frames.append(frame)
+        return self._observation(), {**info, "state": np.asarray(state)}
+
+    def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        total = 0.0
+        terminated = truncated = False
+        info: dict[str, Any] = {}
+        state: Any = None
+        for _ in range(self.action_repeat):
+            state, reward, terminated, truncated, info = self.env.step(action)
+            total += float(reward)
+            if terminated or truncated:
+                break
+        self._frames.append(self._render())
+        return self._observation(), total, terminated, truncated, {**info, "state": np.asarray(state)}
+
+
+def make_pixel_env(env_id: str, config: PixelConfig | None = None, **make_kwargs: Any) -> PixelObservation:
+    """``gym.make(env_id)`` rendered at ``config.size`` and wrapped in :class:`PixelObservation`.
+
+    Sets ``MUJOCO_GL=osmesa`` unless ``MUJOCO_GL`` is already set; renders one frame to check the backend, raising
+    :class:`RenderingError` with the fix when it fails.
+    """
+    config = config or PixelConfig()
+    os.environ.setdefault("MUJOCO_GL", "osmesa")
+    try:
+        env = gym.make(env_id, render_mode="rgb_array", width=config.size, height=config.size, **make_kwargs)
+    except (ImportError, OSError, AttributeError, RuntimeError) as exc:
+        raise RenderingError(f"could not create {env_id} with offscreen rendering (MUJOCO_GL="
+                             f"{os.environ.get('MUJOCO_GL')!r}; {type(exc).__name__}: {str(exc)[:120]}): "
+                             f"{GL_FIX}.") from exc
+    wrapped = PixelObservation(env, frame_stack=config.frame_stack, action_repeat=config.action_repeat)
+    wrapped._render(unwrapped=True)    # fail now, with the fix, rather than at the first reset of a long run
+    return wrapped
