@@ -5,7 +5,9 @@ the hidden stack (as SB3 built it, e.g. ``Linear, ReLU, Linear, ReLU``), the out
 (``tanh`` for TD3/SAC, ``clip`` for PPO/A2C) and the action bounds. It is saved as a small versioned file.
 
 Supported SB3 models: TD3 / DDPG (``actor.mu``), SAC (``actor.latent_pi`` + ``actor.mu``, deterministic mean),
-PPO / A2C with a Box action space (``mlp_extractor.policy_net`` + ``action_net``, the mean action).
+PPO / A2C with a Box action space (``mlp_extractor.policy_net`` + ``action_net``, the mean action), each with
+``MlpPolicy`` or ``CnnPolicy`` (SB3's ``NatureCNN`` features extractor is prepended to the hidden stack; its
+division of 8-bit images by 255 is folded into the first convolution, so the actor takes raw pixel values).
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ __all__ = ["TeacherActor", "ActorInfo", "actor_from_sb3", "save_actor", "load_ac
 ACTOR_FORMAT = "snnrl-teacher-actor"
 ACTOR_FORMAT_VERSION = 1
 _SQUASHES = ("tanh", "clip")
+#: Layers of a hidden stack that are not activations (their outputs are not calibrated on).
+STRUCTURAL_LAYERS = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.Flatten, nn.Dropout,
+                     nn.Identity)
 
 
 @dataclass(frozen=True)
@@ -56,16 +61,28 @@ class TeacherActor(nn.Module):
         Algorithm, env id and squashing.
     obs_mean, obs_var, obs_clip, obs_eps
         Optional observation normalisation (``VecNormalize``): ``clip((obs − mean)/sqrt(var + eps))``.
+    obs_shape
+        Shape of one observation; needed when the first layer is a convolution (e.g. ``(9, 84, 84)``), else the
+        first Linear layer's input width. Observations may also come flattened, ``[B, prod(obs_shape)]``.
     """
 
     def __init__(self, hidden: nn.Sequential, head: nn.Linear, *, action_low: np.ndarray | torch.Tensor,
                  action_high: np.ndarray | torch.Tensor, info: ActorInfo,
                  obs_mean: torch.Tensor | None = None, obs_var: torch.Tensor | None = None,
-                 obs_clip: float = 10.0, obs_eps: float = 1e-8) -> None:
+                 obs_clip: float = 10.0, obs_eps: float = 1e-8, obs_shape: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.hidden = hidden
         self.head = head
         self.info = info
+        first = next((m for m in hidden.modules() if isinstance(m, (nn.Linear, nn.Conv2d))), head)
+        if obs_shape is None:
+            if isinstance(first, nn.Conv2d):
+                raise ValueError("an actor whose first layer is a convolution needs obs_shape, e.g. (9, 84, 84).")
+            obs_shape = (first.in_features,)
+        self.obs_shape = tuple(int(d) for d in obs_shape)
+        if isinstance(first, nn.Linear) and int(np.prod(self.obs_shape)) != first.in_features:
+            raise ValueError(f"obs_shape {self.obs_shape} does not match the first Linear layer's "
+                             f"{first.in_features} inputs.")
         self.register_buffer("action_low", torch.as_tensor(action_low, dtype=torch.float32).clone())
         self.register_buffer("action_high", torch.as_tensor(action_high, dtype=torch.float32).clone())
         self.obs_clip, self.obs_eps = float(obs_clip), float(obs_eps)
@@ -74,15 +91,22 @@ class TeacherActor(nn.Module):
 
     @property
     def obs_dim(self) -> int:
-        first = next(m for m in self.hidden.modules() if isinstance(m, nn.Linear)) if len(self.hidden) else self.head
-        return first.in_features
+        """Number of observation values (``prod(obs_shape)``)."""
+        return int(np.prod(self.obs_shape))
+
+    def shaped(self, obs: torch.Tensor) -> torch.Tensor:
+        """``obs`` as ``[B, *obs_shape]`` (flattened observations ``[B, obs_dim]`` are reshaped)."""
+        if len(self.obs_shape) > 1 and obs.dim() == 2:
+            return obs.reshape(obs.shape[0], *self.obs_shape)
+        return obs
 
     @property
     def action_dim(self) -> int:
         return self.head.out_features
 
     def normalise(self, obs: torch.Tensor) -> torch.Tensor:
-        """Observation normalisation (identity when the teacher has none)."""
+        """Observation normalisation (identity when the teacher has none), on ``[B, *obs_shape]``."""
+        obs = self.shaped(obs)
         if self.obs_mean is None:
             return obs
         return torch.clamp((obs - self.obs_mean) / torch.sqrt(self.obs_var + self.obs_eps), -self.obs_clip, self.obs_clip)
@@ -95,12 +119,13 @@ class TeacherActor(nn.Module):
         return torch.maximum(torch.minimum(pre_action, self.action_high), self.action_low)
 
     def hidden_activations(self, obs: torch.Tensor) -> list[torch.Tensor]:
-        """Outputs of every hidden activation layer (what thresholds are calibrated on)."""
+        """Outputs of every hidden activation layer (what thresholds are calibrated on): ``[B, width]`` after a
+        Linear layer, ``[B, C, H, W]`` after a convolution."""
         x = self.normalise(obs)
         outs = []
         for layer in self.hidden:
             x = layer(x)
-            if not isinstance(layer, nn.Linear):
+            if not isinstance(layer, STRUCTURAL_LAYERS):
                 outs.append(x)
         return outs
 
@@ -144,10 +169,16 @@ def actor_from_sb3(model: Any, *, env_id: str, vec_normalize: Any | None = None)
 
     if not isinstance(model.action_space, spaces.Box):
         raise ValueError(f"Only continuous (Box) action spaces can be converted, got {model.action_space}.")
-    extractor = getattr(model.policy, "features_extractor", None) or getattr(model.policy.actor, "features_extractor", None)
-    if extractor is not None and type(extractor).__name__ != "FlattenExtractor":
-        raise ValueError(f"Features extractor {type(extractor).__name__} is not supported; use an MLP policy.")
+    policy_actor = getattr(model.policy, "actor", None)
+    extractor = getattr(policy_actor, "features_extractor", None) or getattr(model.policy, "features_extractor", None)
     hidden, head, squash = _sb3_parts(model)
+    obs_shape = None
+    if extractor is not None and type(extractor).__name__ == "NatureCNN":
+        hidden = nn.Sequential(*_nature_cnn_layers(extractor, model), *hidden)
+        obs_shape = tuple(model.observation_space.shape)
+    elif extractor is not None and type(extractor).__name__ != "FlattenExtractor":
+        raise ValueError(f"Features extractor {type(extractor).__name__} is not supported; use MlpPolicy or "
+                         "CnnPolicy (NatureCNN).")
     kwargs: dict[str, Any] = {}
     if vec_normalize is not None and getattr(vec_normalize, "norm_obs", False):
         rms = vec_normalize.obs_rms
@@ -155,18 +186,58 @@ def actor_from_sb3(model: Any, *, env_id: str, vec_normalize: Any | None = None)
                       obs_clip=vec_normalize.clip_obs, obs_eps=vec_normalize.epsilon)
     actor = TeacherActor(copy.deepcopy(hidden).cpu(), copy.deepcopy(head).cpu(),
                          action_low=model.action_space.low, action_high=model.action_space.high,
-                         info=ActorInfo(algo=type(model).__name__, env_id=env_id, squash=squash), **kwargs)
+                         info=ActorInfo(algo=type(model).__name__, env_id=env_id, squash=squash),
+                         obs_shape=obs_shape, **kwargs)
     return actor.eval()
+
+
+def _nature_cnn_layers(extractor: nn.Module, model: Any) -> list[nn.Module]:
+    """SB3's NatureCNN (``cnn`` then ``linear``) as plain layers, the /255 of image inputs folded into conv 1."""
+    import copy
+
+    from stable_baselines3.common.preprocessing import is_image_space
+
+    layers = [copy.deepcopy(m) for m in (*extractor.cnn, *extractor.linear)]
+    normalise = getattr(model.policy, "normalize_images", True) and is_image_space(model.observation_space)
+    if normalise:
+        first = next(m for m in layers if isinstance(m, nn.Conv2d))
+        with torch.no_grad():
+            first.weight.div_(255.0)
+    return layers
 
 
 def _layer_spec(layer: nn.Module) -> dict[str, Any]:
     if isinstance(layer, nn.Linear):
         return {"type": "Linear", "in": layer.in_features, "out": layer.out_features}
+    if isinstance(layer, nn.Conv2d):
+        return {"type": "Conv2d", "in": layer.in_channels, "out": layer.out_channels,
+                "kernel": list(layer.kernel_size), "stride": list(layer.stride), "padding": list(layer.padding),
+                "bias": layer.bias is not None}
+    if isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+        return {"type": type(layer).__name__, "features": layer.num_features, "eps": layer.eps}
+    if isinstance(layer, nn.AvgPool2d):
+        return {"type": "AvgPool2d", "kernel": layer.kernel_size, "stride": layer.stride}
     return {"type": type(layer).__name__}
 
 
+def _layer_from_spec(spec: dict[str, Any]) -> nn.Module:
+    kind = spec["type"]
+    if kind == "Linear":
+        return nn.Linear(spec["in"], spec["out"])
+    if kind == "Conv2d":
+        return nn.Conv2d(spec["in"], spec["out"], tuple(spec["kernel"]), stride=tuple(spec["stride"]),
+                         padding=tuple(spec["padding"]), bias=bool(spec["bias"]))
+    if kind in ("BatchNorm1d", "BatchNorm2d"):
+        return getattr(nn, kind)(spec["features"], eps=spec["eps"])
+    if kind == "AvgPool2d":
+        return nn.AvgPool2d(spec["kernel"], spec["stride"])
+    if kind == "Flatten":
+        return nn.Flatten()
+    return _ACTIVATIONS[kind]()
+
+
 _ACTIVATIONS = {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "ELU": nn.ELU, "LeakyReLU": nn.LeakyReLU, "Sigmoid": nn.Sigmoid,
-                "Identity": nn.Identity, "GELU": nn.GELU, "SiLU": nn.SiLU}
+                "Identity": nn.Identity, "GELU": nn.GELU, "SiLU": nn.SiLU, "Dropout": nn.Dropout}
 
 
 def save_actor(path: str | os.PathLike[str], actor: TeacherActor, *, meta: dict[str, Any] | None = None) -> Path:
@@ -178,6 +249,7 @@ def save_actor(path: str | os.PathLike[str], actor: TeacherActor, *, meta: dict[
         "info": asdict(actor.info),
         "obs_clip": actor.obs_clip,
         "obs_eps": actor.obs_eps,
+        "obs_shape": list(actor.obs_shape),
         "meta": dict(meta or {}),
     }
     return save_versioned(path, kind=ACTOR_FORMAT, version=ACTOR_FORMAT_VERSION, payload=payload)
@@ -189,18 +261,14 @@ def load_actor(path: str | os.PathLike[str]) -> tuple[TeacherActor, dict[str, An
 
     payload = load_versioned(path, kind=ACTOR_FORMAT, version=ACTOR_FORMAT_VERSION)
     try:
-        hidden = []
-        for spec in payload["layers"]:
-            if spec["type"] == "Linear":
-                hidden.append(nn.Linear(spec["in"], spec["out"]))
-            else:
-                hidden.append(_ACTIVATIONS[spec["type"]]())
+        hidden = [_layer_from_spec(spec) for spec in payload["layers"]]
         head = nn.Linear(payload["head"]["in"], payload["head"]["out"])
         state = payload["state_dict"]
         actor = TeacherActor(nn.Sequential(*hidden), head, action_low=state["action_low"],
                              action_high=state["action_high"], info=ActorInfo(**payload["info"]),
                              obs_mean=state.get("obs_mean"), obs_var=state.get("obs_var"),
-                             obs_clip=payload["obs_clip"], obs_eps=payload["obs_eps"])
+                             obs_clip=payload["obs_clip"], obs_eps=payload["obs_eps"],
+                             obs_shape=payload.get("obs_shape"))
         actor.load_state_dict(state)
         meta = dict(payload.get("meta", {}))
     except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, IndexError) as exc:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import torch
 
 from snnrl.agents.actor import TeacherActor
-from snnrl.agents.conversion import SpikingActor
+from snnrl.agents.conversion import SpikingActor, per_channel
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.encoding import check_timesteps
@@ -59,9 +59,10 @@ def mse_thresholds(activations: Sequence[torch.Tensor], timesteps: int, *, per_n
     Parameters
     ----------
     activations
-        ANN activations ``[N, W]`` per hidden layer (:func:`~snnrl.agents.conversion.collect_activations`).
+        ANN activations ``[N, W]`` per hidden layer (:func:`~snnrl.agents.conversion.collect_activations`), or
+        ``[N, C, H, W]`` after a convolution: then one threshold per channel ``[C]``.
     per_neuron
-        One threshold per neuron (default) or one per layer (the layer's summed error).
+        One threshold per neuron / channel (default) or one per layer (the layer's summed error).
     candidates
         Grid size: ``θ`` is searched on ``max(a)·k/candidates`` for ``k = 1..candidates`` (``max`` per neuron or
         per layer); the grid's upper end is the reference ``max`` threshold, so the error never exceeds its error.
@@ -71,7 +72,7 @@ def mse_thresholds(activations: Sequence[torch.Tensor], timesteps: int, *, per_n
         raise ValueError(f"candidates must be >= 1, got {candidates}.")
     out = []
     for acts in activations:
-        acts = acts.detach().float()
+        acts = per_channel(acts.detach().float())
         top = acts.max(0).values if per_neuron else acts.max().expand(acts.shape[1])
         top = torch.where(top > 0, top, top.max() if top.max() > 0 else torch.tensor(1.0))
         grid = top.unsqueeze(0) * torch.arange(1, candidates + 1, dtype=torch.float32).unsqueeze(1) / candidates
@@ -136,15 +137,18 @@ def calibrate_biases(snn: SpikingActor, actor: TeacherActor, observations: torch
     with torch.no_grad():
         targets = actor.hidden_activations(obs)
         pre_target = actor.head(actor.hidden(actor.normalise(obs)))
-        feeds = [out.input_layer, *[h.layer for h in out.hidden_layers]]     # the Linear feeding neuron layer l
+        feeds = [out.input_layer, *[h.layer for h in out.hidden_layers]]     # the layer feeding neuron layer l
         for index, feed in enumerate(feeds):
-            base, theta = feed.bias.clone(), out.neurons[index].threshold
+            channels = feed.bias.numel()                     # a convolution's bias is per channel: so is delta
+            base = feed.bias.clone()
+            theta = out.neurons[index].threshold.view(channels, -1)[:, 0]
             low, high = -2 * theta, 2 * theta
+            target = targets[index].flatten(1)
 
             def mean_error(delta: torch.Tensor) -> torch.Tensor:
                 feed.bias.copy_(base + delta)
                 rates, _ = _layer_rates(out, obs, timesteps, crpi, episode_starts, chunks)
-                return (targets[index] - rates[index]).mean(0)
+                return (target - rates[index]).mean(0).view(channels, -1).mean(1)
 
             for _ in range(iterations):                     # the error falls with delta: keep the sign change
                 middle = 0.5 * (low + high)

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from snnrl.agents.actor import TeacherActor
-from snnrl.agents.conversion import SpikingActor, check_convertible, convert_actor
+from snnrl.agents.conversion import SpikingActor, conversion_plan, convert_actor
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.encoding import check_timesteps
@@ -101,27 +101,36 @@ class QCFS(nn.Module):
 
 
 class QCFSActor(nn.Module):
-    """A copy of a ReLU teacher actor with each hidden ReLU replaced by :class:`QCFS` at ``timesteps``."""
+    """A copy of a ReLU teacher actor with each hidden ReLU replaced by :class:`QCFS` at ``timesteps`` (``θ`` per
+    neuron, or per channel after a convolution)."""
 
     def __init__(self, actor: TeacherActor, thresholds: list[torch.Tensor], timesteps: int) -> None:
         super().__init__()
-        linears = check_convertible(actor)
-        if len(thresholds) != len(linears):
-            raise ValueError(f"need {len(linears)} threshold tensors, got {len(thresholds)}.")
+        shapes = conversion_plan(actor).shapes
+        if len(thresholds) != len(shapes):
+            raise ValueError(f"need {len(shapes)} threshold tensors, got {len(thresholds)}.")
         self.actor = copy.deepcopy(actor)
-        self.linears = [m for m in self.actor.hidden if isinstance(m, nn.Linear)]
-        self.activations = nn.ModuleList(QCFS(t.expand(l.out_features), timesteps)
-                                         for t, l in zip(thresholds, self.linears))
+        relus = [i for i, m in enumerate(self.actor.hidden) if isinstance(m, nn.ReLU)]
+        for index, theta, shape in zip(relus, thresholds, shapes):
+            theta = torch.as_tensor(theta, dtype=torch.float32).expand(shape[0])
+            self.actor.hidden[index] = QCFS(theta.view(-1, 1, 1) if len(shape) == 3 else theta, timesteps)
+        self._relus = relus
+
+    @property
+    def activations(self) -> list[QCFS]:
+        return [self.actor.hidden[i] for i in self._relus]
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        x = self.actor.normalise(obs)
-        for linear, act in zip(self.linears, self.activations):
-            x = act(linear(x))
-        return self.actor.squash(self.actor.head(x))
+        return self.actor(obs)
 
     def export(self) -> tuple[TeacherActor, list[torch.Tensor]]:
         """The fine-tuned actor (ReLU, for :func:`~snnrl.agents.conversion.convert_actor`) and its thresholds."""
-        return copy.deepcopy(self.actor).eval(), [a.theta.detach().abs() + 1e-6 for a in self.activations]
+        actor = copy.deepcopy(self.actor).eval()
+        thetas = []
+        for index in self._relus:
+            thetas.append(actor.hidden[index].theta.detach().abs().flatten() + 1e-6)
+            actor.hidden[index] = nn.ReLU()
+        return actor, thetas
 
 
 @torch.no_grad()

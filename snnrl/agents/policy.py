@@ -53,10 +53,22 @@ class ObservationError(ValueError):
     """An observation of the wrong shape, or with NaN / inf values."""
 
 
-def observation_array(observation: Any, obs_dim: int) -> tuple[np.ndarray, bool]:
-    """``(obs [B, obs_dim] float32 C-contiguous, was_single)``, with clear errors for bad input."""
+def observation_array(observation: Any, obs_dim: int,
+                      obs_shape: tuple[int, ...] | None = None) -> tuple[np.ndarray, bool]:
+    """``(obs [B, obs_dim] float32 C-contiguous, was_single)``, with clear errors for bad input.
+
+    With an image ``obs_shape`` (e.g. ``(9, 84, 84)``) observations come as ``obs_shape`` or ``(n_envs, *obs_shape)``
+    and are flattened to ``[B, obs_dim]``."""
     obs = np.asarray(observation, dtype=np.float32)
-    if obs.shape == (obs_dim,):
+    if obs_shape is not None and len(obs_shape) > 1:
+        if obs.shape == tuple(obs_shape) or (obs.ndim == len(obs_shape) + 1 and obs.shape[1:] == tuple(obs_shape)):
+            single = obs.ndim == len(obs_shape)
+            obs = obs.reshape(1 if single else obs.shape[0], obs_dim)
+        else:
+            raise ObservationError(f"Expected observation of shape {tuple(obs_shape)} or (n_envs, "
+                                   f"{', '.join(map(str, obs_shape))}), got {obs.shape}. Is the policy meant for this "
+                                   "environment (frame size, frame stack)?")
+    elif obs.shape == (obs_dim,):
         single = True
         obs = obs[None]
     elif obs.ndim == 2 and obs.shape[1] == obs_dim:
@@ -72,9 +84,10 @@ def observation_array(observation: Any, obs_dim: int) -> tuple[np.ndarray, bool]
     return (obs if obs.flags.c_contiguous else np.ascontiguousarray(obs)), single
 
 
-def observation_batch(observation: Any, obs_dim: int) -> tuple[torch.Tensor, bool]:
+def observation_batch(observation: Any, obs_dim: int,
+                      obs_shape: tuple[int, ...] | None = None) -> tuple[torch.Tensor, bool]:
     """:func:`observation_array` as a tensor (shares its memory)."""
-    obs, single = observation_array(observation, obs_dim)
+    obs, single = observation_array(observation, obs_dim, obs_shape)
     return torch.from_numpy(obs), single
 
 
@@ -161,7 +174,10 @@ class SpikingPolicy(_MeteredPolicy):
         self.crpi = crpi
         self.meta = dict(meta or {})
         self.engine = engine_setting(engine)             # a bad setting fails here, before any decision
+        if self.engine == "kernel" and actor.convolutional:
+            raise ValueError("engine='kernel' runs MLP actors only; a convolutional actor runs on 'torch' (or 'auto').")
         self._obs_dim = actor.obs_dim
+        self._obs_shape = actor.obs_shape
         self._engine: SpikeEngine | None = None
         self._flat: tuple[PolicyState, np.ndarray] | None = None   # the last returned state and its [B, N] carry
         self._init_metering(metering)
@@ -197,8 +213,8 @@ class SpikingPolicy(_MeteredPolicy):
 
     @property
     def engine_path(self) -> str:
-        """The path decisions take: ``"kernel"`` or ``"torch"``."""
-        return resolve_engine(self.engine)
+        """The path decisions take: ``"kernel"`` or ``"torch"`` (always for a convolutional actor)."""
+        return "torch" if self.actor.convolutional else resolve_engine(self.engine)
 
     # -- acting ---------------------------------------------------------------------------------------
     def decide(self, obs: torch.Tensor, state: PolicyState | None = None,
@@ -258,7 +274,7 @@ class SpikingPolicy(_MeteredPolicy):
 
         ``deterministic`` is accepted for SB3 compatibility; a converted policy is always deterministic.
         """
-        obs, single = observation_array(observation, self._obs_dim)
+        obs, single = observation_array(observation, self._obs_dim, self._obs_shape)
         if self.engine_path == "kernel":
             out, new_state = self._kernel_decision(obs, state, episode_start)
             actions = out.action
@@ -270,6 +286,9 @@ class SpikingPolicy(_MeteredPolicy):
     # -- files ---------------------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
         a = self.actor
+        if a.convolutional:
+            raise ValueError("saving a convolutional spiking policy is not supported yet; keep the teacher actor "
+                             "(snnrl.agents.actor.save_actor) and convert it again.")
         return {
             "state_dict": {k: v.detach().clone() for k, v in a.state_dict().items()},
             "widths": [n.threshold.numel() for n in a.neurons],
@@ -365,7 +384,7 @@ class AnnPolicy(_MeteredPolicy):
     def predict(self, observation: np.ndarray | Any, state: PolicyState | None = None,
                 episode_start: np.ndarray | None = None,
                 deterministic: bool = True) -> tuple[np.ndarray, PolicyState | None]:
-        obs, single = observation_batch(observation, self.actor.obs_dim)
+        obs, single = observation_batch(observation, self.actor.obs_dim, self.actor.obs_shape)
         if self.metering and self._per_row is not None:
             with torch.no_grad():
                 actions = self.actor(obs).numpy()
