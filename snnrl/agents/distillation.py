@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.encoding import check_timesteps
 
-__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "STUDENTS"]
+__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions", "STUDENTS"]
 
 STUDENTS = ("spiking", "qcfs")
 
@@ -175,9 +176,10 @@ class _SpikingStudent(nn.Module):
         return copy.deepcopy(self.snn).eval()
 
 
-def _fit(student: nn.Module, states: torch.Tensor, targets: torch.Tensor, config: DistillationConfig,
-         generator: torch.Generator, low: torch.Tensor, high: torch.Tensor) -> float:
-    """Adam on the MSE of the actions scaled to [-1, 1]; returns the last mini-batch loss."""
+def fit_actions(student: nn.Module, states: torch.Tensor, targets: torch.Tensor, config: Any,
+                generator: torch.Generator, low: torch.Tensor, high: torch.Tensor) -> float:
+    """Adam on the MSE of the actions scaled to [-1, 1]; returns the last mini-batch loss. ``config`` gives
+    ``epochs``, ``batch_size`` and ``lr`` (e.g. a :class:`DistillationConfig`)."""
     optimiser = torch.optim.Adam(student.parameters(), lr=config.lr)
     scale = (high - low) / 2
     loss = torch.tensor(float("nan"))
@@ -223,7 +225,7 @@ def distill_actor(actor: TeacherActor, env_id: str, thresholds: list[torch.Tenso
     with torch.no_grad():
         labels = actor(data)
     for round_ in range(config.rounds + 1):
-        loss = _fit(model, data, labels, config, generator, actor.action_low, actor.action_high)
+        loss = fit_actions(model, data, labels, config, generator, actor.action_low, actor.action_high)
         logger.info("distillation round %d: loss %.3g on %d states", round_, loss, data.shape[0])
         if round_ == config.rounds:
             break

@@ -20,7 +20,7 @@ from snnrl.io import ArtifactError, atomic_write_json, sha256_file
 from snnrl.results import package_versions
 
 __all__ = ["ZOO_DIR", "SB3_ALGOS", "TeacherLoadError", "list_teachers", "load_teacher", "load_sb3_teacher",
-           "export_teacher"]
+           "export_teacher", "add_to_zoo"]
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
@@ -211,14 +211,21 @@ def export_teacher(name: str, *, workdir: str | os.PathLike[str] | None = None,
     if require_target and mean < spec.target_return:
         raise ValueError(f"{name}: evaluation return {mean:.1f} ± {std:.1f} is below the target "
                          f"{spec.target_return:.0f}; train longer before exporting.")
-    zoo = Path(zoo_dir)
-    file_name = f"{name}.pt"
     entry = {
         "algo": spec.algo, "env_id": spec.env_id, "net_arch": list(spec.net_arch), "seed": spec.seed,
         "steps": progress.best_step, "steps_trained": progress.steps, "target_return": spec.target_return,
         "return_mean": mean, "return_std": std, "eval_episodes": eval_episodes, "eval_seed": eval_seed,
-        "file": file_name, "versions": package_versions(),
     }
+    return add_to_zoo(name, actor, entry, zoo_dir=zoo_dir)
+
+
+def add_to_zoo(name: str, actor: TeacherActor, entry: dict[str, Any], *,
+               zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> dict[str, Any]:
+    """Write ``actor`` as ``<name>.pt`` and its manifest ``entry`` (plus file name, package versions and SHA-256),
+    atomically; an entry of the same name is replaced. Returns the entry written."""
+    zoo = Path(zoo_dir)
+    file_name = f"{name}.pt"
+    entry = {**entry, "file": file_name, "versions": package_versions()}
     save_actor(zoo / file_name, actor, meta={"name": name, **{k: v for k, v in entry.items() if k != "versions"}})
     entry["sha256"] = sha256_file(zoo / file_name)
     manifest = {"format": "snnrl-teacher-zoo", "format_version": 1,

@@ -6,6 +6,10 @@ the last ``frame_stack`` rendered frames, channel-first ``uint8 [3·frame_stack,
 rewards, stopping early when the episode ends. ``info["state"]`` holds the inner env's last vector observation,
 so a state-based teacher can label the frames (pixel distillation).
 
+Registered ids: ``snnrl/<Task>Pixels-v5`` for the zoo's MuJoCo tasks (:data:`PIXEL_TASKS`), e.g.
+``gym.make("snnrl/InvertedPendulumPixels-v5")`` (registered when :mod:`snnrl.envs` is imported, which
+:mod:`snnrl.agents` does). Their time limit counts agent steps: the task's limit divided by the action repeat.
+
 Offscreen rendering needs an OpenGL backend. :func:`make_pixel_env` picks ``MUJOCO_GL=osmesa`` (Debian's
 ``libosmesa6``, software rendering, what ``make`` installs) unless ``MUJOCO_GL`` is set, and turns a failing
 first render into a :class:`RenderingError` that names the fix.
@@ -29,7 +33,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["PixelConfig", "PixelObservation", "RenderingError", "make_pixel_env", "GL_FIX"]
+__all__ = ["PixelConfig", "PixelObservation", "RenderingError", "make_pixel_env", "GL_FIX", "PIXEL_TASKS",
+           "pixel_env_id", "register_pixel_envs"]
+
+PIXEL_TASKS = ("InvertedPendulum", "InvertedDoublePendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d")
+"""MuJoCo tasks registered with pixel observations (``snnrl/<Task>Pixels-v5``)."""
 
 GL_FIX = ("install Debian's libosmesa6 (`apt-get install libosmesa6`, which `make` does) and set MUJOCO_GL=osmesa, "
           "or set MUJOCO_GL=egl on a machine with a working EGL driver")
@@ -132,3 +140,28 @@ def make_pixel_env(env_id: str, config: PixelConfig | None = None, **make_kwargs
     wrapped = PixelObservation(env, frame_stack=config.frame_stack, action_repeat=config.action_repeat)
     wrapped._render(unwrapped=True)    # fail now, with the fix, rather than at the first reset of a long run
     return wrapped
+
+
+def pixel_env_id(task: str) -> str:
+    """The registered pixel id of a MuJoCo ``task`` (``"Hopper"`` or ``"Hopper-v5"``): ``snnrl/HopperPixels-v5``."""
+    name = task.split("-")[0]
+    if name not in PIXEL_TASKS:
+        raise ValueError(f"no pixel version of {task!r}; registered tasks: {', '.join(PIXEL_TASKS)}.")
+    return f"snnrl/{name}Pixels-v5"
+
+
+def _registered(env_id: str, size: int, frame_stack: int, action_repeat: int, **kwargs: Any) -> gym.Env:
+    return make_pixel_env(env_id, PixelConfig(size, frame_stack, action_repeat), **kwargs)
+
+
+def register_pixel_envs(config: PixelConfig = PixelConfig()) -> None:
+    """Register ``snnrl/<Task>Pixels-v5`` for every task of :data:`PIXEL_TASKS` (idempotent)."""
+    for task in PIXEL_TASKS:
+        pixel_id = pixel_env_id(task)
+        if pixel_id in gym.registry:
+            continue
+        inner = gym.spec(f"{task}-v5")
+        limit = None if inner.max_episode_steps is None else -(-inner.max_episode_steps // config.action_repeat)
+        gym.register(id=pixel_id, entry_point=_registered, max_episode_steps=limit,
+                     kwargs={"env_id": f"{task}-v5", "size": config.size, "frame_stack": config.frame_stack,
+                             "action_repeat": config.action_repeat})

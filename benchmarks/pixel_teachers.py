@@ -1,0 +1,99 @@
+"""Pixel teachers: distil a state teacher of the zoo into a CNN actor on rendered frames (DAgger), evaluate it on
+fresh episodes beside its state teacher, and add it to the zoo when it keeps >= 80% of the state teacher's return.
+
+For each state teacher ``NAME`` (default ``td3-invertedpendulum``) the CNN acts in ``snnrl/<Task>Pixels-v5``
+(84x84, 3 frames, action repeat 2; :mod:`snnrl.envs.pixels`) and is distilled by
+:func:`snnrl.agents.pixel_teacher.distill_pixel_actor` at its defaults (rollout seeds 30,000+). Evaluation: 10
+episodes seeded 1000-1009 (the zoo's evaluation seeds), the CNN in the pixel env and the state teacher in the state
+env from the same initial states, and the zero action as reference. The CNN is cached in ``--work-dir`` (a rerun
+only evaluates). Writes ``benchmarks/results/pixel_teachers.json`` and, for CNNs that pass, the zoo entry
+``pixel-NAME`` (``snnrl/zoo``).
+
+Usage::
+
+    .venv/bin/python benchmarks/pixel_teachers.py                                   # td3-invertedpendulum
+    .venv/bin/python benchmarks/pixel_teachers.py td3-inverteddoublependulum td3-halfcheetah
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from snnrl.agents.actor import load_actor, save_actor
+from snnrl.agents.evaluation import run_episodes
+from snnrl.agents.pixel_teacher import PixelDistillationConfig, distill_pixel_actor
+from snnrl.agents.policy import AnnPolicy, ConstantPolicy
+from snnrl.agents.zoo import add_to_zoo, load_teacher
+from snnrl.envs.pixels import pixel_env_id
+from snnrl.results import load_result, write_result
+from snnrl.sweeps.statistics import fidelity_score
+
+RESULTS = Path(__file__).resolve().parent / "results" / "pixel_teachers.json"
+WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "pixel-teachers"
+BAR = 0.8
+EVAL_SEED, EVAL_EPISODES = 1000, 10
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("teachers", nargs="*", default=["td3-invertedpendulum"], help="state teachers of the zoo")
+    p.add_argument("--work-dir", type=Path, default=WORK)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--no-zoo", action="store_true", help="do not add passing CNNs to the zoo")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    config = PixelDistillationConfig()
+    rows = dict(load_result(args.out, benchmark="pixel-teachers")["raw"]) if args.out.exists() else {}
+    for name in args.teachers:
+        teacher, entry = load_teacher(name)
+        env_id = pixel_env_id(entry["env_id"])
+        cached = args.work_dir / f"pixel-{name}.pt"
+        start = time.perf_counter()
+        if cached.exists():
+            cnn, _ = load_actor(cached)
+            wall = None
+        else:
+            cnn = distill_pixel_actor(teacher, env_id, config, progress=lambda line: print(f"{name}: {line}",
+                                                                                             flush=True))
+            wall = time.perf_counter() - start
+            save_actor(cached, cnn, meta={"state_teacher": name, "config": asdict(config)})
+        evaluate = dict(episodes=EVAL_EPISODES, seed=EVAL_SEED)
+        pixel = [e.episode_return for e in run_episodes(AnnPolicy(cnn, metering=False), env_id, **evaluate)]
+        state = [e.episode_return for e in run_episodes(AnnPolicy(teacher, metering=False), entry["env_id"],
+                                                        **evaluate)]
+        zero = [e.episode_return for e in run_episodes(ConstantPolicy(teacher.action_dim, teacher.obs_dim),
+                                                       entry["env_id"], **evaluate)]
+        share = fidelity_score(float(np.mean(pixel)), float(np.mean(state)), float(np.mean(zero)))
+        row = {"state_teacher": name, "env_id": env_id, "pixel_returns": pixel, "state_returns": state,
+               "zero_returns": zero, "pixel_return_mean": float(np.mean(pixel)),
+               "state_return_mean": float(np.mean(state)), "return_ratio": float(np.mean(pixel) / np.mean(state)),
+               "share_of_margin": share, "passed": bool(np.mean(pixel) / np.mean(state) >= BAR),
+               "distillation_wall_s": wall, "config": asdict(config)}
+        rows[f"pixel-{name}"] = row
+        print(f"pixel-{name}: CNN {row['pixel_return_mean']:.4g} vs state teacher {row['state_return_mean']:.4g} "
+              f"({100 * row['return_ratio']:.1f}%; zero action {np.mean(zero):.4g})", flush=True)
+        if row["passed"] and not args.no_zoo:
+            add_to_zoo(f"pixel-{name}", cnn, {
+                "algo": "DAgger", "env_id": env_id, "state_teacher": name, "obs_shape": list(cnn.obs_shape),
+                "frames": config.teacher_steps + config.rounds * config.rollout_steps, "seed": config.seed,
+                "target_return": BAR * row["state_return_mean"], "return_mean": row["pixel_return_mean"],
+                "return_std": float(np.std(pixel)), "eval_episodes": EVAL_EPISODES, "eval_seed": EVAL_SEED,
+                "state_teacher_return_mean": row["state_return_mean"]})
+    write_result(args.out, benchmark="pixel-teachers",
+                 config={"bar": BAR, "eval_seed": EVAL_SEED, "eval_episodes": EVAL_EPISODES,
+                         "rule": "CNN mean return >= 80% of the state teacher's on the same seeds"},
+                 raw=rows, summary={k: {"return_ratio": r["return_ratio"], "passed": r["passed"]}
+                                    for k, r in rows.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Pixel teachers without days of RL: a CNN actor distilled from a state-based teacher on rendered frames.
+
+DAgger (Ross et al. 2011) across observation spaces: the pixel env (:mod:`snnrl.envs.pixels`) returns the
+frames *and* the inner env's vector state (``info["state"]``), so the state teacher labels every frame with the
+action it would take there. Round 0 lets the state teacher act (behaviour cloning data); each later round lets
+the current CNN act, labels the frames it visits, aggregates them with all earlier data and refits the CNN on all
+of it (MSE of the actions scaled to [-1, 1]). The CNN is NatureCNN-shaped with ReLUs
+(:func:`pixel_actor`), so it converts to a spiking actor like an SB3 ``CnnPolicy``; it is trained on pixels
+divided by 255 and that division is folded into its first convolution, so the exported actor takes raw 8-bit
+values as SB3's would.
+
+Example
+-------
+>>> from snnrl.agents.zoo import load_teacher                                          # doctest: +SKIP
+>>> state_teacher, _ = load_teacher("td3-invertedpendulum")                            # doctest: +SKIP
+>>> cnn = distill_pixel_actor(state_teacher, "snnrl/InvertedPendulumPixels-v5")        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from snnrl.agents.actor import ActorInfo, TeacherActor
+from snnrl.agents.distillation import fit_actions
+
+__all__ = ["PixelDistillationConfig", "pixel_actor", "labelled_rollout", "distill_pixel_actor"]
+
+logger = logging.getLogger("snnrl")
+
+
+@dataclass(frozen=True)
+class PixelDistillationConfig:
+    """DAgger settings of a pixel teacher.
+
+    Attributes
+    ----------
+    rounds
+        DAgger rounds after round 0 (each: the CNN acts, the state teacher labels, refit on everything).
+    teacher_steps, rollout_steps
+        Agent steps of round 0 (state teacher acting) and of each later round (CNN acting).
+    envs
+        Parallel episodes of a rollout.
+    epochs, batch_size, lr
+        Adam passes over the aggregated frames per round, mini-batch size, learning rate.
+    channels, hidden
+        Conv channels of the three NatureCNN layers (8x8/4, 4x4/2, 3x3/1) and the width of its Linear layer.
+    seed
+        First environment seed of the rollouts (apart from evaluation 0-29, tuning 100+, calibration 10,000+
+        and spiking-distillation 20,000+ seeds) and the seed of the weights and mini-batch order.
+    """
+
+    rounds: int = 3
+    teacher_steps: int = 6000
+    rollout_steps: int = 3000
+    envs: int = 6
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 3e-4
+    channels: tuple[int, int, int] = (16, 32, 32)
+    hidden: int = 256
+    seed: int = 30_000
+
+    def __post_init__(self) -> None:
+        for name in ("teacher_steps", "rollout_steps", "envs", "epochs", "batch_size", "hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"PixelDistillationConfig.{name} must be >= 1, got {getattr(self, name)}.")
+        if self.rounds < 0:
+            raise ValueError(f"PixelDistillationConfig.rounds must be >= 0, got {self.rounds}.")
+        if len(self.channels) != 3 or min(self.channels) < 1:
+            raise ValueError(f"PixelDistillationConfig.channels must be three counts >= 1, got {self.channels}.")
+        if not self.lr > 0:
+            raise ValueError(f"PixelDistillationConfig.lr must be > 0, got {self.lr}.")
+
+
+def pixel_actor(obs_shape: tuple[int, int, int], action_low: np.ndarray, action_high: np.ndarray, *, env_id: str,
+                channels: tuple[int, int, int] = (16, 32, 32), hidden: int = 256) -> TeacherActor:
+    """A NatureCNN-shaped ReLU actor on ``[C, H, W]`` frames: conv 8x8/4, 4x4/2, 3x3/1, Linear, tanh-squashed head."""
+    c, h, w = obs_shape
+    layers: list[nn.Module] = [nn.Conv2d(c, channels[0], 8, stride=4), nn.ReLU(),
+                               nn.Conv2d(channels[0], channels[1], 4, stride=2), nn.ReLU(),
+                               nn.Conv2d(channels[1], channels[2], 3, stride=1), nn.ReLU(), nn.Flatten()]
+    with torch.no_grad():
+        features = nn.Sequential(*layers)(torch.zeros(1, c, h, w)).shape[1]
+    layers += [nn.Linear(features, hidden), nn.ReLU()]
+    return TeacherActor(nn.Sequential(*layers), nn.Linear(hidden, len(action_low)), action_low=action_low,
+                        action_high=action_high, info=ActorInfo(algo="DAgger", env_id=env_id), obs_shape=obs_shape)
+
+
+class _Scaled(nn.Module):
+    """The actor on frames divided by 255 (what it is trained on)."""
+
+    def __init__(self, actor: TeacherActor) -> None:
+        super().__init__()
+        self.actor = actor
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.actor(frames.float() / 255.0)
+
+
+@torch.no_grad()
+def labelled_rollout(act: Callable[[np.ndarray, np.ndarray], np.ndarray], teacher: TeacherActor, env_id: str, *,
+                     steps: int, envs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frames ``uint8 [steps, C, H, W]`` visited when ``act(frames, states)`` chooses the actions in ``envs``
+    parallel episodes of the pixel env ``env_id``, and the state teacher's actions ``[steps, A]`` on their states.
+
+    Env ``i`` is reset with ``seed + i`` and, after an episode ends, with the next unused seed."""
+    import gymnasium as gym
+
+    makers = [gym.make(env_id) for _ in range(envs)]
+    next_seed = seed + envs
+    first = [env.reset(seed=seed + i) for i, env in enumerate(makers)]
+    frames = np.stack([o for o, _ in first])
+    states = np.stack([info["state"] for _, info in first]).astype(np.float32)
+    seen, labels, total = [], [], 0
+    while total < steps:
+        seen.append(torch.from_numpy(frames.copy()))
+        labels.append(teacher(torch.from_numpy(states)))
+        total += envs
+        actions = act(frames, states)
+        for i, env in enumerate(makers):
+            o, _, terminated, truncated, info = env.step(actions[i])
+            if terminated or truncated:
+                o, info = env.reset(seed=next_seed)
+                next_seed += 1
+            frames[i], states[i] = o, np.asarray(info["state"], dtype=np.float32)
+    for env in makers:
+        env.close()
+    return torch.cat(seen)[:steps], torch.cat(labels)[:steps]
+
+
+def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistillationConfig = PixelDistillationConfig(),
+                        *, progress: Callable[[str], None] | None = None) -> TeacherActor:
+    """DAgger-distil the state ``teacher`` into a CNN actor on the pixel env ``env_id`` (module docstring).
+
+    Returns the CNN as a :class:`~snnrl.agents.actor.TeacherActor` on raw 8-bit frames (``info.algo`` is
+    ``"DAgger"``), ready for :func:`~snnrl.agents.conversion.convert_actor`.
+    """
+    import gymnasium as gym
+
+    probe = gym.make(env_id)
+    space = probe.observation_space
+    low, high = probe.action_space.low, probe.action_space.high
+    probe.close()
+    if len(space.shape) != 3:
+        raise ValueError(f"{env_id} observes {space.shape}, not [C, H, W] frames: use a pixel env, e.g. "
+                         "snnrl/InvertedPendulumPixels-v5.")
+    torch.manual_seed(config.seed)
+    student = _Scaled(pixel_actor(tuple(space.shape), low, high, env_id=env_id, channels=config.channels,
+                                  hidden=config.hidden))
+    generator = torch.Generator().manual_seed(config.seed)
+    tell = progress or (lambda line: logger.info("%s", line))
+
+    def teacher_acts(frames: np.ndarray, states: np.ndarray) -> np.ndarray:
+        return teacher(torch.from_numpy(states)).numpy()
+
+    def student_acts(frames: np.ndarray, states: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return student(torch.from_numpy(frames)).numpy()
+
+    data, labels = labelled_rollout(teacher_acts, teacher, env_id, steps=config.teacher_steps, envs=config.envs,
+                                    seed=config.seed)
+    for round_ in range(config.rounds + 1):
+        loss = fit_actions(student, data, labels, config, generator, teacher.action_low, teacher.action_high)
+        tell(f"pixel distillation round {round_}: loss {loss:.3g} on {data.shape[0]} frames")
+        if round_ == config.rounds:
+            break
+        new, new_labels = labelled_rollout(student_acts, teacher, env_id, steps=config.rollout_steps,
+                                           envs=config.envs, seed=config.seed + 1000 * (round_ + 1))
+        data, labels = torch.cat([data, new]), torch.cat([labels, new_labels])
+    actor = copy.deepcopy(student.actor).eval()
+    first = next(m for m in actor.hidden if isinstance(m, nn.Conv2d))
+    with torch.no_grad():
+        first.weight.div_(255.0)                                     # raw 8-bit frames in, as SB3's CnnPolicy
+    return actor
