@@ -215,3 +215,44 @@ def test_conv_actor_file_round_trip_and_sb3_cnn_policy_extraction(tmp_path):
     ours = teacher(torch.as_tensor(frames, dtype=torch.float32)).detach().numpy()
     np.testing.assert_allclose(ours, expected, atol=1e-5)
     assert type(conversion_plan(teacher).synapses[0]) is nn.Conv2d
+
+
+def test_converted_conv_actor_has_digital_and_imc_energy_per_decision():
+    from snnrl.hardware import DIGITAL_45NM_FP32, estimate, layer_geometries, workload_from_counter
+    from snnrl.hardware.imc import SPIKESIM_RRAM_65NM
+    from snnrl.opcount import OperationCounter
+
+    actor = conv_actor()
+    obs = observations(4)
+    snn = convert_actor(actor, thresholds_from_activations(actor.hidden_activations(observations())))
+    flat = obs.flatten(1)
+    with OperationCounter(snn) as counter, torch.no_grad():
+        snn(flat, timesteps=4)
+    geometry = layer_geometries(snn, flat)
+    assert [(g.kind, g.out_channels, g.output_positions) for g in geometry] == [
+        ("conv", 4, 144), ("conv", 5, 36), ("linear", 16, 1), ("linear", 2, 1)]
+    workload = workload_from_counter(counter, geometry=geometry).with_static_analog_input()
+    digital = estimate(workload, profile=DIGITAL_45NM_FP32)
+    # the analog first convolution: 4 channels x 144 positions x 27 MACs, once per decision, at 4.6 pJ each
+    assert digital.layers[0].energy_pj == pytest.approx(4 * 144 * 27 * 4.6)
+    imc = estimate(workload, profile=SPIKESIM_RRAM_65NM, weight_bits=8, membrane_bits=8)
+    assert imc.energy_pj > 0 and imc.area_mm2 > 0
+
+
+def test_conv_spiking_policy_file_round_trip_gives_the_same_actions(tmp_path):
+    from snnrl.io import ArtifactError
+
+    actor = conv_actor(pool=True)
+    obs = observations(16)
+    policy = SpikingPolicy(convert_actor(actor, thresholds_from_activations(actor.hidden_activations(obs))),
+                           timesteps=4, crpi=CRPIConfig(alpha=1.0))
+    path = policy.save(tmp_path / "pixel-policy.pt")
+    loaded = SpikingPolicy.load(path)
+    frames = obs.numpy()
+    a, s = policy.predict(frames, None, np.ones(16, bool))
+    b, t = loaded.predict(frames, None, np.ones(16, bool))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(policy.predict(frames, s)[0], loaded.predict(frames, t)[0])
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ArtifactError):
+        SpikingPolicy.load(path)

@@ -111,7 +111,7 @@ def test_dagger_labels_the_states_the_spiking_policy_visits_with_the_teachers_ac
     actor, _ = load_teacher("td3-invertedpendulum")
     start = torch.randn(64, 4) * 0.05
     visited, fits = [], []
-    real_visited, real_fit = distillation.visited_states, distillation._fit
+    real_visited, real_fit = distillation.visited_states, distillation.fit_actions
 
     def spy_visited(policy, env_id, **kwargs):
         assert isinstance(policy, SpikingPolicy) and policy.timesteps == 4   # the spiking policy acts
@@ -124,7 +124,7 @@ def test_dagger_labels_the_states_the_spiking_policy_visits_with_the_teachers_ac
         return real_fit(model, states, targets, *args)
 
     monkeypatch.setattr(distillation, "visited_states", spy_visited)
-    monkeypatch.setattr(distillation, "_fit", spy_fit)
+    monkeypatch.setattr(distillation, "fit_actions", spy_fit)
     config = DistillationConfig(rounds=2, rollout_steps=40, envs=4, epochs=1)
     thresholds = thresholds_from_activations(actor.hidden_activations(start))
     snn = distill_actor(actor, "InvertedPendulum-v5", thresholds, 4, start, student=student, config=config)
@@ -137,8 +137,29 @@ def test_dagger_labels_the_states_the_spiking_policy_visits_with_the_teachers_ac
     assert isinstance(SpikingPolicy(snn, timesteps=4), SpikingPolicy)
 
 
+def test_visited_states_are_the_trajectories_the_policy_drives_not_copies_of_the_last_state():
+    import gymnasium as gym
+
+    from snnrl.agents.distillation import visited_states
+    from snnrl.agents.zoo import load_teacher
+
+    actor, _ = load_teacher("td3-invertedpendulum")
+    policy = SpikingPolicy(convert_actor(actor, thresholds_from_activations(
+        actor.hidden_activations(torch.randn(256, 4) * 0.1))), timesteps=4, crpi=CRPIConfig(alpha=0.5))
+    states = visited_states(policy, "InvertedPendulum-v5", steps=20, envs=2, seed=7)
+    assert torch.unique(states, dim=0).shape[0] == 20
+    env = gym.make("InvertedPendulum-v5")                     # env 0's own trajectory, replayed alone
+    obs, _ = env.reset(seed=7)
+    state, start = None, True
+    for row in range(0, 20, 2):
+        np.testing.assert_allclose(states[row].numpy(), obs.astype(np.float32), atol=1e-5)
+        action, state = policy.predict(obs.astype(np.float32)[None], state, np.array([start]))
+        obs, *_ = env.step(action[0])
+        start = False
+
+
 def test_spiking_distillation_reduces_the_action_error_on_held_out_states():
-    from snnrl.agents.distillation import _SpikingStudent, _fit
+    from snnrl.agents.distillation import _SpikingStudent, fit_actions
 
     actor = random_actor()
     train, test = torch.randn(3000, 3), torch.randn(500, 3)
@@ -147,7 +168,7 @@ def test_spiking_distillation_reduces_the_action_error_on_held_out_states():
     with torch.no_grad():
         labels, target = actor(train), actor(test)
         before = ((snn(test, 2) - target) ** 2).mean()
-    _fit(student, train, labels, DistillationConfig(epochs=3, lr=1e-3), torch.Generator().manual_seed(0),
+    fit_actions(student, train, labels, DistillationConfig(epochs=3, lr=1e-3), torch.Generator().manual_seed(0),
          actor.action_low, actor.action_high)
     with torch.no_grad():
         after = ((student.spiking_actor()(test, 2) - target) ** 2).mean()

@@ -23,7 +23,8 @@ from torch import nn
 
 from snnrl.io import load_versioned, save_versioned
 
-__all__ = ["TeacherActor", "ActorInfo", "actor_from_sb3", "save_actor", "load_actor", "ACTOR_FORMAT_VERSION"]
+__all__ = ["TeacherActor", "ActorInfo", "actor_from_sb3", "save_actor", "load_actor", "ACTOR_FORMAT_VERSION",
+           "layer_spec", "layer_from_spec", "STRUCTURAL_LAYERS"]
 
 ACTOR_FORMAT = "snnrl-teacher-actor"
 ACTOR_FORMAT_VERSION = 1
@@ -95,7 +96,9 @@ class TeacherActor(nn.Module):
         return int(np.prod(self.obs_shape))
 
     def shaped(self, obs: torch.Tensor) -> torch.Tensor:
-        """``obs`` as ``[B, *obs_shape]`` (flattened observations ``[B, obs_dim]`` are reshaped)."""
+        """``obs`` as float ``[B, *obs_shape]`` (flattened observations ``[B, obs_dim]`` are reshaped, 8-bit frames
+        converted)."""
+        obs = obs if obs.is_floating_point() else obs.float()
         if len(self.obs_shape) > 1 and obs.dim() == 2:
             return obs.reshape(obs.shape[0], *self.obs_shape)
         return obs
@@ -206,7 +209,8 @@ def _nature_cnn_layers(extractor: nn.Module, model: Any) -> list[nn.Module]:
     return layers
 
 
-def _layer_spec(layer: nn.Module) -> dict[str, Any]:
+def layer_spec(layer: nn.Module) -> dict[str, Any]:
+    """A JSON-able description of ``layer``'s type and shape (its weights go in the state dict)."""
     if isinstance(layer, nn.Linear):
         return {"type": "Linear", "in": layer.in_features, "out": layer.out_features}
     if isinstance(layer, nn.Conv2d):
@@ -220,7 +224,8 @@ def _layer_spec(layer: nn.Module) -> dict[str, Any]:
     return {"type": type(layer).__name__}
 
 
-def _layer_from_spec(spec: dict[str, Any]) -> nn.Module:
+def layer_from_spec(spec: dict[str, Any]) -> nn.Module:
+    """The (untrained) layer :func:`layer_spec` describes."""
     kind = spec["type"]
     if kind == "Linear":
         return nn.Linear(spec["in"], spec["out"])
@@ -243,8 +248,8 @@ _ACTIVATIONS = {"ReLU": nn.ReLU, "Tanh": nn.Tanh, "ELU": nn.ELU, "LeakyReLU": nn
 def save_actor(path: str | os.PathLike[str], actor: TeacherActor, *, meta: dict[str, Any] | None = None) -> Path:
     """Save ``actor`` (weights, layout, bounds, normalisation, info) as a small versioned file, atomically."""
     payload = {
-        "layers": [_layer_spec(m) for m in actor.hidden],
-        "head": _layer_spec(actor.head),
+        "layers": [layer_spec(m) for m in actor.hidden],
+        "head": layer_spec(actor.head),
         "state_dict": {k: v.detach().clone() for k, v in actor.state_dict().items()},
         "info": asdict(actor.info),
         "obs_clip": actor.obs_clip,
@@ -261,7 +266,7 @@ def load_actor(path: str | os.PathLike[str]) -> tuple[TeacherActor, dict[str, An
 
     payload = load_versioned(path, kind=ACTOR_FORMAT, version=ACTOR_FORMAT_VERSION)
     try:
-        hidden = [_layer_from_spec(spec) for spec in payload["layers"]]
+        hidden = [layer_from_spec(spec) for spec in payload["layers"]]
         head = nn.Linear(payload["head"]["in"], payload["head"]["out"])
         state = payload["state_dict"]
         actor = TeacherActor(nn.Sequential(*hidden), head, action_low=state["action_low"],

@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -207,6 +208,12 @@ def check_convertible(actor: TeacherActor) -> list[nn.Linear | nn.Conv2d]:
     return conversion_plan(actor).synapses
 
 
+def observation_rows(observations: Any) -> np.ndarray:
+    """Observations stacked as rows: 8-bit frames stay ``uint8`` (a quarter of the memory), the rest ``float32``."""
+    rows = np.stack([np.asarray(o) for o in observations])
+    return rows if rows.dtype == np.uint8 else rows.astype(np.float32)
+
+
 @torch.no_grad()
 def collect_states(actor: TeacherActor, env_id: str, *, steps: int = 10_000, seed: int = 0,
                    progress: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -225,7 +232,7 @@ def collect_states(actor: TeacherActor, env_id: str, *, steps: int = 10_000, see
 
         iterator = tqdm(iterator, desc=f"calibrating on {env_id}", unit="step", leave=False, disable=None)
     for _ in iterator:
-        x = torch.as_tensor(np.asarray(obs), dtype=torch.float32).unsqueeze(0)
+        x = torch.from_numpy(observation_rows([obs]))
         observations.append(x)
         starts.append(start)
         acts = actor.hidden_activations(x)
@@ -355,6 +362,7 @@ class SpikingActor(nn.Module):
         """Run one decision of ``timesteps`` IF steps on ``obs [B, obs_dim]`` from start potentials ``v_start``."""
         t = check_timesteps(timesteps)
         # clamp(obs, low, high) == max(min(obs, high), low) since low < high
+        obs = obs if obs.is_floating_point() else obs.float()          # 8-bit frames
         x = obs if self.obs_low is None else torch.clamp(obs, self.obs_low, self.obs_high)
         if self._image_feed[0]:
             x = x.reshape(x.shape[0], *self.obs_shape)

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from snnrl.agents.actor import TeacherActor
-from snnrl.agents.conversion import SpikingActor, conversion_plan, convert_actor
+from snnrl.agents.conversion import SpikingActor, conversion_plan, convert_actor, observation_rows
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.encoding import check_timesteps
@@ -142,11 +142,11 @@ def visited_states(policy: SpikingPolicy, env_id: str, *, steps: int, envs: int 
 
     makers = [gym.make(env_id) for _ in range(envs)]
     next_seed = seed + envs
-    obs = np.stack([env.reset(seed=seed + i)[0] for i, env in enumerate(makers)]).astype(np.float32)
+    obs = observation_rows([env.reset(seed=seed + i)[0] for i, env in enumerate(makers)])
     starts = np.ones(envs, dtype=bool)
     state, out, total = None, [], 0
     while total < steps:
-        out.append(torch.as_tensor(obs))
+        out.append(torch.from_numpy(obs.copy()))        # a copy: obs is overwritten in place below
         total += envs
         actions, state = policy.predict(obs, state, starts)
         starts = np.zeros(envs, dtype=bool)

@@ -285,11 +285,14 @@ class SpikingPolicy(_MeteredPolicy):
 
     # -- files ---------------------------------------------------------------------------------------
     def _payload(self) -> dict[str, Any]:
+        from snnrl.agents.actor import layer_spec
+
         a = self.actor
-        if a.convolutional:
-            raise ValueError("saving a convolutional spiking policy is not supported yet; keep the teacher actor "
-                             "(snnrl.agents.actor.save_actor) and convert it again.")
+        layout = {} if not a.convolutional else {         # an MLP's layout follows from the widths (format 1-2)
+            "feeds": [layer_spec(f) for f in (a.input_layer, *[h.layer for h in a.hidden_layers])],
+            "shapes": [list(s) for s in a.shapes], "obs_shape": list(a.obs_shape)}
         return {
+            **layout,
             "state_dict": {k: v.detach().clone() for k, v in a.state_dict().items()},
             "widths": [n.threshold.numel() for n in a.neurons],
             "obs_dim": a.obs_dim, "action_dim": a.action_dim, "squash": a.squash,
@@ -307,14 +310,21 @@ class SpikingPolicy(_MeteredPolicy):
     def _from_payload(cls, payload: dict[str, Any], metering: bool) -> "SpikingPolicy":
         from torch import nn
 
+        from snnrl.agents.actor import layer_from_spec
+
         widths, sd = payload["widths"], payload["state_dict"]
         dims = [payload["obs_dim"], *widths]
         thresholds = [sd[f"neurons.{i}.threshold"] for i in range(len(widths))]
-        actor = SpikingActor(nn.Linear(dims[0], dims[1]),
-                             [nn.Linear(dims[i], dims[i + 1]) for i in range(1, len(widths))],
-                             nn.Linear(widths[-1], payload["action_dim"]), thresholds,
+        if "feeds" in payload:                                        # a convolutional actor's layout
+            feeds = [layer_from_spec(spec) for spec in payload["feeds"]]
+            layout = {"shapes": [tuple(s) for s in payload["shapes"]], "obs_shape": tuple(payload["obs_shape"])}
+        else:
+            feeds = [nn.Linear(dims[i], dims[i + 1]) for i in range(len(widths))]
+            layout = {}
+        actor = SpikingActor(feeds[0], feeds[1:], nn.Linear(widths[-1], payload["action_dim"]), thresholds,
                              obs_low=sd.get("obs_low"), obs_high=sd.get("obs_high"),
-                             action_low=sd["action_low"], action_high=sd["action_high"], squash=payload["squash"])
+                             action_low=sd["action_low"], action_high=sd["action_high"], squash=payload["squash"],
+                             **layout)
         actor.load_state_dict(sd)
         crpi = None if payload["crpi"] is None else CRPIConfig(**payload["crpi"])
         return cls(actor, timesteps=payload["timesteps"], crpi=crpi, metering=metering, meta=payload["meta"])
