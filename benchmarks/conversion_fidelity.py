@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--protocol", action="store_true", help="the tuned fidelity protocol (module docstring)")
     parser.add_argument("--tuning-seed", type=int, default=100, help="--protocol: first tuning seed")
     parser.add_argument("--force", action="store_true", help="--protocol: re-run teachers that have a file")
+    parser.add_argument("--calibration-steps", type=int, default=10_000,
+                        help="--protocol: teacher steps whose states calibrate (a budget, not a tuned knob)")
+    parser.add_argument("--distill-rounds", type=int, default=None,
+                        help="--protocol: DAgger rounds (default DistillationConfig's; a budget for pixel teachers)")
+    parser.add_argument("--distill-rollout-steps", type=int, default=None, help="--protocol: steps per DAgger round")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     names = args.teachers or sorted(list_teachers())
@@ -79,8 +84,15 @@ def _protocol(names: list[str], args: argparse.Namespace) -> int:
     out = args.out or RESULTS.parent / "fidelity"
     episodes = 30 if args.episodes == 10 else args.episodes     # the protocol's default is the reference's 30
     timesteps = (2, 4, 8, 16) if args.timesteps == [1, 2, 4, 8, 16, 32] else tuple(args.timesteps)
+    from dataclasses import replace
+
+    from snnrl.agents.distillation import DistillationConfig
+
+    budget = {k: v for k, v in (("rounds", args.distill_rounds), ("rollout_steps", args.distill_rollout_steps))
+              if v is not None}
     config = FidelityConfig(timesteps=timesteps, episodes=episodes, seed=args.seed, tuning_episodes=episodes,
-                            tuning_seed=args.tuning_seed)
+                            tuning_seed=args.tuning_seed, calibration_steps=args.calibration_steps,
+                            distillation=replace(DistillationConfig(), **budget))
     for name in names:
         path = out / f"{name}.json"
         if path.exists() and not args.force:

@@ -55,10 +55,27 @@ def _missing(what: str, command: str) -> str:
 
 def zoo() -> str:
     manifest = _load(ROOT / "snnrl" / "zoo" / "manifest.json")["teachers"]
-    rows = [[f"`{name}`", e["algo"], e["env_id"], f"{e['steps'] // 1000}k",
+    rows = [[f"`{name}`", e["algo"] if "state_teacher" not in e else f"{e['algo']} from `{e['state_teacher']}`",
+             e["env_id"], f"{e['steps'] // 1000}k" if "steps" in e else f"{e['frames'] // 1000}k frames",
              f"{e['return_mean']:.1f} ± {e['return_std']:.1f}", _num(e["target_return"], 0)]
             for name, e in manifest.items()]
     return _table(["teacher", "algorithm", "env", "steps", "return (10 episodes)", "target"], rows)
+
+
+def pixel_teachers() -> str:
+    path = RESULTS / "pixel_teachers.json"
+    if not path.exists():
+        return _missing("pixel teachers", "benchmarks/pixel_teachers.py")
+    doc = _load(path)
+    rows = [[f"`{name}`", r["env_id"], f"`{r['state_teacher']}`", f"{r['pixel_return_mean']:.4g}",
+             f"{r['state_return_mean']:.4g}", f"{100 * r['return_ratio']:.1f}%",
+             "yes" if r["passed"] else "no", "-" if r["distillation_wall_s"] is None else f"{r['distillation_wall_s']:.0f}"]
+            for name, r in doc["raw"].items()]
+    return (f"{doc['config']['eval_episodes']} episodes seeded {doc['config']['eval_seed']}+, the CNN on frames and its "
+            f"state teacher on the states, from the same initial states; zoo bar: {doc['config']['rule']} "
+            f"(`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["CNN", "pixel env", "state teacher", "CNN return", "state return", "share", "in the zoo",
+                      "distillation s"], rows))
 
 
 def _calibration_label(doc: dict) -> str:
@@ -438,6 +455,7 @@ def soft_dtw() -> str:
 SECTIONS: dict[str, Callable[[], str]] = {
     "hardware": hardware,
     "zoo": zoo,
+    "pixel-teachers": pixel_teachers,
     "conversion": conversion,
     "conversion-30ep": lambda: conversion("conversion-30ep"),
     "continual": continual,
