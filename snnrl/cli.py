@@ -321,8 +321,8 @@ def _load_actor(teacher: str, env: str | None, vecnormalize: str | None = None):
         probe = gym.make(env)
         shapes = (probe.observation_space.shape, getattr(probe.action_space, "shape", None))
         probe.close()
-        if shapes != ((actor.obs_dim,), (actor.action_dim,)):
-            raise UsageError(f"--env {env}: teacher {teacher} acts in {entry['env_id']} (observation {actor.obs_dim}, "
+        if shapes != (actor.obs_shape, (actor.action_dim,)):
+            raise UsageError(f"--env {env}: teacher {teacher} acts in {entry['env_id']} (observation {actor.obs_shape}, "
                              f"action {actor.action_dim}), {env} has observation {shapes[0]}, action {shapes[1]}; "
                              "give a matching --env or drop it")
     return actor, teacher, env or entry["env_id"]
@@ -374,7 +374,8 @@ def _evaluate_policy_file(path: str, args: argparse.Namespace) -> int:
         return episode_stats(episodes, None)
 
     with folder:
-        reference = stats(ConstantPolicy(first.actor.action_dim, first.actor.obs_dim))
+        a = first.actor
+        reference = stats(ConstantPolicy(a.action_dim, a.obs_dim, obs_shape=a.obs_shape))
         rows = {"zero action": reference}
         if ann_actor is not None:
             rows["ANN"] = stats(AnnPolicy(ann_actor))

@@ -67,3 +67,63 @@ def test_a_failing_render_becomes_a_rendering_error(monkeypatch):
     monkeypatch.setattr(env.unwrapped, "render", broken)
     with pytest.raises(RenderingError, match="cannot open shared object.*libosmesa6"):
         wrapped.reset(seed=0)
+
+
+@needs_gl
+def test_labelled_rollout_labels_each_frame_with_the_state_teachers_action_on_its_state(monkeypatch):
+    import torch
+
+    import snnrl.agents.pixel_teacher as pixel_teacher
+    from snnrl.agents.zoo import load_teacher
+
+    teacher, _ = load_teacher("td3-invertedpendulum")
+    seen_states: list[np.ndarray] = []
+
+    def act(frames: np.ndarray, states: np.ndarray) -> np.ndarray:
+        assert frames.shape == (2, 9, 84, 84) and frames.dtype == np.uint8
+        seen_states.append(states.copy())
+        return np.zeros((2, 1), np.float32)
+
+    frames, labels = pixel_teacher.labelled_rollout(act, teacher, "snnrl/InvertedPendulumPixels-v5", steps=6, envs=2,
+                                                    seed=3)
+    assert frames.shape == (6, 9, 84, 84) and frames.dtype == torch.uint8 and labels.shape == (6, 1)
+    with torch.no_grad():
+        expected = teacher(torch.from_numpy(np.concatenate(seen_states)))
+    torch.testing.assert_close(labels, expected)                  # the state teacher labels the frames' states
+    assert torch.unique(frames.flatten(1), dim=0).shape[0] > 2    # distinct frames, not one buffer repeated
+
+    fits = []
+    real_fit = pixel_teacher.fit_actions
+
+    def spy(student, data, targets, *args):
+        fits.append(data.shape[0])
+        return real_fit(student, data, targets, *args)
+
+    monkeypatch.setattr(pixel_teacher, "fit_actions", spy)
+    config = pixel_teacher.PixelDistillationConfig(rounds=1, teacher_steps=8, rollout_steps=4, envs=2, epochs=1,
+                                                   channels=(4, 4, 4), hidden=8)
+    cnn = pixel_teacher.distill_pixel_actor(teacher, "snnrl/InvertedPendulumPixels-v5", config)
+    assert fits == [8, 12]                                         # round 1 refits on the aggregated frames
+    assert cnn.obs_shape == (9, 84, 84) and cnn.info.algo == "DAgger"
+
+
+@needs_gl
+def test_converted_cnn_runs_closed_loop_on_pixels_with_crpi_and_energy():
+    import torch
+
+    from snnrl.agents.conversion import convert_actor, thresholds_from_activations
+    from snnrl.agents.crpi import CRPIConfig
+    from snnrl.agents.evaluation import run_episodes
+    from snnrl.agents.pixel_teacher import pixel_actor
+    from snnrl.agents.policy import ConstantPolicy, SpikingPolicy
+
+    torch.manual_seed(0)
+    cnn = pixel_actor((9, 84, 84), np.array([-3.0]), np.array([3.0]), env_id="snnrl/InvertedPendulumPixels-v5",
+                      channels=(4, 4, 4), hidden=8)
+    frames = torch.randint(0, 256, (16, 9, 84, 84), dtype=torch.uint8)
+    snn = convert_actor(cnn, thresholds_from_activations(cnn.hidden_activations(frames)))
+    policy = SpikingPolicy(snn, timesteps=4, crpi=CRPIConfig(alpha=0.5))
+    episodes = run_episodes(policy, "snnrl/InvertedPendulumPixels-v5", episodes=2, seed=0, max_steps=5)
+    assert all(1 <= e.length <= 5 and e.energy["energy_pj"] > 0 for e in episodes)   # a random CNN may fall early
+    zero = ConstantPolicy(1, 9 * 84 * 84, obs_shape=(9, 84, 84))
+    assert run_episodes(zero, "snnrl/InvertedPendulumPixels-v5", episodes=1, seed=0, max_steps=3)[0].length == 3  # upright

@@ -412,15 +412,17 @@ class ConstantPolicy:
     """The same action in every state (default: zero, e.g. no torque), under the ``predict`` contract: the
     reference policy of the fidelity score (:func:`snnrl.sweeps.statistics.fidelity_score`)."""
 
-    def __init__(self, action_dim: int, obs_dim: int, value: float = 0.0) -> None:
+    def __init__(self, action_dim: int, obs_dim: int, value: float = 0.0, *,
+                 obs_shape: tuple[int, ...] | None = None) -> None:
         self.action = np.full(int(action_dim), float(value), dtype=np.float32)
         self.obs_dim = int(obs_dim)
+        self.obs_shape = obs_shape
         self.last_decision_ops = None
 
     def predict(self, observation: np.ndarray | Any, state: PolicyState | None = None,
                 episode_start: np.ndarray | None = None,
                 deterministic: bool = True) -> tuple[np.ndarray, PolicyState | None]:
-        obs, single = observation_batch(observation, self.obs_dim)
+        obs, single = observation_batch(observation, self.obs_dim, self.obs_shape)
         actions = np.tile(self.action, (obs.shape[0], 1))
         return (actions[0] if single else actions), state
 

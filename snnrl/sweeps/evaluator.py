@@ -46,7 +46,8 @@ class _Evaluator:
         if job.kind == "ann":
             policy, teacher = self.ann, None
         elif job.kind == "zero":
-            policy, teacher = ConstantPolicy(self.actor.action_dim, self.actor.obs_dim), None
+            a = self.actor
+            policy, teacher = ConstantPolicy(a.action_dim, a.obs_dim, obs_shape=a.obs_shape), None
         elif job.kind == "exact":
             policy, teacher = convert_exact(self.actor), AnnPolicy(self.actor, metering=False)
         else:

@@ -148,7 +148,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
                                           teacher=teacher if with_teacher else None), time_limit)
 
     ann = report(AnnPolicy(actor))
-    reference = report(ConstantPolicy(actor.action_dim, actor.obs_dim), with_teacher=False)
+    zero = ConstantPolicy(actor.action_dim, actor.obs_dim, obs_shape=actor.obs_shape)
+    reference = report(zero, with_teacher=False)
     out: dict[str, Any] = {"env_id": env_id, "time_limit": time_limit, "config": asdict(config),
                            "tuning_rule": TUNING_RULE, "reference_policy": "zero action", "ann": ann, "reference": reference, "per_timesteps": []}
     for t in config.timesteps:
