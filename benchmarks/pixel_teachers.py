@@ -1,8 +1,10 @@
 """Pixel teachers: distil a state teacher of the zoo into a CNN actor on rendered frames (DAgger), evaluate it on
 fresh episodes beside its state teacher, and add it to the zoo when it keeps >= 80% of the state teacher's return.
 
-For each state teacher ``NAME`` (default ``td3-invertedpendulum``) the CNN acts in ``snnrl/<Task>Pixels-v5``
-(84x84, 3 frames, action repeat 2; :mod:`snnrl.envs.pixels`) and is distilled by
+For each state teacher ``NAME`` (default ``td3-invertedpendulum``) the CNN acts in
+``snnrl/<Task>PixelsRepeat1-v5`` (84x84, 3 frames, every step: the control rate its state teacher was trained at;
+``--action-repeat 2`` for DrQ-v2's, at which td3-invertedpendulum itself falls; :mod:`snnrl.envs.pixels`) and is
+distilled by
 :func:`snnrl.agents.pixel_teacher.distill_pixel_actor` at its defaults (rollout seeds 30,000+). Evaluation: 10
 episodes seeded 1000-1009 (the zoo's evaluation seeds), the CNN in the pixel env and the state teacher in the state
 env from the same initial states, and the zero action as reference. The CNN is cached in ``--work-dir`` (a rerun
@@ -48,14 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, default=WORK)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--no-zoo", action="store_true", help="do not add passing CNNs to the zoo")
+    p.add_argument("--action-repeat", type=int, choices=(1, 2), default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     config = PixelDistillationConfig()
     rows = dict(load_result(args.out, benchmark="pixel-teachers")["raw"]) if args.out.exists() else {}
     for name in args.teachers:
         teacher, entry = load_teacher(name)
-        env_id = pixel_env_id(entry["env_id"])
-        cached = args.work_dir / f"pixel-{name}.pt"
+        env_id = pixel_env_id(entry["env_id"], args.action_repeat)
+        cached = args.work_dir / f"pixel-{name}-repeat{args.action_repeat}.pt"
         start = time.perf_counter()
         if cached.exists():
             cnn, _ = load_actor(cached)
@@ -72,16 +75,17 @@ def main(argv: list[str] | None = None) -> int:
         zero = [e.episode_return for e in run_episodes(ConstantPolicy(teacher.action_dim, teacher.obs_dim),
                                                        entry["env_id"], **evaluate)]
         share = fidelity_score(float(np.mean(pixel)), float(np.mean(state)), float(np.mean(zero)))
-        row = {"state_teacher": name, "env_id": env_id, "pixel_returns": pixel, "state_returns": state,
+        row = {"state_teacher": name, "env_id": env_id, "action_repeat": args.action_repeat, "pixel_returns": pixel, "state_returns": state,
                "zero_returns": zero, "pixel_return_mean": float(np.mean(pixel)),
                "state_return_mean": float(np.mean(state)), "return_ratio": float(np.mean(pixel) / np.mean(state)),
                "share_of_margin": share, "passed": bool(np.mean(pixel) / np.mean(state) >= BAR),
                "distillation_wall_s": wall, "config": asdict(config)}
-        rows[f"pixel-{name}"] = row
-        print(f"pixel-{name}: CNN {row['pixel_return_mean']:.4g} vs state teacher {row['state_return_mean']:.4g} "
+        key = f"pixel-{name}" if args.action_repeat == 1 else f"pixel-{name}-repeat{args.action_repeat}"
+        rows[key] = row
+        print(f"{key}: CNN {row['pixel_return_mean']:.4g} vs state teacher {row['state_return_mean']:.4g} "
               f"({100 * row['return_ratio']:.1f}%; zero action {np.mean(zero):.4g})", flush=True)
         if row["passed"] and not args.no_zoo:
-            add_to_zoo(f"pixel-{name}", cnn, {
+            add_to_zoo(key, cnn, {
                 "algo": "DAgger", "env_id": env_id, "state_teacher": name, "obs_shape": list(cnn.obs_shape),
                 "frames": config.teacher_steps + config.rounds * config.rollout_steps, "seed": config.seed,
                 "target_return": BAR * row["state_return_mean"], "return_mean": row["pixel_return_mean"],

@@ -33,6 +33,12 @@ def test_pixel_env_stacks_rendered_frames_repeats_actions_and_passes_check_env()
     again, _ = make_pixel_env("InvertedPendulum-v5").reset(seed=0)
     assert np.array_equal(again, obs)                         # rendering is deterministic
     check_env(make_pixel_env("InvertedPendulum-v5"), skip_render_check=True)
+    import gymnasium as gym
+
+    import snnrl.envs  # noqa: F401  (registers the pixel ids)
+
+    assert gym.spec("snnrl/InvertedPendulumPixels-v5").max_episode_steps == 500            # 1000 steps, repeat 2
+    assert gym.spec("snnrl/InvertedPendulumPixelsRepeat1-v5").max_episode_steps == 1000
 
 
 @needs_gl

@@ -6,9 +6,12 @@ the last ``frame_stack`` rendered frames, channel-first ``uint8 [3·frame_stack,
 rewards, stopping early when the episode ends. ``info["state"]`` holds the inner env's last vector observation,
 so a state-based teacher can label the frames (pixel distillation).
 
-Registered ids: ``snnrl/<Task>Pixels-v5`` for the zoo's MuJoCo tasks (:data:`PIXEL_TASKS`), e.g.
-``gym.make("snnrl/InvertedPendulumPixels-v5")`` (registered when :mod:`snnrl.envs` is imported, which
-:mod:`snnrl.agents` does). Their time limit counts agent steps: the task's limit divided by the action repeat.
+Registered ids, for the zoo's MuJoCo tasks (:data:`PIXEL_TASKS`), when :mod:`snnrl.envs` is imported (which
+:mod:`snnrl.agents` does): ``snnrl/<Task>Pixels-v5`` with DrQ-v2's action repeat 2, and
+``snnrl/<Task>PixelsRepeat1-v5`` acting at every step, the control rate the state teachers of the zoo were trained
+at (td3-invertedpendulum, which balances for all 1000 steps at repeat 1, falls within 18-38 agent steps at repeat 2,
+so it cannot label frames for a repeat-2 student). Time limits count agent steps: the task's limit divided by the
+action repeat.
 
 Offscreen rendering needs an OpenGL backend. :func:`make_pixel_env` picks ``MUJOCO_GL=osmesa`` (Debian's
 ``libosmesa6``, software rendering, what ``make`` installs) unless ``MUJOCO_GL`` is set, and turns a failing
@@ -142,26 +145,32 @@ def make_pixel_env(env_id: str, config: PixelConfig | None = None, **make_kwargs
     return wrapped
 
 
-def pixel_env_id(task: str) -> str:
-    """The registered pixel id of a MuJoCo ``task`` (``"Hopper"`` or ``"Hopper-v5"``): ``snnrl/HopperPixels-v5``."""
+def pixel_env_id(task: str, action_repeat: int = 2) -> str:
+    """The registered pixel id of a MuJoCo ``task`` (``"Hopper"`` or ``"Hopper-v5"``): ``snnrl/HopperPixels-v5``
+    (action repeat 2) or ``snnrl/HopperPixelsRepeat1-v5`` (``action_repeat=1``)."""
     name = task.split("-")[0]
     if name not in PIXEL_TASKS:
         raise ValueError(f"no pixel version of {task!r}; registered tasks: {', '.join(PIXEL_TASKS)}.")
-    return f"snnrl/{name}Pixels-v5"
+    if action_repeat not in (1, 2):
+        raise ValueError(f"pixel tasks are registered with action repeat 1 or 2, got {action_repeat}; build others "
+                         "with make_pixel_env(env_id, PixelConfig(action_repeat=...)).")
+    return f"snnrl/{name}Pixels{'' if action_repeat == 2 else 'Repeat1'}-v5"
 
 
 def _registered(env_id: str, size: int, frame_stack: int, action_repeat: int, **kwargs: Any) -> gym.Env:
     return make_pixel_env(env_id, PixelConfig(size, frame_stack, action_repeat), **kwargs)
 
 
-def register_pixel_envs(config: PixelConfig = PixelConfig()) -> None:
-    """Register ``snnrl/<Task>Pixels-v5`` for every task of :data:`PIXEL_TASKS` (idempotent)."""
+def register_pixel_envs() -> None:
+    """Register ``snnrl/<Task>Pixels-v5`` and ``snnrl/<Task>PixelsRepeat1-v5`` for every task of
+    :data:`PIXEL_TASKS` (idempotent)."""
     for task in PIXEL_TASKS:
-        pixel_id = pixel_env_id(task)
-        if pixel_id in gym.registry:
-            continue
-        inner = gym.spec(f"{task}-v5")
-        limit = None if inner.max_episode_steps is None else -(-inner.max_episode_steps // config.action_repeat)
-        gym.register(id=pixel_id, entry_point=_registered, max_episode_steps=limit,
-                     kwargs={"env_id": f"{task}-v5", "size": config.size, "frame_stack": config.frame_stack,
-                             "action_repeat": config.action_repeat})
+        for config in (PixelConfig(), PixelConfig(action_repeat=1)):
+            pixel_id = pixel_env_id(task, config.action_repeat)
+            if pixel_id in gym.registry:
+                continue
+            inner = gym.spec(f"{task}-v5")
+            limit = None if inner.max_episode_steps is None else -(-inner.max_episode_steps // config.action_repeat)
+            gym.register(id=pixel_id, entry_point=_registered, max_episode_steps=limit,
+                         kwargs={"env_id": f"{task}-v5", "size": config.size, "frame_stack": config.frame_stack,
+                                 "action_repeat": config.action_repeat})
