@@ -132,6 +132,8 @@ def _env_id(text: str) -> str:
 
     import gymnasium as gym
 
+    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
+
     if text not in gym.registry:
         close = difflib.get_close_matches(text, list(gym.registry), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else "e.g. Hopper-v5 (see gymnasium.registry)"
@@ -317,6 +319,8 @@ def _load_actor(teacher: str, env: str | None, vecnormalize: str | None = None):
     actor, entry = load_teacher(teacher)
     if env and env != entry["env_id"]:
         import gymnasium as gym
+
+        import snnrl.envs  # noqa: F401  (registers the pixel ids)
 
         probe = gym.make(env)
         shapes = (probe.observation_space.shape, getattr(probe.action_space, "shape", None))

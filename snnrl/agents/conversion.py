@@ -221,6 +221,8 @@ def collect_states(actor: TeacherActor, env_id: str, *, steps: int = 10_000, see
     episode starts ``[steps]`` (bool) and the hidden activations ``[steps, width]`` per layer."""
     import gymnasium as gym
 
+    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
+
     check_convertible(actor)
     env = gym.make(env_id)
     obs, _ = env.reset(seed=seed)

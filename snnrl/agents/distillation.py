@@ -140,6 +140,8 @@ def visited_states(policy: SpikingPolicy, env_id: str, *, steps: int, envs: int 
     (env ``i`` reset with ``seed + i`` and, after an episode ends, with the next unused seed)."""
     import gymnasium as gym
 
+    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
+
     makers = [gym.make(env_id) for _ in range(envs)]
     next_seed = seed + envs
     obs = observation_rows([env.reset(seed=seed + i)[0] for i, env in enumerate(makers)])

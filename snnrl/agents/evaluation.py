@@ -76,6 +76,8 @@ def run_episodes(policy: PolicyPredictor, env_id: str, *, episodes: int = 10, se
     """
     import gymnasium as gym
 
+    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
+
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}.")
     envs = [gym.make(env_id) for _ in range(episodes)]

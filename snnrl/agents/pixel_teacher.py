@@ -113,6 +113,8 @@ def labelled_rollout(act: Callable[[np.ndarray, np.ndarray], np.ndarray], teache
     Env ``i`` is reset with ``seed + i`` and, after an episode ends, with the next unused seed."""
     import gymnasium as gym
 
+    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
+
     makers = [gym.make(env_id) for _ in range(envs)]
     next_seed = seed + envs
     first = [env.reset(seed=seed + i) for i, env in enumerate(makers)]
@@ -143,6 +145,8 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
     ``"DAgger"``), ready for :func:`~snnrl.agents.conversion.convert_actor`.
     """
     import gymnasium as gym
+
+    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
 
     probe = gym.make(env_id)
     space = probe.observation_space

@@ -7,7 +7,7 @@ rewards, stopping early when the episode ends. ``info["state"]`` holds the inner
 so a state-based teacher can label the frames (pixel distillation).
 
 Registered ids, for the zoo's MuJoCo tasks (:data:`PIXEL_TASKS`), when :mod:`snnrl.envs` is imported (which
-:mod:`snnrl.agents` does): ``snnrl/<Task>Pixels-v5`` with DrQ-v2's action repeat 2, and
+the toolkit's rollouts and evaluations do): ``snnrl/<Task>Pixels-v5`` with DrQ-v2's action repeat 2, and
 ``snnrl/<Task>PixelsRepeat1-v5`` acting at every step, the control rate the state teachers of the zoo were trained
 at (td3-invertedpendulum, which balances for all 1000 steps at repeat 1, falls within 18-38 agent steps at repeat 2,
 so it cannot label frames for a repeat-2 student). Time limits count agent steps: the task's limit divided by the

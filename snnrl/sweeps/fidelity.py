@@ -137,6 +137,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
     """
     import gymnasium as gym
 
+    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
+
     time_limit = gym.spec(env_id).max_episode_steps
     start = time.perf_counter()
     builder = RecipeBuilder(actor, env_id, calibration_steps=config.calibration_steps,
