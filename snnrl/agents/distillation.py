@@ -40,7 +40,7 @@ from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.encoding import check_timesteps
 
-__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions", "STUDENTS"]
+__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions", "SeededEpisodes", "STUDENTS"]
 
 STUDENTS = ("spiking", "qcfs")
 
@@ -134,33 +134,52 @@ class QCFSActor(nn.Module):
         return actor, thetas
 
 
+class SeededEpisodes:
+    """``envs`` parallel episodes of ``env_id``: env ``i`` is reset with ``seed + i`` and, after an episode ends,
+    with the next unused seed. :attr:`observations` / :attr:`infos` hold each env's latest ones."""
+
+    def __init__(self, env_id: str, envs: int, seed: int) -> None:
+        import gymnasium as gym
+
+        import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
+
+        self.envs = [gym.make(env_id) for _ in range(envs)]
+        self.next_seed = seed + envs
+        first = [env.reset(seed=seed + i) for i, env in enumerate(self.envs)]
+        self.observations = [o for o, _ in first]
+        self.infos = [info for _, info in first]
+
+    def step(self, actions: Any) -> np.ndarray:
+        """Step env ``i`` with ``actions[i]``; returns which envs ended an episode (and were reset)."""
+        ended = np.zeros(len(self.envs), dtype=bool)
+        for i, env in enumerate(self.envs):
+            o, _, terminated, truncated, info = env.step(actions[i])
+            if terminated or truncated:
+                o, info = env.reset(seed=self.next_seed)
+                self.next_seed += 1
+                ended[i] = True
+            self.observations[i], self.infos[i] = o, info
+        return ended
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
 @torch.no_grad()
 def visited_states(policy: SpikingPolicy, env_id: str, *, steps: int, envs: int = 8, seed: int = 0) -> torch.Tensor:
     """Observations ``[steps, obs_dim]`` visited by ``policy`` acting in ``envs`` parallel episodes of ``env_id``
-    (env ``i`` reset with ``seed + i`` and, after an episode ends, with the next unused seed)."""
-    import gymnasium as gym
-
-    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
-
-    makers = [gym.make(env_id) for _ in range(envs)]
-    next_seed = seed + envs
-    obs = observation_rows([env.reset(seed=seed + i)[0] for i, env in enumerate(makers)])
+    (:class:`SeededEpisodes`)."""
+    episodes = SeededEpisodes(env_id, envs, seed)
     starts = np.ones(envs, dtype=bool)
     state, out, total = None, [], 0
     while total < steps:
-        out.append(torch.from_numpy(obs.copy()))        # a copy: obs is overwritten in place below
+        obs = observation_rows(episodes.observations)      # a new array each step: stored rows stay as visited
+        out.append(torch.from_numpy(obs))
         total += envs
         actions, state = policy.predict(obs, state, starts)
-        starts = np.zeros(envs, dtype=bool)
-        for i, env in enumerate(makers):
-            o, _, terminated, truncated, _ = env.step(actions[i])
-            if terminated or truncated:
-                o, _ = env.reset(seed=next_seed)
-                next_seed += 1
-                starts[i] = True
-            obs[i] = o
-    for env in makers:
-        env.close()
+        starts = episodes.step(actions)
+    episodes.close()
     return torch.cat(out)[:steps]
 
 

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from snnrl.agents.actor import ActorInfo, TeacherActor
-from snnrl.agents.distillation import fit_actions
+from snnrl.agents.conversion import observation_rows
+from snnrl.agents.distillation import SeededEpisodes, fit_actions
 
 __all__ = ["PixelDistillationConfig", "pixel_actor", "labelled_rollout", "distill_pixel_actor"]
 
@@ -111,29 +112,16 @@ def labelled_rollout(act: Callable[[np.ndarray, np.ndarray], np.ndarray], teache
     parallel episodes of the pixel env ``env_id``, and the state teacher's actions ``[steps, A]`` on their states.
 
     Env ``i`` is reset with ``seed + i`` and, after an episode ends, with the next unused seed."""
-    import gymnasium as gym
-
-    import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
-
-    makers = [gym.make(env_id) for _ in range(envs)]
-    next_seed = seed + envs
-    first = [env.reset(seed=seed + i) for i, env in enumerate(makers)]
-    frames = np.stack([o for o, _ in first])
-    states = np.stack([info["state"] for _, info in first]).astype(np.float32)
+    episodes = SeededEpisodes(env_id, envs, seed)
     seen, labels, total = [], [], 0
     while total < steps:
-        seen.append(torch.from_numpy(frames.copy()))
+        frames = observation_rows(episodes.observations)
+        states = np.stack([info["state"] for info in episodes.infos]).astype(np.float32)
+        seen.append(torch.from_numpy(frames))
         labels.append(teacher(torch.from_numpy(states)))
         total += envs
-        actions = act(frames, states)
-        for i, env in enumerate(makers):
-            o, _, terminated, truncated, info = env.step(actions[i])
-            if terminated or truncated:
-                o, info = env.reset(seed=next_seed)
-                next_seed += 1
-            frames[i], states[i] = o, np.asarray(info["state"], dtype=np.float32)
-    for env in makers:
-        env.close()
+        episodes.step(act(frames, states))
+    episodes.close()
     return torch.cat(seen)[:steps], torch.cat(labels)[:steps]
 
 
