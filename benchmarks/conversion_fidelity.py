@@ -32,6 +32,7 @@ import torch
 from snnrl.agents.conversion import ConversionConfig
 from snnrl.reports.conversion import format_summary, write_reports
 from snnrl.sweeps.evaluator import run_sweep
+from snnrl.sweeps.fidelity import ABLATION
 from snnrl.sweeps.jobs import SweepConfig
 from snnrl.sweeps.statistics import summarise
 from snnrl.agents.zoo import list_teachers, load_teacher
@@ -52,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="output folder (default benchmarks/results/conversion, or .../fidelity with --protocol)")
     parser.add_argument("--protocol", action="store_true", help="the tuned fidelity protocol (module docstring)")
     parser.add_argument("--tuning-seed", type=int, default=100, help="--protocol: first tuning seed")
+    parser.add_argument("--tuning-episodes", type=int, default=None,
+                        help="--protocol: episodes per tuning candidate (default: as many as reported)")
+    parser.add_argument("--ablation", nargs="*", default=None, choices=sorted(ABLATION), metavar="ROW",
+                        help="--protocol: one-ingredient rows beside crpi and recipe (default: all of ABLATION)")
     parser.add_argument("--force", action="store_true", help="--protocol: re-run teachers that have a file")
     parser.add_argument("--calibration-steps", type=int, default=10_000,
                         help="--protocol: teacher steps whose states calibrate (a budget, not a tuned knob)")
@@ -90,9 +95,10 @@ def _protocol(names: list[str], args: argparse.Namespace) -> int:
 
     budget = {k: v for k, v in (("rounds", args.distill_rounds), ("rollout_steps", args.distill_rollout_steps))
               if v is not None}
-    config = FidelityConfig(timesteps=timesteps, episodes=episodes, seed=args.seed, tuning_episodes=episodes,
-                            tuning_seed=args.tuning_seed, calibration_steps=args.calibration_steps,
-                            distillation=replace(DistillationConfig(), **budget))
+    config = FidelityConfig(timesteps=timesteps, episodes=episodes, seed=args.seed,
+                            tuning_episodes=args.tuning_episodes or episodes, tuning_seed=args.tuning_seed,
+                            calibration_steps=args.calibration_steps, distillation=replace(DistillationConfig(), **budget),
+                            ablation=None if args.ablation is None else tuple(args.ablation))
     for name in names:
         path = out / f"{name}.json"
         if path.exists() and not args.force:

@@ -104,10 +104,11 @@ def _layer_rates(snn: SpikingActor, observations: torch.Tensor, timesteps: int, 
         runs = max(1, min(chunks, n))
         length = -(-n // runs)
         pad = runs * length - n
-        obs = torch.cat([observations, observations[-1:].expand(pad, -1)]) if pad else observations
+        shape = observations.shape[1:]                                  # [obs_dim] or a frame stack [C, H, W]
+        obs = torch.cat([observations, observations[-1:].expand(pad, *shape)]) if pad else observations
         starts = torch.zeros(runs * length, dtype=torch.bool) if episode_starts is None else torch.cat(
             [episode_starts.bool(), torch.ones(pad, dtype=torch.bool)])
-        obs, starts = obs.view(runs, length, -1), starts.view(runs, length).clone()
+        obs, starts = obs.view(runs, length, *shape), starts.view(runs, length).clone()
         starts[:, 0] = True
         state, rates, pre = None, [], []
         for k in range(length):

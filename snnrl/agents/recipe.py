@@ -1,7 +1,7 @@
 """Conversion recipes: which calibration, distillation and CRPI a spiking policy gets at a target ``T``.
 
 A :class:`Recipe` names its ingredients; :class:`RecipeBuilder` builds the spiking actor of any recipe for one
-teacher, from one set of calibration states, caching the expensive parts (thresholds per ``T``, distilled actors),
+teacher, from one set of calibration states, caching the expensive parts (thresholds per ``T``, distilled and bias-calibrated actors),
 so the ablation rows of a sweep share them.
 
 Ingredients, each usable alone:
@@ -92,6 +92,7 @@ class RecipeBuilder:
             actor, env_id, steps=calibration_steps, seed=calibration_seed)
         self._thresholds: dict[tuple[str, int], list[torch.Tensor]] = {}
         self._distilled: dict[tuple[str, str, int], SpikingActor] = {}
+        self._calibrated: dict[tuple[Recipe, int], SpikingActor] = {}     # bias calibration: tuning and report
 
     def thresholds(self, method: str, timesteps: int) -> list[torch.Tensor]:
         key = (method, timesteps if method == "mse" else 0)
@@ -113,8 +114,10 @@ class RecipeBuilder:
                                                      student=recipe.distill, config=self.distillation)
             snn = self._distilled[key]
         if recipe.bias:
-            snn = calibrate_biases(snn, self.actor, self.states, timesteps, crpi=recipe.crpi,
-                                   episode_starts=self.episode_starts)
+            if (recipe, timesteps) not in self._calibrated:
+                self._calibrated[recipe, timesteps] = calibrate_biases(
+                    snn, self.actor, self.states, timesteps, crpi=recipe.crpi, episode_starts=self.episode_starts)
+            snn = self._calibrated[recipe, timesteps]
         return snn
 
     def policy(self, recipe: Recipe, timesteps: int, *, metering: bool = True) -> SpikingPolicy:

@@ -47,7 +47,7 @@ def format_fidelity(doc: Mapping[str, Any], *, teacher: str) -> str:
             ["zero action", "-", "", f"{significant(ref['return_mean'])} ± {significant(ref['return_std'], 2)}",
              "0%", ref["full_episodes"], "–", "–"]]
     for block in doc["per_timesteps"]:
-        for name in ROW_ORDER:
+        for name in (n for n in ROW_ORDER if n in block["rows"]):      # a protocol may report fewer ablation rows
             r = block["rows"][name]
             rows.append([ROW_TITLES[name], block["timesteps"], r["recipe"],
                          f"{significant(r['return_mean'])} ± {significant(r['return_std'], 2)}",

@@ -69,8 +69,13 @@ class FidelityConfig:
     tuning_seed: int = 100
     calibration_steps: int = 10_000
     distillation: DistillationConfig = field(default_factory=DistillationConfig)
+    ablation: tuple[str, ...] | None = None
+    """The one-ingredient rows reported beside ``crpi`` and ``recipe`` (names of :data:`ABLATION`; ``None``: all)."""
 
     def __post_init__(self) -> None:
+        unknown = [name for name in self.ablation or () if name not in ABLATION]
+        if unknown:
+            raise ValueError(f"ablation rows {unknown} are not in {sorted(ABLATION)}; choose from those.")
         for t in self.timesteps:
             check_timesteps(t)
         if self.episodes < 1 or self.tuning_episodes < 1:
@@ -160,7 +165,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
         recipe, recipe_table = tune(builder, t, RECIPE_CANDIDATES, **tuning)
         rows: dict[str, Any] = {}
         measured: dict[Recipe, dict[str, Any]] = {}                      # a tuned pick equal to a row: once
-        for name, r in [*ABLATION.items(), ("crpi", crpi), ("recipe", recipe)]:
+        ablation = ABLATION if config.ablation is None else {n: ABLATION[n] for n in config.ablation}
+        for name, r in [*ablation.items(), ("crpi", crpi), ("recipe", recipe)]:
             if r not in measured:
                 measured[r] = {"recipe": r.label, **asdict(r), **report(builder.policy(r, t))}
                 measured[r]["fidelity"] = fidelity_score(measured[r]["return_mean"], ann["return_mean"],
