@@ -42,6 +42,16 @@ def test_pixel_env_stacks_rendered_frames_repeats_actions_and_passes_check_env()
 
 
 @needs_gl
+def test_reacher_is_seen_from_above_so_its_target_shows():
+    def target_pixels(**kwargs) -> int:
+        frame = make_pixel_env("Reacher-v5", PixelConfig(action_repeat=1), **kwargs).reset(seed=3)[0][-3:].astype(int)
+        return int(((frame[0] > frame[1] + 60) & (frame[0] > frame[2] + 60)).sum())    # the red target sphere
+
+    assert target_pixels() >= 4                                             # snnrl.envs.pixels.CAMERAS
+    assert target_pixels(default_camera_config={"trackbodyid": 0}) < 2      # Reacher-v5's own view: lost in 84x84
+
+
+@needs_gl
 def test_pixel_wrapper_refuses_an_env_that_does_not_render_frames():
     import gymnasium as gym
 

@@ -36,11 +36,18 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["PixelConfig", "PixelObservation", "RenderingError", "make_pixel_env", "GL_FIX", "PIXEL_TASKS",
+__all__ = ["PixelConfig", "PixelObservation", "RenderingError", "make_pixel_env", "GL_FIX", "PIXEL_TASKS", "CAMERAS",
            "pixel_env_id", "register_pixel_envs"]
 
 PIXEL_TASKS = ("InvertedPendulum", "InvertedDoublePendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d")
 """MuJoCo tasks registered with pixel observations (``snnrl/<Task>Pixels-v5``)."""
+
+CAMERAS: dict[str, dict[str, Any]] = {
+    "Reacher": {"distance": 0.6, "elevation": -90.0, "azimuth": 90.0, "lookat": (0.0, 0.0, 0.0), "trackbodyid": -1},
+}
+"""Cameras replacing a task's default view in :func:`make_pixel_env` (``default_camera_config``): Reacher's default
+view shows the arena from afar, its target 1 pixel wide at 84x84; from above, as DeepMind Control's reacher, the
+reachable disk fills the frame and the target is 3 pixels wide."""
 
 GL_FIX = ("install Debian's libosmesa6 (`apt-get install libosmesa6`, which `make` does) and set MUJOCO_GL=osmesa, "
           "or set MUJOCO_GL=egl on a machine with a working EGL driver")
@@ -134,6 +141,9 @@ def make_pixel_env(env_id: str, config: PixelConfig | None = None, **make_kwargs
     """
     config = config or PixelConfig()
     os.environ.setdefault("MUJOCO_GL", "osmesa")
+    camera = CAMERAS.get(env_id.split("-")[0])
+    if camera is not None and "default_camera_config" not in make_kwargs:
+        make_kwargs = {**make_kwargs, "default_camera_config": {**camera, "lookat": np.array(camera["lookat"])}}
     try:
         env = gym.make(env_id, render_mode="rgb_array", width=config.size, height=config.size, **make_kwargs)
     except (ImportError, OSError, AttributeError, RuntimeError) as exc:
