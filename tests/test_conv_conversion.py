@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from snnrl.agents.actor import ActorInfo, TeacherActor, actor_from_sb3, load_actor, save_actor
-from snnrl.agents.calibration import calibrate_biases, mse_thresholds, rate_quantise
+from snnrl.agents.calibration import _layer_rates, calibrate_biases, mse_thresholds, rate_quantise
 from snnrl.agents.conversion import (ConversionError, conversion_plan, convert_actor, fold_batch_norm, per_channel,
                                      thresholds_from_activations)
 from snnrl.agents.crpi import CRPIConfig
@@ -178,6 +178,17 @@ def test_bias_calibration_and_qcfs_work_per_channel_on_conv_actors():
             return float((net.decide(obs.flatten(1), v0, 4).pre_action - pre_actions(actor, obs)).mean(0).abs().sum())
 
     assert mean_error(calibrated) < mean_error(snn)
+    starts = torch.zeros(obs.shape[0], dtype=torch.bool)
+    starts[::32] = True
+    under_crpi = calibrate_biases(snn, actor, obs, 4, crpi=CRPIConfig(alpha=0.5), episode_starts=starts,
+                                  chunks=5, iterations=6)       # frame-shaped states, cut into 5 runs (padded)
+    assert under_crpi.input_layer.bias.shape == (4,)
+
+    def mean_error_under_crpi(net) -> float:
+        _, pre = _layer_rates(net, obs, 4, CRPIConfig(alpha=0.5), starts, 5)
+        return float((pre - pre_actions(actor, obs)).mean(0).abs().sum())
+
+    assert mean_error_under_crpi(under_crpi) < 0.5 * mean_error_under_crpi(snn)
     student = QCFSActor(actor, thresholds, timesteps=4)
     assert student.activations[0].theta.shape == (4, 1, 1)
     exported, thetas = student.export()
