@@ -1,5 +1,6 @@
 """Pixel teachers: distil a state teacher of the zoo into a CNN actor on rendered frames (DAgger), evaluate it on
-fresh episodes beside its state teacher, and add it to the zoo when it keeps >= 80% of the state teacher's return.
+fresh episodes beside its state teacher, and add it to the zoo when it keeps >= 80% of the state teacher's margin
+over the zero action (the fidelity score, :func:`snnrl.sweeps.statistics.fidelity_score`).
 
 For each state teacher ``NAME`` (default ``td3-invertedpendulum``) the CNN acts in
 ``snnrl/<Task>PixelsRepeat1-v5`` (84x84, 3 frames, every step: the control rate its state teacher was trained at;
@@ -14,16 +15,19 @@ only evaluates). Writes ``benchmarks/results/pixel_teachers.json`` and, for CNNs
 Usage::
 
     .venv/bin/python benchmarks/pixel_teachers.py                                   # td3-invertedpendulum
-    .venv/bin/python benchmarks/pixel_teachers.py td3-inverteddoublependulum td3-halfcheetah
+    .venv/bin/python benchmarks/pixel_teachers.py td3-reacher --rounds 6 --rollout-steps 6000   # a larger budget
+
+A CNN distilled with other ``--rounds`` / ``--rollout-steps`` than the cached one is distilled again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +55,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--no-zoo", action="store_true", help="do not add passing CNNs to the zoo")
     p.add_argument("--action-repeat", type=int, choices=(1, 2), default=1)
+    defaults = PixelDistillationConfig()
+    p.add_argument("--rounds", type=int, default=defaults.rounds, help="DAgger rounds (a budget)")
+    p.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, help="CNN steps per DAgger round")
     args = p.parse_args(argv)
+    for flag, value in (("--rounds", args.rounds), ("--rollout-steps", args.rollout_steps)):
+        if value < 1:
+            p.error(f"{flag} {value}: must be >= 1.")
     torch.set_num_threads(1)
-    config = PixelDistillationConfig()
+    config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps)
     rows = dict(load_result(args.out, benchmark="pixel-teachers")["raw"]) if args.out.exists() else {}
     for name in args.teachers:
         teacher, entry = load_teacher(name)
         env_id = pixel_env_id(entry["env_id"], args.action_repeat)
         cached = args.work_dir / f"pixel-{name}-repeat{args.action_repeat}.pt"
         start = time.perf_counter()
-        if cached.exists():
-            cnn, _ = load_actor(cached)
+        if cached.exists() and json.dumps(load_actor(cached)[1].get("config")) == json.dumps(asdict(config)):
+            cnn, _ = load_actor(cached)                                  # distilled with this budget: reuse
             wall = None
         else:
             cnn = distill_pixel_actor(teacher, env_id, config, progress=lambda line: print(f"{name}: {line}",
@@ -78,22 +88,24 @@ def main(argv: list[str] | None = None) -> int:
         row = {"state_teacher": name, "env_id": env_id, "action_repeat": args.action_repeat, "pixel_returns": pixel, "state_returns": state,
                "zero_returns": zero, "pixel_return_mean": float(np.mean(pixel)),
                "state_return_mean": float(np.mean(state)), "return_ratio": float(np.mean(pixel) / np.mean(state)),
-               "share_of_margin": share, "passed": bool(np.mean(pixel) / np.mean(state) >= BAR),
+               "share_of_margin": share, "passed": share is not None and share >= BAR,
                "distillation_wall_s": wall, "config": asdict(config)}
         key = f"pixel-{name}" if args.action_repeat == 1 else f"pixel-{name}-repeat{args.action_repeat}"
         rows[key] = row
-        print(f"{key}: CNN {row['pixel_return_mean']:.4g} vs state teacher {row['state_return_mean']:.4g} "
-              f"({100 * row['return_ratio']:.1f}%; zero action {np.mean(zero):.4g})", flush=True)
+        print(f"{key}: CNN {row['pixel_return_mean']:.4g} vs state teacher {row['state_return_mean']:.4g}, zero action "
+              f"{np.mean(zero):.4g}: keeps {'-' if share is None else format(100 * share, '.1f')}% of the margin",
+              flush=True)
         if row["passed"] and not args.no_zoo:
             add_to_zoo(key, cnn, {
                 "algo": "DAgger", "env_id": env_id, "state_teacher": name, "obs_shape": list(cnn.obs_shape),
                 "frames": config.teacher_steps + config.rounds * config.rollout_steps, "seed": config.seed,
-                "target_return": BAR * row["state_return_mean"], "return_mean": row["pixel_return_mean"],
+                "target_return": float(np.mean(zero)) + BAR * (row["state_return_mean"] - float(np.mean(zero))), "return_mean": row["pixel_return_mean"],
                 "return_std": float(np.std(pixel)), "eval_episodes": EVAL_EPISODES, "eval_seed": EVAL_SEED,
                 "state_teacher_return_mean": row["state_return_mean"]})
     write_result(args.out, benchmark="pixel-teachers",
                  config={"bar": BAR, "eval_seed": EVAL_SEED, "eval_episodes": EVAL_EPISODES,
-                         "rule": "CNN mean return >= 80% of the state teacher's on the same seeds"},
+                         "rule": "the CNN keeps >= 80% of the state teacher's margin over the zero action on the same seeds "
+                                 "(fidelity score; right for negative rewards)"},
                  raw=rows, summary={k: {"return_ratio": r["return_ratio"], "passed": r["passed"]}
                                     for k, r in rows.items()})
     return 0

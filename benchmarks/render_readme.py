@@ -68,13 +68,14 @@ def pixel_teachers() -> str:
         return _missing("pixel teachers", "benchmarks/pixel_teachers.py")
     doc = _load(path)
     rows = [[f"`{name}`", r["env_id"], f"`{r['state_teacher']}`", f"{r['pixel_return_mean']:.4g}",
-             f"{r['state_return_mean']:.4g}", f"{100 * r['return_ratio']:.1f}%",
+             f"{r['state_return_mean']:.4g}", f"{sum(r['zero_returns']) / len(r['zero_returns']):.4g}", _pct(r["share_of_margin"]),
              "yes" if r["passed"] else "no", "-" if r["distillation_wall_s"] is None else f"{r['distillation_wall_s']:.0f}"]
             for name, r in doc["raw"].items()]
     return (f"{doc['config']['eval_episodes']} episodes seeded {doc['config']['eval_seed']}+, the CNN on frames and its "
             f"state teacher on the states, from the same initial states; zoo bar: {doc['config']['rule']} "
             f"(`{path.relative_to(ROOT)}`).\n\n"
-            + _table(["CNN", "pixel env", "state teacher", "CNN return", "state return", "share", "in the zoo",
+            + _table(["CNN", "pixel env", "state teacher", "CNN return", "state return", "zero action",
+                      "share of margin", "in the zoo",
                       "distillation s"], rows))
 
 
@@ -107,8 +108,8 @@ def conversion(folder: str = "conversion") -> str:
     return "\n".join(blocks)
 
 
-def _fidelity_docs() -> list[dict]:
-    return [_load(p) for p in sorted((RESULTS / "fidelity").glob("*.json")) if p.name != "distillation_budget.json"]
+def _fidelity_docs(folder: str = "fidelity") -> list[dict]:
+    return [_load(p) for p in sorted((RESULTS / folder).glob("*.json")) if p.name != "distillation_budget.json"]
 
 
 def _pct(value: float | None) -> str:
@@ -122,10 +123,10 @@ def _sig(value: float | None) -> str:
     return f"{float(text):.0f}" if "e" in text else text
 
 
-def fidelity() -> str:
-    docs = _fidelity_docs()
+def fidelity(folder: str = "fidelity", command: str = "benchmarks/conversion_fidelity.py --protocol") -> str:
+    docs = _fidelity_docs(folder)
     if not docs:
-        return _missing("the tuned fidelity protocol", ".venv/bin/python benchmarks/conversion_fidelity.py --protocol")
+        return _missing("the tuned fidelity protocol", f".venv/bin/python {command}")
     rows = []
     for doc in docs:
         ann, ref = doc["ann"], doc["reference"]
@@ -146,6 +147,11 @@ def fidelity() -> str:
             "(R_ANN − R_zero), R_zero the zero action on the same seeds; returns in 4 significant digits.\n\n")
     return head + _table(["teacher", "T", "ANN", "zero action", "plain", "CRPI alone", "recipe", "recipe chosen",
                           "recipe full episodes", "lag-1 plain", "lag-1 recipe", "recipe nJ/dec", "ANN nJ/dec"], rows)
+
+
+PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum --timesteps 4 8 16 "
+                  "--tuning-episodes 10 --ablation plain --calibration-steps 2000 --out benchmarks/results/pixel-fidelity")
+"""The pixel teachers' protocol as run (tuning budget 10 episodes per candidate; rows plain, CRPI, recipe)."""
 
 
 def fidelity_ablation() -> str:
@@ -463,6 +469,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "continual-neurons": lambda: continual("continual-neurons", "benchmarks/continual_neurons.py"),
     "fidelity": fidelity,
     "fidelity-ablation": fidelity_ablation,
+    "pixel-fidelity": lambda: fidelity("pixel-fidelity", PIXEL_FIDELITY),
     "distillation-budget": distillation_budget,
     "quantization": quantization,
     "homeostasis": homeostasis,
