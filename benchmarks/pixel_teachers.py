@@ -71,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         cached = args.work_dir / f"pixel-{name}-repeat{args.action_repeat}.pt"
         start = time.perf_counter()
         if cached.exists() and json.dumps(load_actor(cached)[1].get("config")) == json.dumps(asdict(config)):
-            cnn, _ = load_actor(cached)                                  # distilled with this budget: reuse
-            wall = None
+            cnn, meta = load_actor(cached)                               # distilled with this budget: reuse
+            wall = meta.get("distillation_wall_s")
         else:
             cnn = distill_pixel_actor(teacher, env_id, config, progress=lambda line: print(f"{name}: {line}",
                                                                                              flush=True))
             wall = time.perf_counter() - start
-            save_actor(cached, cnn, meta={"state_teacher": name, "config": asdict(config)})
+            save_actor(cached, cnn, meta={"state_teacher": name, "config": asdict(config), "distillation_wall_s": wall})
         evaluate = dict(episodes=EVAL_EPISODES, seed=EVAL_SEED)
         pixel = [e.episode_return for e in run_episodes(AnnPolicy(cnn, metering=False), env_id, **evaluate)]
         state = [e.episode_return for e in run_episodes(AnnPolicy(teacher, metering=False), entry["env_id"],

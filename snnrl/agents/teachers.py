@@ -95,10 +95,10 @@ def _spec(algo: str, task: str, version: str, steps: int, target: float, **kw: A
 
 
 #: The zoo's teachers. Targets are the project's quality bar (issue: Hopper/Walker2d >= 2500,
-#: HalfCheetah >= 5000, InvertedDoublePendulum >= 9000, InvertedPendulum = 1000; Reacher >= -5, RL Zoo TD3 -3.6, for the
-#: pixel tasks). Early stopping sits a
-#: little above the bar so an independent 10-episode evaluation still clears it. Hopper and Walker2d evaluate 30
-#: episodes: a teacher that stopped on 20 of 20 full episodes still fell in fresh ones (td3-hopper, 140k steps).
+#: HalfCheetah >= 5000, InvertedDoublePendulum >= 9000, InvertedPendulum = 1000; Reacher >= -5, the state teacher
+#: of the pixel Reacher task, RL Zoo TD3 -3.6). Early stopping sits a little above the bar so an independent
+#: 10-episode evaluation still clears it. Hopper and Walker2d evaluate 30 episodes: a teacher that stopped on 20 of
+#: 20 full episodes still fell in fresh ones (td3-hopper, 140k steps).
 TEACHER_SPECS: dict[str, TeacherSpec] = {
     s.name: s
     for s in (
