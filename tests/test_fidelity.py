@@ -3,6 +3,8 @@ recipes, the tuning rule, and `snnrl convert` -> file -> load."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -215,6 +217,8 @@ def test_tuning_rule_picks_the_best_tuning_return_and_the_earlier_on_ties(monkey
     assert best == Recipe(alpha=0.5) and [r["tuning_return"] for r in table] == [5.0, 7.0, 7.0]
     with pytest.raises(ValueError, match="overlap"):
         fidelity.FidelityConfig(seed=0, episodes=30, tuning_seed=20)
+    with pytest.raises(ValueError, match=r"ablation rows \['bogus'\]"):
+        fidelity.FidelityConfig(ablation=("plain", "bogus"))
 
 
 def test_policy_set_round_trip_gives_the_same_actions_and_bad_files_the_toolkits_error(tmp_path):
@@ -294,3 +298,7 @@ def test_fidelity_protocol_document(monkeypatch):
         expected = (row["return_mean"] - doc["reference"]["return_mean"]) / (1000 - doc["reference"]["return_mean"])
         assert row["fidelity"] == pytest.approx(expected) and len(row["returns"]) == 2
     assert [r["tuning_return"] for r in doc["per_timesteps"][0]["tuning"]["recipe"]] != []
+    seen.clear()
+    fewer = fidelity.run_fidelity_protocol(actor, entry["env_id"], replace(config, ablation=("plain",)),
+                                           on_row=lambda t, name, row: seen.append(name))
+    assert seen == ["plain", "crpi", "recipe"] and set(fewer["per_timesteps"][0]["rows"]) == set(seen)
