@@ -529,7 +529,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     print(f"converting {name} ({env_id}) for T = {' '.join(map(str, args.timesteps))}; tuning on episodes seeded "
           f"{args.tuning_seed}..{args.tuning_seed + args.tuning_episodes - 1}", flush=True)
     policies, meta = convert_tuned(actor, env_id, args.timesteps, tuning_seed=args.tuning_seed,
-                                   tuning_episodes=args.tuning_episodes, progress=lambda line: print(line, flush=True))
+                                   tuning_episodes=args.tuning_episodes, calibration_steps=args.calibration_steps,
+                                   progress=lambda line: print(line, flush=True))
     path = save_policy_set(out, policies, {"teacher": name, **meta})
     print(f"wrote {path}: load it with SpikingPolicy.load(path, timesteps=T) or `snnrl evaluate {path}`")
     return 0
@@ -720,6 +721,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="first episode seed of the tuning episodes; report on other seeds (default %(default)s)")
     cv.add_argument("--tuning-episodes", type=_POSITIVE, default=30,
                     help="tuning episodes per candidate (default %(default)s)")
+    cv.add_argument("--calibration-steps", type=_POSITIVE, default=10_000,
+                    help="teacher steps whose states calibrate (default %(default)s; fewer for pixel teachers, "
+                         "whose frames are 63.5k values each)")
     cv.add_argument("--out", type=_writable_file, required=True, help="the policy file to write (e.g. hopper-snn.pt)")
     cv.add_argument("--force", action="store_true", help="replace --out if it exists")
 

@@ -67,6 +67,7 @@ BAD_VALUES: dict[tuple[str, str], list[str]] = {
     ("convert", "--timesteps"): ["0"],
     ("convert", "--tuning-seed"): ["-1"],
     ("convert", "--tuning-episodes"): ["0"],
+    ("convert", "--calibration-steps"): ["0", "many"],
     ("convert", "--out"): ["{tmp}", "{missing}/policy.pt", "{file}"],
     ("energy-report", "results"): ["{missing}"],
     ("energy-report", "--out"): ["{file}"],

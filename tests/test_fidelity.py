@@ -256,16 +256,15 @@ def test_convert_cli_writes_a_file_evaluate_reads(tmp_path, capsys, monkeypatch)
     from snnrl.cli import main
 
     quick = DistillationConfig(rounds=1, rollout_steps=40, envs=2, epochs=1)
-    monkeypatch.setattr(fidelity, "convert_tuned", functools.partial(fidelity.convert_tuned, calibration_steps=300,
-                                                                     distillation=quick))
+    monkeypatch.setattr(fidelity, "convert_tuned", functools.partial(fidelity.convert_tuned, distillation=quick))
     monkeypatch.setattr(fidelity, "RECIPE_CANDIDATES", fidelity.RECIPE_CANDIDATES[:2])   # the rule is tested above
     out = tmp_path / "ip.pt"
     assert main(["convert", "td3-invertedpendulum", "--timesteps", "2", "--tuning-episodes", "1",
-                 "--out", str(out)]) == 0
+                 "--calibration-steps", "300", "--out", str(out)]) == 0
     policy = SpikingPolicy.load(out, timesteps=2)
     _, meta = load_policy_set(out)
     assert meta["teacher"] == "td3-invertedpendulum" and meta["tuning"]["2"]["recipe"] == policy.meta["recipe"]
-    assert meta["tuning_seeds"] == [100, 100]
+    assert meta["tuning_seeds"] == [100, 100] and meta["calibration_steps"] == 300
     capsys.readouterr()
     assert main(["convert", "td3-invertedpendulum", "--out", str(out)]) == 2
     assert f"--out {out} exists" in capsys.readouterr().err
