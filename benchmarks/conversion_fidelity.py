@@ -16,7 +16,7 @@ A ``--threshold-scale`` other than 1 writes to ``<teacher>-threshold<scale>/`` b
 ``--protocol`` runs the tuned fidelity protocol instead (:mod:`snnrl.sweeps.fidelity`: every knob chosen on
 episodes seeded 100-129, rows reported on seeds 0-29, fidelity score against the zero action) and writes
 ``benchmarks/results/fidelity/<teacher>.json``; a teacher whose file exists is skipped (resume), ``--force``
-re-runs it::
+re-runs it; each finished ``T`` is checkpointed in ``<teacher>.json.partial``, from which a killed run resumes::
 
     .venv/bin/python benchmarks/conversion_fidelity.py --protocol                 # every teacher, T 2 4 8 16
 """
@@ -24,12 +24,14 @@ re-runs it::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import torch
 
 from snnrl.agents.conversion import ConversionConfig
+from snnrl.io import atomic_write_json
 from snnrl.reports.conversion import format_summary, write_reports
 from snnrl.sweeps.evaluator import run_sweep
 from snnrl.sweeps.fidelity import ABLATION
@@ -89,7 +91,7 @@ def _protocol(names: list[str], args: argparse.Namespace) -> int:
     out = args.out or RESULTS.parent / "fidelity"
     episodes = 30 if args.episodes == 10 else args.episodes     # the protocol's default is the reference's 30
     timesteps = (2, 4, 8, 16) if args.timesteps == [1, 2, 4, 8, 16, 32] else tuple(args.timesteps)
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
     from snnrl.agents.distillation import DistillationConfig
 
@@ -105,11 +107,22 @@ def _protocol(names: list[str], args: argparse.Namespace) -> int:
             print(f"{name}: {path} exists, skipped (--force re-runs it)")
             continue
         actor, entry = load_teacher(name)
-        doc = run_fidelity_protocol(actor, entry["env_id"], config, on_row=lambda t, row, r, name=name: print(
+        partial = out / f"{name}.json.partial"                  # finished T of an interrupted run (resumed)
+        resume = json.loads(partial.read_text(encoding="utf-8")) if partial.exists() and not args.force else None
+        if resume is not None and resume.get("config") != json.loads(json.dumps(asdict(config))):
+            print(f"{partial}: measured with another config; give the same flags, or --force to start afresh",
+                  file=sys.stderr)
+            return 2
+        if resume is not None:
+            print(f"{name}: resuming {partial} (T = {[b['timesteps'] for b in resume['per_timesteps']]} done)")
+        doc = run_fidelity_protocol(actor, entry["env_id"], config, resume=resume,
+                                    on_block=lambda d, partial=partial: atomic_write_json(partial, d),
+                                    on_row=lambda t, row, r, name=name: print(
             f"{name} T={t} {row:8s} {r['recipe']:28s} return {r['return_mean']:10.4g} fidelity "
             f"{'-' if r['fidelity'] is None else format(r['fidelity'], '.3f')}", flush=True))
         write_fidelity_document(path, doc, teacher=name, extra={"benchmark": "conversion_fidelity --protocol",
                                                                 "zoo_entry": entry})
+        partial.unlink(missing_ok=True)
         print(format_fidelity(doc, teacher=name), flush=True)
     return 0
 

@@ -3,6 +3,7 @@ recipes, the tuning rule, and `snnrl convert` -> file -> load."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -286,8 +287,9 @@ def test_fidelity_protocol_document(monkeypatch):
     actor, entry = load_teacher("td3-invertedpendulum")
     config = fidelity.FidelityConfig(timesteps=(2,), episodes=2, tuning_episodes=1, calibration_steps=300,
                                      distillation=DistillationConfig(rounds=1, rollout_steps=40, envs=2, epochs=1))
-    seen = []
-    doc = fidelity.run_fidelity_protocol(actor, entry["env_id"], config, on_row=lambda t, name, row: seen.append(name))
+    seen, checkpoints = [], []
+    doc = fidelity.run_fidelity_protocol(actor, entry["env_id"], config, on_row=lambda t, name, row: seen.append(name),
+                                         on_block=checkpoints.append)
     assert seen == ["plain", "spiking", "crpi", "recipe"]
     assert doc["ann"]["return_mean"] == 1000 and doc["reference"]["return_mean"] < 100      # zero action falls
     rows = doc["per_timesteps"][0]["rows"]
@@ -297,6 +299,18 @@ def test_fidelity_protocol_document(monkeypatch):
         expected = (row["return_mean"] - doc["reference"]["return_mean"]) / (1000 - doc["reference"]["return_mean"])
         assert row["fidelity"] == pytest.approx(expected) and len(row["returns"]) == 2
     assert [r["tuning_return"] for r in doc["per_timesteps"][0]["tuning"]["recipe"]] != []
+    assert len(checkpoints) == 1 and checkpoints[0]["per_timesteps"] == doc["per_timesteps"]
+    saved = json.loads(json.dumps(checkpoints[0]))                    # as read back from the .partial file
+
+    def no_episodes(*args, **kwargs):
+        raise AssertionError("a resumed T was measured again")
+
+    with monkeypatch.context() as m:
+        m.setattr(fidelity, "run_episodes", no_episodes)
+        resumed = fidelity.run_fidelity_protocol(actor, entry["env_id"], config, resume=saved)
+    assert resumed["per_timesteps"] == saved["per_timesteps"] and resumed["ann"] == doc["ann"]
+    with pytest.raises(ValueError, match="another env or config"):
+        fidelity.run_fidelity_protocol(actor, entry["env_id"], replace(config, episodes=3), resume=saved)
     seen.clear()
     fewer = fidelity.run_fidelity_protocol(actor, entry["env_id"], replace(config, ablation=("plain",)),
                                            on_row=lambda t, name, row: seen.append(name))

@@ -16,6 +16,7 @@ distillation's rollouts from 20,000 on, so no evaluation or tuning seed is seen 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -135,11 +136,18 @@ def convert_tuned(actor: TeacherActor, env_id: str, timesteps: Sequence[int], *,
 
 
 def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConfig = FidelityConfig(), *,
-                          on_row: Callable[[int, str, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                          on_row: Callable[[int, str, dict[str, Any]], None] | None = None,
+                          on_block: Callable[[dict[str, Any]], None] | None = None,
+                          resume: dict[str, Any] | None = None) -> dict[str, Any]:
     """Tune and report one teacher (module docstring); returns the JSON-ready document body.
 
-    ``on_row(T, row name, row)`` is called as each reported row is measured (progress).
+    ``on_row(T, row name, row)`` is called as each reported row is measured (progress); ``on_block(doc)`` with the
+    document so far after each ``T`` (a checkpoint). ``resume``: such a document of the same ``env_id`` and
+    config, whose ANN, reference and finished ``T`` are kept rather than measured again (every ``T`` is tuned and
+    reported on its own, so the result is the same as one uninterrupted run's).
     """
+    if resume is not None and (resume.get("env_id") != env_id or resume.get("config") != _jsonable(asdict(config))):
+        raise ValueError("resume: the partial document was measured on another env or config; start afresh.")
     import gymnasium as gym
 
     import snnrl.envs  # noqa: F401  (registers the pixel ids snnrl/<Task>Pixels-v5)
@@ -154,12 +162,20 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
         return episode_stats(run_episodes(policy, env_id, episodes=config.episodes, seed=config.seed,
                                           teacher=teacher if with_teacher else None), time_limit)
 
-    ann = report(AnnPolicy(actor))
-    zero = ConstantPolicy(actor.action_dim, actor.obs_dim, obs_shape=actor.obs_shape)
-    reference = report(zero, with_teacher=False)
+    if resume is not None:
+        ann, reference = resume["ann"], resume["reference"]
+    else:
+        ann = report(AnnPolicy(actor))
+        reference = report(ConstantPolicy(actor.action_dim, actor.obs_dim, obs_shape=actor.obs_shape),
+                           with_teacher=False)
     out: dict[str, Any] = {"env_id": env_id, "time_limit": time_limit, "config": asdict(config),
-                           "tuning_rule": TUNING_RULE, "reference_policy": "zero action", "ann": ann, "reference": reference, "per_timesteps": []}
+                           "tuning_rule": TUNING_RULE, "reference_policy": "zero action", "ann": ann,
+                           "reference": reference, "per_timesteps": []}
+    done = {b["timesteps"]: b for b in (resume or {}).get("per_timesteps", [])}
     for t in config.timesteps:
+        if t in done:
+            out["per_timesteps"].append(done[t])
+            continue
         tuning = {"seed": config.tuning_seed, "episodes": config.tuning_episodes}
         crpi, crpi_table = tune(builder, t, [Recipe(alpha=a) for a in CRPI_ALPHAS], **tuning)
         recipe, recipe_table = tune(builder, t, RECIPE_CANDIDATES, **tuning)
@@ -176,6 +192,13 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
                 on_row(t, name, row)
         out["per_timesteps"].append({"timesteps": t, "rows": rows,
                                      "tuning": {"crpi": crpi_table, "recipe": recipe_table}})
-    out["wall_s"] = time.perf_counter() - start
+        if on_block is not None:
+            on_block({**out, "wall_s": time.perf_counter() - start + (resume or {}).get("wall_s", 0.0)})
+    out["wall_s"] = time.perf_counter() - start + (resume or {}).get("wall_s", 0.0)
     return out
+
+
+def _jsonable(value: Any) -> Any:
+    """``value`` as it reads back from JSON (tuples become lists), to compare a config with a saved one."""
+    return json.loads(json.dumps(value))
 
