@@ -86,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _protocol(names: list[str], args: argparse.Namespace) -> int:
     from snnrl.reports.fidelity import format_fidelity, write_fidelity_document
-    from snnrl.sweeps.fidelity import FidelityConfig, run_fidelity_protocol
+    from snnrl.sweeps.fidelity import FidelityConfig, resumable, run_fidelity_protocol
 
     out = args.out or RESULTS.parent / "fidelity"
     episodes = 30 if args.episodes == 10 else args.episodes     # the protocol's default is the reference's 30
     timesteps = (2, 4, 8, 16) if args.timesteps == [1, 2, 4, 8, 16, 32] else tuple(args.timesteps)
-    from dataclasses import asdict, replace
+    from dataclasses import replace
 
     from snnrl.agents.distillation import DistillationConfig
 
@@ -109,7 +109,7 @@ def _protocol(names: list[str], args: argparse.Namespace) -> int:
         actor, entry = load_teacher(name)
         partial = out / f"{name}.json.partial"                  # finished T of an interrupted run (resumed)
         resume = json.loads(partial.read_text(encoding="utf-8")) if partial.exists() and not args.force else None
-        if resume is not None and resume.get("config") != json.loads(json.dumps(asdict(config))):
+        if resume is not None and not resumable(resume, entry["env_id"], config):
             print(f"{partial}: measured with another config; give the same flags, or --force to start afresh",
                   file=sys.stderr)
             return 2

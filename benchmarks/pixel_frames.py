@@ -25,7 +25,7 @@ from snnrl.agents.policy import AnnPolicy
 from snnrl.agents.recipe import Recipe, RecipeBuilder
 from snnrl.agents.zoo import load_teacher
 from snnrl.io import atomic_write_bytes
-from snnrl.reports.output import pyplot
+from snnrl.reports.output import figure_png, pyplot
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -77,13 +77,7 @@ def strip_png(frames: list[np.ndarray], actions: np.ndarray, labels: np.ndarray,
     ax.set_xlabel("agent step")
     ax.legend(fontsize=7, ncol=2 * actions.shape[1], loc="upper right")
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         env_id = pixel_env_id(entry["env_id"], args.action_repeat)
         cached = args.work_dir / f"pixel-{name}-repeat{args.action_repeat}.pt"
         start = time.perf_counter()
-        if cached.exists() and json.dumps(load_actor(cached)[1].get("config")) == json.dumps(asdict(config)):
-            cnn, meta = load_actor(cached)                               # distilled with this budget: reuse
-            wall = meta.get("distillation_wall_s")
+        cnn, meta = load_actor(cached) if cached.exists() else (None, {})
+        if cnn is not None and json.dumps(meta.get("config")) == json.dumps(asdict(config)):
+            wall = meta.get("distillation_wall_s")                       # distilled with this budget: reuse
         else:
             cnn = distill_pixel_actor(teacher, env_id, config, progress=lambda line: print(f"{name}: {line}",
                                                                                              flush=True))

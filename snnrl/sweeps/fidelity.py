@@ -33,8 +33,8 @@ from snnrl.agents.recipe import Recipe, RecipeBuilder
 from snnrl.encoding import check_timesteps
 from snnrl.sweeps.statistics import fidelity_score
 
-__all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "RECIPE_CANDIDATES", "run_fidelity_protocol", "episode_stats",
-           "tune", "convert_tuned"]
+__all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "RECIPE_CANDIDATES", "run_fidelity_protocol", "resumable",
+           "episode_stats", "tune", "convert_tuned"]
 
 logger = logging.getLogger("snnrl")
 
@@ -146,7 +146,7 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
     config, whose ANN, reference and finished ``T`` are kept rather than measured again (every ``T`` is tuned and
     reported on its own, so the result is the same as one uninterrupted run's).
     """
-    if resume is not None and (resume.get("env_id") != env_id or resume.get("config") != _jsonable(asdict(config))):
+    if resume is not None and not resumable(resume, env_id, config):
         raise ValueError("resume: the partial document was measured on another env or config; start afresh.")
     import gymnasium as gym
 
@@ -198,7 +198,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
     return out
 
 
-def _jsonable(value: Any) -> Any:
-    """``value`` as it reads back from JSON (tuples become lists), to compare a config with a saved one."""
-    return json.loads(json.dumps(value))
+def resumable(partial: dict[str, Any], env_id: str, config: FidelityConfig) -> bool:
+    """Whether a checkpoint of :func:`run_fidelity_protocol` (read back from JSON) was measured on ``env_id`` with
+    ``config``, so a run can resume from it."""
+    return partial.get("env_id") == env_id and partial.get("config") == json.loads(json.dumps(asdict(config)))
 
