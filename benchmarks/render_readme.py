@@ -149,7 +149,7 @@ def fidelity(folder: str = "fidelity", command: str = "benchmarks/conversion_fid
                           "recipe full episodes", "lag-1 plain", "lag-1 recipe", "recipe nJ/dec", "ANN nJ/dec"], rows)
 
 
-PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum pixel-td3-reacher "
+PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum "
                   "--timesteps 4 8 16 "
                   "--tuning-episodes 10 --ablation plain --calibration-steps 2000 --out benchmarks/results/pixel-fidelity")
 """The pixel teachers' protocol as run (tuning budget 10 episodes per candidate; rows plain, CRPI, recipe)."""
