@@ -1,8 +1,8 @@
 """Conversion recipes: which calibration, distillation and CRPI a spiking policy gets at a target ``T``.
 
 A :class:`Recipe` names its ingredients; :class:`RecipeBuilder` builds the spiking actor of any recipe for one
-teacher, from one set of calibration states, caching the expensive parts (thresholds per ``T``, distilled and bias-calibrated actors),
-so the ablation rows of a sweep share them.
+teacher, from one set of calibration states, caching the expensive parts (thresholds per ``T``, distilled and
+bias-calibrated actors), so the tuning and the ablation rows of a sweep share them.
 
 Ingredients, each usable alone:
 

@@ -172,6 +172,9 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
                            "tuning_rule": TUNING_RULE, "reference_policy": "zero action", "ann": ann,
                            "reference": reference, "per_timesteps": []}
     done = {b["timesteps"]: b for b in (resume or {}).get("per_timesteps", [])}
+
+    def elapsed() -> float:                                          # this run's time and the resumed run's
+        return time.perf_counter() - start + (resume or {}).get("wall_s", 0.0)
     for t in config.timesteps:
         if t in done:
             out["per_timesteps"].append(done[t])
@@ -193,8 +196,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
         out["per_timesteps"].append({"timesteps": t, "rows": rows,
                                      "tuning": {"crpi": crpi_table, "recipe": recipe_table}})
         if on_block is not None:
-            on_block({**out, "wall_s": time.perf_counter() - start + (resume or {}).get("wall_s", 0.0)})
-    out["wall_s"] = time.perf_counter() - start + (resume or {}).get("wall_s", 0.0)
+            on_block({**out, "wall_s": elapsed()})
+    out["wall_s"] = elapsed()
     return out
 
 
