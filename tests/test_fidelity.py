@@ -197,25 +197,45 @@ def test_constant_policy_and_recipe_labels():
         Recipe(alpha=2.0)
 
 
-def test_tuning_rule_picks_the_best_tuning_return_and_the_earlier_on_ties(monkeypatch):
+def test_tuning_rule_picks_the_closest_actions_among_returns_within_one_standard_error(monkeypatch):
     import snnrl.sweeps.fidelity as fidelity
     from snnrl.agents.evaluation import EpisodeResult
 
-    returns = {"max": 5.0, "max+crpi0.5": 7.0, "max+crpi1": 7.0}
+    # label: (episode returns, RMS action error); the best mean is 8, its standard error 1/sqrt(3) = 0.58
+    episodes = {"max": ([5, 5, 5], 0.1), "max+crpi0.5": ([7.5, 7.5, 7.5], 0.2), "max+crpi1": ([8, 9, 7], 0.3),
+                "mse": ([7.5, 7.5, 7.5], 0.2), "mse+spiking": ([6.9, 6.9, 6.9], 0.01)}
+    played = []
 
     class Builder:
-        env_id = "none"
+        env_id, actor = "none", random_actor()
 
         def policy(self, recipe, timesteps, metering=False):
+            played.append(recipe.label)
             return recipe.label
 
-    def fake_episodes(policy, env_id, *, episodes, seed, **_):
-        assert seed == 100 and episodes == 3
-        return [EpisodeResult(seed, returns[policy], 1, {}) for _ in range(episodes)]
+    def fake_episodes(policy, env_id, *, episodes, seed, teacher, **_):
+        assert seed == 100 and episodes == 3 and teacher is not None
+        returns, rms = fake[policy]
+        return [EpisodeResult(seed, r, 1, {}, action_error_rms=rms) for r in returns]
 
+    fake = episodes
     monkeypatch.setattr(fidelity, "run_episodes", fake_episodes)
-    best, table = fidelity.tune(Builder(), 4, [Recipe(), Recipe(alpha=0.5), Recipe(alpha=1.0)], seed=100, episodes=3)
-    assert best == Recipe(alpha=0.5) and [r["tuning_return"] for r in table] == [5.0, 7.0, 7.0]
+    candidates = [Recipe(), Recipe(alpha=0.5), Recipe(alpha=1.0), Recipe("mse"), Recipe("mse", "spiking")]
+    best, table = fidelity.tune(Builder(), 4, candidates, seed=100, episodes=3)
+    # within 8 - 0.58 = 7.42: crpi0.5, crpi1, mse; the closest actions: crpi0.5 and mse tie at 0.2, the earlier wins
+    assert best == Recipe(alpha=0.5) and [r["picked"] for r in table] == [False, True, False, False, False]
+    assert table[2]["tuning_return"] == 8 and table[2]["tuning_return_se"] == pytest.approx(3 ** -0.5)
+    # mse+spiking (6.9, just outside one standard error) is not picked despite its closest actions
+    assert table[4]["tuning_action_rms"] == 0.01
+    # a shared cache plays each candidate once; with one episode the rule is the best return
+    cache, played[:] = {}, []
+    fidelity.tune(Builder(), 4, candidates[:2], seed=100, episodes=3, measured=cache)
+    fidelity.tune(Builder(), 4, candidates, seed=100, episodes=3, measured=cache)
+    assert sorted(played) == sorted(r.label for r in candidates)
+    fake = {k: (v[0][:1], v[1]) for k, v in episodes.items()}
+    monkeypatch.setattr(fidelity, "run_episodes", lambda policy, env_id, *, episodes, seed, teacher, **_: [
+        EpisodeResult(seed, fake[policy][0][0], 1, {}, action_error_rms=fake[policy][1])])
+    assert fidelity.tune(Builder(), 4, candidates, seed=100, episodes=1)[0] == Recipe(alpha=1.0)
     with pytest.raises(ValueError, match="overlap"):
         fidelity.FidelityConfig(seed=0, episodes=30, tuning_seed=20)
     with pytest.raises(ValueError, match=r"ablation rows \['bogus'\]"):
