@@ -143,10 +143,21 @@ def fidelity(folder: str = "fidelity", command: str = "benchmarks/conversion_fid
     config = docs[0]["config"]
     head = (f"{config['episodes']} episodes per cell on seeds {config['seed']}–{config['seed'] + config['episodes'] - 1}; "
             f"every knob tuned on seeds {config['tuning_seed']}–{config['tuning_seed'] + config['tuning_episodes'] - 1} "
-            "(rule: highest mean tuning return, ties to the simpler candidate). Fidelity = (R_SNN − R_zero) / "
+            f"({_tuning_rules(docs)}). Fidelity = (R_SNN − R_zero) / "
             "(R_ANN − R_zero), R_zero the zero action on the same seeds; returns in 4 significant digits.\n\n")
     return head + _table(["teacher", "T", "ANN", "zero action", "plain", "CRPI alone", "recipe", "recipe chosen",
                           "recipe full episodes", "lag-1 plain", "lag-1 recipe", "recipe nJ/dec", "ANN nJ/dec"], rows)
+
+
+def _tuning_rules(docs: list[dict]) -> str:
+    """The tuning rule each document was measured under (its JSON's ``tuning_rule``), naming the teachers when the
+    table mixes files of two rules."""
+    rules: dict[str, list[str]] = {}
+    for doc in docs:
+        rules.setdefault(doc["tuning_rule"], []).append(f"`{doc['teacher']}`")
+    if len(rules) == 1:
+        return f"rule: {next(iter(rules))}"
+    return "rules: " + "; ".join(f"{rule} for {', '.join(teachers)}" for rule, teachers in rules.items())
 
 
 PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum "
@@ -459,6 +470,20 @@ def soft_dtw() -> str:
             + f"\nSTAER's divergence (forward + backward, batch 10) vs SoftDTWLossPyTorch: {staer}.\n")
 
 
+def continual_resnet19() -> str:
+    path = RESULTS / "continual_resnet19.json"
+    if not path.exists():
+        return _missing("ResNet19 iteration time", "benchmarks/continual_resnet19.py")
+    doc = _load(path)
+    rows = [[r["timesteps"], f"{r['s_per_iteration']:.1f}", f"{r['h_per_epoch_per_experience']:.1f}",
+             f"{r['days_paper_run']:.0f}"] for r in doc["raw"]]
+    return (f"Spiking ResNet19 ({doc['raw'][0]['parameters']:,} parameters), STAER, batch 32 + 32 replayed, "
+            f"{doc['config']['threads']} torch thread(s), data: {doc['config']['data']} "
+            f"(`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["T", "s / iteration", "h / epoch of one experience (313 iterations)",
+                      "days for the paper's 50 epochs × 5 experiences"], rows))
+
+
 SECTIONS: dict[str, Callable[[], str]] = {
     "hardware": hardware,
     "zoo": zoo,
@@ -468,6 +493,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "continual": continual,
     "continual-standard": continual_standard,
     "continual-neurons": lambda: continual("continual-neurons", "benchmarks/continual_neurons.py"),
+    "continual-resnet19": continual_resnet19,
     "fidelity": fidelity,
     "fidelity-ablation": fidelity_ablation,
     "pixel-fidelity": lambda: fidelity("pixel-fidelity", PIXEL_FIDELITY),

@@ -76,6 +76,44 @@ def test_resnet19_narrow_variant_trains_in_train_mode():
     assert net.features[0].layer.weight.grad is not None
 
 
+def _resnet19_benchmark():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "continual_resnet19.py"
+    spec = importlib.util.spec_from_file_location("continual_resnet19", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_resnet19_staer_runs_end_to_end_on_a_cifar_format_fixture(tmp_path, capsys):
+    """The full-width ResNet19 (the STAER paper's backbone) through ``snnrl continual`` on generated CIFAR-10 files."""
+    import json
+
+    from snnrl.cli import main
+    from snnrl.continual.datasets import load_dataset
+
+    bench = _resnet19_benchmark()
+    root = bench.write_cifar10_fixture(tmp_path / "data", train_per_class=1, test_per_class=1)
+    data = load_dataset("split-cifar10", root=root)
+    assert sorted(data.train_y.tolist()) == list(range(10)) and data.train_x.shape == (10, 3, 32, 32)
+    out = tmp_path / "out"
+    assert main(["continual", "--benchmark", "split-cifar10", "--backbone", "resnet19", "--strategy", "staer",
+                 "--timesteps", "2", "--batch-size", "5", "--train-per-class", "1", "--test-per-class", "1",
+                 "--experiences", "2", "--data-root", str(root), "--out", str(out), "--no-progress"]) == 0
+    run = json.loads(next(out.rglob("results.json")).read_text())
+    assert run["parameters"] == 12_569_226 and run["config"]["backbone"] == "resnet19"
+    assert len(run["class_il_matrix"]) == 2 and len(run["wall_s_per_experience"]) == 2
+    assert (out / "summary.json").is_file()
+    with pytest.raises(SystemExit):
+        bench.main(["--timesteps", "1"])
+    assert "--timesteps 1: STAER's contraction view needs T >= 2" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--data-root", str(tmp_path / "nowhere")])
+    assert "no such folder" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", ["mlp", "conv"])
 def test_causal_prefix_equals_shorter_run(name):
     net = _small(name)
