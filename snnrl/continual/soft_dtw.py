@@ -243,67 +243,74 @@ class _SoftDTWFromCost(torch.autograd.Function):
 # A batch of short sequences makes anti-diagonals of a few cells, so the torch recursion above spends its time in
 # dispatch. On CPU (numba installed) one compiled call per direction does everything for every pair, the cost
 # included, in float64 and in scaled units ``Q = -R / gamma``, ``c = -C / gamma``, where the soft-min is a
-# log-sum-exp:
-#     Q[i, j] = c[i, j] + logsumexp(Q[i-1, j-1], Q[i-1, j], Q[i, j-1])
-# and the backward weights are ``exp(Q[i, j] - Q[succ] + c[succ])``; the gradients follow from ``E`` directly:
+# log-sum-exp over the three predecessors ``a = Q[i-1, j-1]``, ``u = Q[i-1, j]``, ``v = Q[i, j-1]``:
+#     Q[i, j] = c[i, j] + top + log(exp(a - top) + exp(u - top) + exp(v - top)),   top = max(a, u, v)
+# (the term of ``top`` is exp(0) = 1, so a cell costs two exp and one log). The backward weight of a predecessor,
+# ``exp(Q[pred] - Q[i, j] + c[i, j])``, is its share ``exp(Q[pred] - top) / S`` of that soft-min, which the forward
+# pass stores (``shares [B, N, M, 3]``): the backward recursion then needs no exp at all. The gradients follow
+# from ``E`` directly:
 #     d/dx_i = sum_j E[i, j] (x_i - y_j),   d/dy_j = -sum_i E[i, j] (x_i - y_j).
 
 
-def _pairs_forward(x, y, gamma, neg_cost, table):  # pragma: no cover - compiled by numba
-    """Fill ``neg_cost [B, N, M]`` (``-C / gamma``) and ``table [B, N+1, M+1]`` (``Q``) for every pair."""
+def _pairs_forward(x, y, gamma, table, shares):  # pragma: no cover - compiled by numba
+    """Fill ``table [B, N+1, M+1]`` (``Q``) and ``shares [B, N, M, 3]`` (soft-min weights of the predecessors
+    ``a``, ``u``, ``v`` of every cell) for every pair."""
     batch, n, dim = x.shape
     m = y.shape[1]
     inv = 1.0 / gamma
     for b in range(batch):
-        for i in range(n):
-            for j in range(m):
-                total = 0.0
-                for d in range(dim):
-                    diff = np.float64(x[b, i, d]) - np.float64(y[b, j, d])
-                    total += diff * diff
-                neg_cost[b, i, j] = -0.5 * total * inv
-        q = table[b]
+        q, w = table[b], shares[b]
         q[:, :] = -np.inf
         q[0, 0] = 0.0
         for i in range(1, n + 1):
             for j in range(1, m + 1):
+                total = 0.0
+                for d in range(dim):
+                    diff = np.float64(x[b, i - 1, d]) - np.float64(y[b, j - 1, d])
+                    total += diff * diff
                 a, u, v = q[i - 1, j - 1], q[i - 1, j], q[i, j - 1]
                 top = max(a, max(u, v))
                 if top == -np.inf:
                     q[i, j] = -np.inf
-                else:
-                    q[i, j] = neg_cost[b, i - 1, j - 1] + top + np.log(np.exp(a - top) + np.exp(u - top)
-                                                                       + np.exp(v - top))
+                    w[i - 1, j - 1, 0] = w[i - 1, j - 1, 1] = w[i - 1, j - 1, 2] = 0.0
+                    continue
+                ea = 1.0 if a == top else np.exp(a - top)
+                eu = 1.0 if u == top else np.exp(u - top)
+                ev = 1.0 if v == top else np.exp(v - top)
+                norm = ea + eu + ev
+                q[i, j] = -0.5 * total * inv + top + np.log(norm)
+                scale = 1.0 / norm
+                w[i - 1, j - 1, 0], w[i - 1, j - 1, 1], w[i - 1, j - 1, 2] = ea * scale, eu * scale, ev * scale
 
 
-def _pairs_backward(x, y, neg_cost, table, grad_out, e, grad_x, grad_y):  # pragma: no cover - compiled by numba
-    """``E`` by the backward recursion for every pair, then ``grad_x``, ``grad_y`` (``grad_out`` per pair)."""
+def _pairs_backward(x, y, shares, grad_out, e, grad_x, grad_y):  # pragma: no cover - compiled by numba
+    """``E`` by the backward recursion for every pair (weights from ``shares``), then ``grad_x``, ``grad_y``
+    (``grad_out`` per pair)."""
     batch, n, dim = x.shape
     m = y.shape[1]
     for b in range(batch):
-        q, c, eb = table[b], neg_cost[b], e[b]
-        for i in range(n, 0, -1):
-            for j in range(m, 0, -1):
-                if i == n and j == m:
-                    eb[i - 1, j - 1] = 1.0
+        w, eb = shares[b], e[b]
+        for i in range(n - 1, -1, -1):                  # 0-based cells; successors (i+1, j) u, (i, j+1) v, (i+1, j+1) a
+            for j in range(m - 1, -1, -1):
+                if i == n - 1 and j == m - 1:
+                    eb[i, j] = 1.0
                     continue
                 total = 0.0
-                here = q[i, j]
-                if i < n:
-                    total += eb[i, j - 1] * np.exp(here - q[i + 1, j] + c[i, j - 1])
-                if j < m:
-                    total += eb[i - 1, j] * np.exp(here - q[i, j + 1] + c[i - 1, j])
-                if i < n and j < m:
-                    total += eb[i, j] * np.exp(here - q[i + 1, j + 1] + c[i, j])
-                eb[i - 1, j - 1] = total
+                if i < n - 1:
+                    total += eb[i + 1, j] * w[i + 1, j, 1]
+                if j < m - 1:
+                    total += eb[i, j + 1] * w[i, j + 1, 2]
+                if i < n - 1 and j < m - 1:
+                    total += eb[i + 1, j + 1] * w[i + 1, j + 1, 0]
+                eb[i, j] = total
         g = grad_out[b]
         for i in range(n):
             for j in range(m):
-                w = g * eb[i, j]
-                if w == 0.0:
+                weight = g * eb[i, j]
+                if weight == 0.0:
                     continue
                 for d in range(dim):
-                    diff = w * (np.float64(x[b, i, d]) - np.float64(y[b, j, d]))
+                    diff = weight * (np.float64(x[b, i, d]) - np.float64(y[b, j, d]))
                     grad_x[b, i, d] += diff
                     grad_y[b, j, d] -= diff
 
@@ -328,22 +335,25 @@ class _SoftDTWPairs(torch.autograd.Function):
         forward, _ = _CPU_KERNELS
         xs, ys = x.detach().contiguous().numpy(), y.detach().contiguous().numpy()
         batch, n, m = xs.shape[0], xs.shape[1], ys.shape[1]
-        neg_cost = np.empty((batch, n, m))
         table = np.empty((batch, n + 1, m + 1))
-        forward(xs, ys, gamma, neg_cost, table)
-        ctx.gamma, ctx.arrays = gamma, (xs, ys, neg_cost, table)
-        return torch.from_numpy(table[:, n, m] * -gamma).to(x.dtype)
+        shares = np.empty((batch, n, m, 3))
+        forward(xs, ys, gamma, table, shares)
+        value = table[:, n, m] * -gamma
+        if not np.isfinite(value).all():        # every x_i meets every y_j: a NaN or inf in either shows here
+            _check_finite(x, y)
+        ctx.arrays = (xs, ys, shares)
+        return torch.from_numpy(value.astype(xs.dtype, copy=False))
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output: torch.Tensor):  # type: ignore[override]
         _, backward = _CPU_KERNELS
-        xs, ys, neg_cost, table = ctx.arrays
-        e = np.empty(neg_cost.shape)
+        xs, ys, shares = ctx.arrays
+        e = np.empty(shares.shape[:3])
         grad_x, grad_y = np.zeros(xs.shape), np.zeros(ys.shape)
-        backward(xs, ys, neg_cost, table, grad_output.detach().double().contiguous().numpy(), e, grad_x, grad_y)
-        dtype = grad_output.dtype
-        return torch.from_numpy(grad_x).to(dtype), torch.from_numpy(grad_y).to(dtype), None
+        backward(xs, ys, shares, np.ascontiguousarray(grad_output.numpy(), dtype=np.float64), e, grad_x, grad_y)
+        return (torch.from_numpy(grad_x.astype(xs.dtype, copy=False)),
+                torch.from_numpy(grad_y.astype(ys.dtype, copy=False)), None)
 
 
 def _soft_dtw_checked(x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -352,10 +362,7 @@ def _soft_dtw_checked(x: torch.Tensor, y: torch.Tensor, gamma: float) -> torch.T
     Every ``x_i`` meets every ``y_j`` in the cost, so a NaN or inf in either makes the value non-finite: one check of
     the value replaces two of the inputs (which then name the culprit)."""
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and _cpu_kernels() is not None:
-        value = _SoftDTWPairs.apply(x, y, gamma)
-        if not bool(torch.isfinite(value).all()):
-            _check_finite(x, y)
-        return value
+        return _SoftDTWPairs.apply(x, y, gamma)         # checks its value
     cost = _half_squared_distances(x, y)
     if not bool(torch.isfinite(cost).all()):
         _check_finite(x, y)
