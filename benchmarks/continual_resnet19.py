@@ -18,7 +18,7 @@ the accuracies do and are not reported. Writes ``benchmarks/results/continual_re
 
 Usage::
 
-    .venv/bin/python benchmarks/continual_resnet19.py                    # T 2 and 4, 2 iterations each
+    .venv/bin/python benchmarks/continual_resnet19.py                    # T 2 and 4, one iteration each
     .venv/bin/python benchmarks/continual_resnet19.py --data-root DATA --timesteps 2 --iterations 5
 """
 
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", type=Path, default=None,
                    help="folder with cifar-10-batches-py/ (default: a generated fixture of random pixels)")
     p.add_argument("--timesteps", type=int, nargs="+", default=[2, 4])
-    p.add_argument("--iterations", type=int, default=2, help="timed mini-batches per experience (default 2)")
+    p.add_argument("--iterations", type=int, default=1, help="timed mini-batches per experience (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
