@@ -9,7 +9,7 @@ distilled by
 :func:`snnrl.agents.pixel_teacher.distill_pixel_actor` at its defaults (rollout seeds 30,000+). Evaluation: 10
 episodes seeded 1000-1009 (the zoo's evaluation seeds), the CNN in the pixel env and the state teacher in the state
 env from the same initial states, and the zero action as reference. The CNN is cached in ``--work-dir`` (a rerun
-only evaluates). Writes ``benchmarks/results/pixel_teachers.json`` and, for CNNs that pass, the zoo entry
+only evaluates; a killed distillation resumes from its last round, saved beside it). Writes ``benchmarks/results/pixel_teachers.json`` and, for CNNs that pass, the zoo entry
 ``pixel-NAME`` (``snnrl/zoo``).
 
 Usage::
@@ -23,8 +23,10 @@ A CNN distilled with other ``--rounds`` / ``--rollout-steps`` than the cached on
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, replace
@@ -39,6 +41,7 @@ from snnrl.agents.pixel_teacher import PixelDistillationConfig, distill_pixel_ac
 from snnrl.agents.policy import AnnPolicy, ConstantPolicy
 from snnrl.agents.zoo import add_to_zoo, load_teacher
 from snnrl.envs.pixels import pixel_env_id
+from snnrl.io import atomic_write_json
 from snnrl.results import load_result, write_result
 from snnrl.sweeps.statistics import fidelity_score
 
@@ -74,10 +77,18 @@ def main(argv: list[str] | None = None) -> int:
         if cnn is not None and json.dumps(meta.get("config")) == json.dumps(asdict(config)):
             wall = meta.get("distillation_wall_s")                       # distilled with this budget: reuse
         else:
-            cnn = distill_pixel_actor(teacher, env_id, config, progress=lambda line: print(f"{name}: {line}",
-                                                                                             flush=True))
-            wall = time.perf_counter() - start
+            budget = hashlib.sha256(json.dumps(asdict(config)).encode()).hexdigest()[:8]
+            rounds = args.work_dir / f"pixel-{name}-repeat{args.action_repeat}-rounds-{budget}"   # resumable
+            clock = rounds / "elapsed.json"                              # wall time of earlier, killed runs
+            before = json.loads(clock.read_text())["wall_s"] if clock.exists() else 0.0
+
+            def progress(line: str, name: str = name, clock: Path = clock, before: float = before) -> None:
+                print(f"{name}: {line}", flush=True)
+                atomic_write_json(clock, {"wall_s": before + time.perf_counter() - start})
+            cnn = distill_pixel_actor(teacher, env_id, config, checkpoint_dir=rounds, progress=progress)
+            wall = before + time.perf_counter() - start
             save_actor(cached, cnn, meta={"state_teacher": name, "config": asdict(config), "distillation_wall_s": wall})
+            shutil.rmtree(rounds)
         evaluate = dict(episodes=EVAL_EPISODES, seed=EVAL_SEED)
         pixel = [e.episode_return for e in run_episodes(AnnPolicy(cnn, metering=False), env_id, **evaluate)]
         state = [e.episode_return for e in run_episodes(AnnPolicy(teacher, metering=False), entry["env_id"],

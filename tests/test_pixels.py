@@ -6,6 +6,7 @@ import glob
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -121,6 +122,40 @@ def test_labelled_rollout_labels_each_frame_with_the_state_teachers_action_on_it
     cnn = pixel_teacher.distill_pixel_actor(teacher, "snnrl/InvertedPendulumPixels-v5", config)
     assert fits == [8, 12]                                         # round 1 refits on the aggregated frames
     assert cnn.obs_shape == (9, 84, 84) and cnn.info.algo == "DAgger"
+
+
+@needs_gl
+def test_pixel_distillation_killed_after_a_round_resumes_to_the_uninterrupted_result(tmp_path):
+    import torch
+
+    import snnrl.agents.pixel_teacher as pixel_teacher
+    from snnrl.agents.zoo import load_teacher
+
+    teacher, _ = load_teacher("td3-invertedpendulum")
+    env_id = "snnrl/InvertedPendulumPixels-v5"
+    config = pixel_teacher.PixelDistillationConfig(rounds=2, teacher_steps=6, rollout_steps=4, envs=2, epochs=1,
+                                                   channels=(4, 4, 4), hidden=8)
+    reference = pixel_teacher.distill_pixel_actor(teacher, env_id, config)
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_round_1(line: str) -> None:
+        if "round 1:" in line:
+            raise Killed
+
+    folder = tmp_path / "rounds"
+    with pytest.raises(Killed):
+        pixel_teacher.distill_pixel_actor(teacher, env_id, config, progress=kill_after_round_1, checkpoint_dir=folder)
+    assert sorted(p.name for p in folder.iterdir()) == ["rollout-0.pt", "rollout-1.pt", "student.pt"]
+    lines: list[str] = []
+    resumed = pixel_teacher.distill_pixel_actor(teacher, env_id, config, progress=lines.append, checkpoint_dir=folder)
+    assert lines[0].startswith("pixel distillation: resuming") and "round 1" in lines[0]
+    assert [line.split(":")[0] for line in lines[1:]] == ["pixel distillation round 2"]   # rounds 0-1 not redone
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="another env or config"):
+        pixel_teacher.distill_pixel_actor(teacher, env_id, replace(config, lr=1e-3), checkpoint_dir=folder)
 
 
 @needs_gl

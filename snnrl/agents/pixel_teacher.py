@@ -7,7 +7,8 @@ the current CNN act, labels the frames it visits, aggregates them with all earli
 of it (MSE of the actions scaled to [-1, 1]). The CNN is NatureCNN-shaped with ReLUs
 (:func:`pixel_actor`), so it converts to a spiking actor like an SB3 ``CnnPolicy``; it is trained on pixels
 divided by 255 and that division is folded into its first convolution, so the exported actor takes raw 8-bit
-values as SB3's would.
+values as SB3's would. With a ``checkpoint_dir`` every round's frames and the student after every refit are saved
+there, and a killed run resumes from them (the result equals an uninterrupted run's).
 
 Example
 -------
@@ -20,8 +21,10 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,10 +33,13 @@ from torch import nn
 from snnrl.agents.actor import ActorInfo, TeacherActor
 from snnrl.agents.conversion import observation_rows
 from snnrl.agents.distillation import SeededEpisodes, fit_actions
+from snnrl.io import load_versioned, save_versioned
 
 __all__ = ["PixelDistillationConfig", "pixel_actor", "labelled_rollout", "distill_pixel_actor"]
 
 logger = logging.getLogger("snnrl")
+
+CHECKPOINT_KIND, CHECKPOINT_VERSION = "snnrl-pixel-distillation", 1
 
 
 @dataclass(frozen=True)
@@ -126,11 +132,14 @@ def labelled_rollout(act: Callable[[np.ndarray, np.ndarray], np.ndarray], teache
 
 
 def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistillationConfig = PixelDistillationConfig(),
-                        *, progress: Callable[[str], None] | None = None) -> TeacherActor:
+                        *, progress: Callable[[str], None] | None = None,
+                        checkpoint_dir: str | os.PathLike[str] | None = None) -> TeacherActor:
     """DAgger-distil the state ``teacher`` into a CNN actor on the pixel env ``env_id`` (module docstring).
 
     Returns the CNN as a :class:`~snnrl.agents.actor.TeacherActor` on raw 8-bit frames (``info.algo`` is
-    ``"DAgger"``), ready for :func:`~snnrl.agents.conversion.convert_actor`.
+    ``"DAgger"``), ready for :func:`~snnrl.agents.conversion.convert_actor`. ``checkpoint_dir``: where each
+    round's labelled frames (``rollout-K.pt``) and the student after each refit (``student.pt``) are saved and
+    resumed from; a folder of another env or config raises ``ValueError``.
     """
     import gymnasium as gym
 
@@ -148,6 +157,13 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
                                   hidden=config.hidden))
     generator = torch.Generator().manual_seed(config.seed)
     tell = progress or (lambda line: logger.info("%s", line))
+    folder = None if checkpoint_dir is None else Path(checkpoint_dir)
+    identity = {"env_id": env_id, "config": asdict(config)}
+
+    def save(name: str, payload: dict) -> None:
+        if folder is not None:
+            save_versioned(folder / name, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION,
+                           payload={**identity, **payload})
 
     def teacher_acts(frames: np.ndarray, states: np.ndarray) -> np.ndarray:
         return teacher(torch.from_numpy(states)).numpy()
@@ -156,18 +172,44 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
         with torch.no_grad():
             return student(torch.from_numpy(frames)).numpy()
 
-    data, labels = labelled_rollout(teacher_acts, teacher, env_id, steps=config.teacher_steps, envs=config.envs,
-                                    seed=config.seed)
-    for round_ in range(config.rounds + 1):
+    def rollout(round_: int) -> tuple[torch.Tensor, torch.Tensor]:
+        path = None if folder is None else folder / f"rollout-{round_}.pt"
+        if path is not None and path.exists():
+            saved = _load_checkpoint(path, identity)
+            return saved["frames"], saved["labels"]
+        steps, seed = ((config.teacher_steps, config.seed) if round_ == 0
+                       else (config.rollout_steps, config.seed + 1000 * round_))
+        frames, labels = labelled_rollout(teacher_acts if round_ == 0 else student_acts, teacher, env_id,
+                                          steps=steps, envs=config.envs, seed=seed)
+        if path is not None:
+            save(path.name, {"frames": frames, "labels": labels})
+        return frames, labels
+
+    first = 0
+    if folder is not None and (folder / "student.pt").exists():
+        saved = _load_checkpoint(folder / "student.pt", identity)
+        student.load_state_dict(saved["student"])
+        generator.set_state(saved["generator"])
+        first = saved["fitted"] + 1
+        tell(f"pixel distillation: resuming {folder} after round {saved['fitted']}")
+    parts = [rollout(r) for r in range(first)]                     # saved rounds, read back
+    for round_ in range(first, config.rounds + 1):                 # round 0: the state teacher acts; then the CNN
+        parts.append(rollout(round_))
+        data, labels = torch.cat([f for f, _ in parts]), torch.cat([y for _, y in parts])
         loss = fit_actions(student, data, labels, config, generator, teacher.action_low, teacher.action_high)
+        save("student.pt", {"fitted": round_, "student": student.state_dict(), "generator": generator.get_state()})
         tell(f"pixel distillation round {round_}: loss {loss:.3g} on {data.shape[0]} frames")
-        if round_ == config.rounds:
-            break
-        new, new_labels = labelled_rollout(student_acts, teacher, env_id, steps=config.rollout_steps,
-                                           envs=config.envs, seed=config.seed + 1000 * (round_ + 1))
-        data, labels = torch.cat([data, new]), torch.cat([labels, new_labels])
     actor = copy.deepcopy(student.actor).eval()
-    first = next(m for m in actor.hidden if isinstance(m, nn.Conv2d))
+    first_conv = next(m for m in actor.hidden if isinstance(m, nn.Conv2d))
     with torch.no_grad():
-        first.weight.div_(255.0)                                     # raw 8-bit frames in, as SB3's CnnPolicy
+        first_conv.weight.div_(255.0)                                # raw 8-bit frames in, as SB3's CnnPolicy
     return actor
+
+
+def _load_checkpoint(path: Path, identity: dict) -> dict:
+    """A checkpoint of this distillation (same env and config), else ``ValueError`` naming the folder."""
+    saved = load_versioned(path, kind=CHECKPOINT_KIND, version=CHECKPOINT_VERSION)
+    if {k: saved.get(k) for k in identity} != identity:
+        raise ValueError(f"{path.parent} holds a pixel distillation of another env or config "
+                         f"({saved.get('env_id')}); give an empty folder or the same settings.")
+    return saved
