@@ -160,7 +160,7 @@ def _tuning_rules(docs: list[dict]) -> str:
     return "rules: " + "; ".join(f"{rule} for {', '.join(teachers)}" for rule, teachers in rules.items())
 
 
-PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum "
+PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum pixel-td3-reacher "
                   "--timesteps 4 8 16 "
                   "--tuning-episodes 10 --ablation plain --calibration-steps 2000 --out benchmarks/results/pixel-fidelity")
 """The pixel teachers' protocol as run (tuning budget 10 episodes per candidate; rows plain, CRPI, recipe)."""

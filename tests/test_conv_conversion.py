@@ -267,3 +267,53 @@ def test_conv_spiking_policy_file_round_trip_gives_the_same_actions(tmp_path):
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(ArtifactError):
         SpikingPolicy.load(path)
+
+
+def test_distilling_a_pixel_actor_fits_in_frame_units_and_keeps_its_first_layer(monkeypatch):
+    """A pixel actor takes raw 8-bit frames with 1/255 folded into its first layer; fine-tuned in those units, Adam
+    (steps of about ``lr`` per weight) wipes that layer out. The distillation fits in pixels / 255 instead."""
+    import snnrl.agents.distillation as distillation
+    from snnrl.agents.conversion import thresholds_from_activations
+
+    actor = conv_actor(3)
+    with torch.no_grad():
+        actor.hidden[0].weight.div_(255.0)                         # as pixel_teacher exports its CNN
+    frames = (255 * observations(128, seed=4)).to(torch.uint8)
+    data = frames.float()
+    with torch.no_grad():
+        labels = actor(data)
+    thresholds = thresholds_from_activations(actor.hidden_activations(data))
+    snn = convert_actor(actor, thresholds)
+    config = distillation.DistillationConfig(epochs=3, batch_size=32)
+
+    def error_after(fit) -> float:
+        student = distillation._SpikingStudent(snn, 8)
+        fit(student, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            return float(((student(data) - labels) ** 2).mean())
+
+    before = error_after(lambda student, gen: None)
+    in_frame_units = error_after(lambda student, gen: distillation._fit_in_frame_units(
+        student, data, labels, config, gen, actor))
+    raw_units = error_after(lambda student, gen: distillation.fit_actions(
+        student, data, labels, config, gen, actor.action_low, actor.action_high))
+    print(f"action MSE: before {before:.3g}, fitted in frame units {in_frame_units:.3g}, in raw units {raw_units:.3g}")
+    assert in_frame_units < before                                  # the fit improves the spiking actor
+    assert raw_units > 3 * before                                   # the failure it prevents
+    student = distillation._SpikingStudent(snn, 8)
+    distillation._fit_in_frame_units(student, data, labels, config, torch.Generator().manual_seed(0), actor)
+    with torch.no_grad():
+        scale = student.snn.input_layer.weight.abs().mean() / snn.input_layer.weight.abs().mean()
+    assert 0.5 < float(scale) < 2                                   # folded back: raw frames in, as before
+    fits = []
+    real = distillation._fit_in_frame_units
+
+    def spy(*args, **kwargs):
+        fits.append(args[1].shape[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(distillation, "_fit_in_frame_units", spy)
+    monkeypatch.setattr(distillation, "visited_states", lambda *a, **k: frames[:16])   # no env: the same frames
+    distillation.distill_actor(actor, "unused", thresholds, 8, frames,
+                               config=distillation.DistillationConfig(rounds=1, epochs=1))
+    assert len(fits) == 2                                           # distill_actor takes that path on frames

@@ -215,6 +215,26 @@ def fit_actions(student: nn.Module, states: torch.Tensor, targets: torch.Tensor,
     return float(loss.detach())
 
 
+def _fit_in_frame_units(model: nn.Module, data: torch.Tensor, labels: torch.Tensor, config: Any,
+                        generator: torch.Generator, actor: TeacherActor) -> float:
+    """:func:`fit_actions` of a student on 8-bit frames, in the units its CNN was trained in (pixels / 255).
+
+    A pixel actor takes raw frames with the 1/255 folded into its first layer (:mod:`snnrl.agents.pixel_teacher`),
+    so that layer's weights are 255 times smaller than the others while Adam moves every weight by about ``lr``:
+    fine-tuned as it is, the first layer is wiped out in a few steps. The fit runs on ``frames / 255`` with that
+    layer's weights times 255 (the same function), and the weights are folded back afterwards.
+    """
+    first = (model.snn.input_layer if isinstance(model, _SpikingStudent)
+             else next(m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))))
+    with torch.no_grad():
+        first.weight.mul_(255.0)
+    try:
+        return fit_actions(model, data / 255.0, labels, config, generator, actor.action_low, actor.action_high)
+    finally:
+        with torch.no_grad():
+            first.weight.div_(255.0)
+
+
 def distill_actor(actor: TeacherActor, env_id: str, thresholds: list[torch.Tensor], timesteps: int,
                   states: torch.Tensor, *, student: str = "spiking", crpi: CRPIConfig | None = None,
                   config: DistillationConfig = DistillationConfig()) -> SpikingActor:
@@ -231,6 +251,9 @@ def distill_actor(actor: TeacherActor, env_id: str, thresholds: list[torch.Tenso
         ``"spiking"`` or ``"qcfs"``.
     crpi
         CRPI of the spiking policy that collects the DAgger states.
+
+    On 8-bit frames (``uint8`` states) the student is fitted in the units of pixels / 255, as the pixel teacher
+    was trained (:func:`_fit_in_frame_units`).
     """
     check_timesteps(timesteps)
     if student not in STUDENTS:
@@ -245,8 +268,12 @@ def distill_actor(actor: TeacherActor, env_id: str, thresholds: list[torch.Tenso
     data = states.float()
     with torch.no_grad():
         labels = actor(data)
+    frames = states.dtype == torch.uint8
     for round_ in range(config.rounds + 1):
-        loss = fit_actions(model, data, labels, config, generator, actor.action_low, actor.action_high)
+        if frames:
+            loss = _fit_in_frame_units(model, data, labels, config, generator, actor)
+        else:
+            loss = fit_actions(model, data, labels, config, generator, actor.action_low, actor.action_high)
         logger.info("distillation round %d: loss %.3g on %d states", round_, loss, data.shape[0])
         if round_ == config.rounds:
             break
