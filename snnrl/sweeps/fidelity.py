@@ -124,11 +124,10 @@ def tune(builder: RecipeBuilder, timesteps: int, candidates: Sequence[Recipe], *
             results = run_episodes(builder.policy(recipe, timesteps, metering=False), builder.env_id,
                                    episodes=episodes, seed=seed, teacher=teacher)
             returns = np.array([e.episode_return for e in results])
-            errors = [e.action_error_rms for e in results if e.action_error_rms is not None]
             measured[recipe] = {"tuning_return": float(returns.mean()),
                                 "tuning_return_se": float(returns.std(ddof=1) / np.sqrt(len(returns)))
                                 if len(returns) > 1 else 0.0,
-                                "tuning_action_rms": float(np.mean(errors)) if errors else float("inf")}
+                                "tuning_action_rms": float(np.mean([e.action_error_rms for e in results]))}
         table.append({"recipe": recipe.label, **measured[recipe]})
     best = max(range(len(candidates)), key=lambda i: (table[i]["tuning_return"], -i))
     bar = table[best]["tuning_return"] - table[best]["tuning_return_se"]
