@@ -5,13 +5,17 @@ Rule (written into the result): every candidate runs spiking STAER at buffer 200
 mode (:func:`snnrl.continual.benchmarks.class_incremental` ``validation=0.1``: 10 % of every class's training images
 held out and used as the evaluation stream, the test set never read), seeds ``--seeds`` (default: seed 0 only);
 the candidate with the highest mean validation class-IL accuracy wins (ties: the earlier candidate, the library
-default first). ``benchmarks/continual_standard.py`` then runs ER, DER++ and STAER with the winner on the test set.
+default first). ``--stage 2`` then starts from the stage-1 winner recorded in ``tuning.json`` and tries one change
+at a time (the hidden neuron, per-timestep cross-entropy, a faster rate), the winner itself re-run first, under the
+same rule; it adds its rows to the file and replaces the choice. ``benchmarks/continual_standard.py`` then runs ER,
+DER++ and STAER with the choice on the test set.
 
 Writes ``benchmarks/results/continual-standard/<benchmark>/tuning.json``.
 
 Usage::
 
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 2
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import torch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
 WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-tuning"
-KNOBS = ("optimizer", "lr", "staer_beta", "staer_alpha1", "timesteps")   # the ContinualConfig fields tuned
+KNOBS = ("optimizer", "lr", "staer_beta", "staer_alpha1", "timesteps")   # the ContinualConfig fields tuned (stage 1)
+STAGE2_KNOBS = KNOBS + ("neuron", "ce_mode")
 _DEFAULT = {"optimizer": "adamw", "lr": 3e-3, "staer_beta": 1e-4, "staer_alpha1": 0.5, "timesteps": 4}
 CANDIDATES = [{**_DEFAULT, **change} for change in (   # the first is the library default
     {}, {"lr": 1e-3}, {"optimizer": "sgd", "lr": 0.03}, {"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.3},
@@ -36,13 +41,23 @@ CANDIDATES = [{**_DEFAULT, **change} for change in (   # the first is the librar
     {"optimizer": "sgd", "lr": 0.3, "staer_beta": 0.1}, {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.1,
                                                          "staer_alpha1": 1.0},
     {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.1, "timesteps": 8})]
+STAGE2_CHANGES = ({}, {"neuron": "plif"}, {"neuron": "selfpred-lif"}, {"ce_mode": "per_timestep"}, {"lr": 0.3})
+"""Stage 2: one change at a time from the stage-1 winner (first: the winner itself, re-run)."""
 VALIDATION = 0.1
+
+
+def _tag(config, defaults: dict) -> str:
+    """Run-folder suffix naming every knob that differs from ``defaults``."""
+    tag = f"-lr{config.lr:g}-beta{config.staer_beta:g}"
+    tag += (f"-a{config.staer_alpha1:g}" if config.staer_alpha1 != _DEFAULT["staer_alpha1"] else "") + (
+        f"-T{config.timesteps}" if config.timesteps != _DEFAULT["timesteps"] else "")
+    return tag + ("-tsce" if config.ce_mode == "per_timestep" else "")
 
 
 def main(argv: list[str] | None = None) -> int:
     from snnrl.backends import LocalBackend
     from snnrl.continual.experiment import ContinualConfig
-    from snnrl.results import write_result
+    from snnrl.results import load_result, write_result
     from snnrl.sweeps.continual import continual_grid, run_continual_grid
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -51,17 +66,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--work-dir", type=Path, default=WORK)
     p.add_argument("--out", type=Path, default=None)
+    p.add_argument("--stage", type=int, choices=(1, 2), default=1,
+                   help="1: the coarse grid; 2: one change at a time from the stage-1 winner in the --out file")
     args = p.parse_args(argv)
+    out = args.out or RESULTS / args.benchmark / "tuning.json"
+    earlier = None
+    if args.stage == 2:
+        if not out.exists():
+            p.error(f"--stage 2: no {out}; run stage 1 first (`benchmarks/continual_tuning.py --benchmark "
+                    f"{args.benchmark}`)")
+        earlier = load_result(out, benchmark="continual-tuning")
+        first = max(earlier["raw"]["candidates"], key=lambda r: r["mean"])   # stage 1's winner (rerunnable)
+        winner = {"neuron": "lif", "ce_mode": "mean", **{k: first[k] for k in KNOBS}}
+        candidates = [{**winner, **change} for change in STAGE2_CHANGES]
+    else:
+        candidates = CANDIDATES
     torch.set_num_threads(1)
     base = ContinualConfig(benchmark=args.benchmark, strategy="staer", buffer_size=200, validation=VALIDATION)
     tasks = []
-    for candidate in CANDIDATES:
+    for candidate in candidates:
         config = replace(base, **candidate)
-        tag = f"-lr{config.lr:g}-beta{config.staer_beta:g}"
-        tag += (f"-a{config.staer_alpha1:g}" if config.staer_alpha1 != _DEFAULT["staer_alpha1"] else "") + (
-            f"-T{config.timesteps}" if config.timesteps != _DEFAULT["timesteps"] else "")
         tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[200], seeds=range(args.seeds),
-                                out_dir=args.work_dir / args.benchmark, tag=tag)
+                                out_dir=args.work_dir / args.benchmark, tag=_tag(config, _DEFAULT))
     backend = LocalBackend(workers=args.workers)
     try:
         groups = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
@@ -70,24 +96,29 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         backend.close()
     rows = []
-    for candidate, label in zip(CANDIDATES, groups):
+    for candidate, label in zip(candidates, groups):
         runs = groups[label]
         accs = [r["class_il_accuracy"] for r in runs]
         rows.append({"label": label, **candidate, "validation_class_il": accs, "mean": sum(accs) / len(accs),
                      "wall_s": [r["wall_s"] for r in runs]})
     best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
-    out = args.out or RESULTS / args.benchmark / "tuning.json"
+    knobs = KNOBS if args.stage == 1 else STAGE2_KNOBS
+    rule = ("highest mean validation class-IL of spiking STAER at buffer 200 (held-out 10% of the training images; "
+            "test set never read); ties: the earlier candidate")
+    raw = {"candidates": rows}
+    if earlier is not None:
+        rule += "; stage 2: the same rule over one change at a time from the stage-1 winner (the winner re-run first)"
+        raw = {"candidates": earlier["raw"]["candidates"], "stage2_candidates": rows}
     write_result(out, benchmark="continual-tuning",
                  config={"benchmark": args.benchmark, "strategy": "staer", "buffer_size": 200,
-                         "validation": VALIDATION, "seeds": list(range(args.seeds)),
-                         "rule": "highest mean validation class-IL of spiking STAER at buffer 200 (held-out 10% of "
-                                 "the training images; test set never read); ties: the earlier candidate"},
-                 seed=0, raw={"candidates": rows},
-                 summary={"chosen": {k: best[k] for k in KNOBS},
+                         "validation": VALIDATION, "seeds": list(range(args.seeds)), "stages": args.stage,
+                         "rule": rule},
+                 seed=0, raw=raw,
+                 summary={"chosen": {k: best[k] for k in knobs},
                           "chosen_validation_class_il": best["mean"]})
     for r in rows:
         print(f"{r['label']:40s} {100 * r['mean']:.2f}")
-    print("chosen:", {k: best[k] for k in KNOBS}, f"-> {out}")
+    print("chosen:", {k: best[k] for k in knobs}, f"-> {out}")
     return 0
 
 

@@ -237,6 +237,8 @@ def continual_standard() -> str:
             c = t["summary"]["chosen"]
             extra = "".join(f", {name} {c[key]:g}" for key, name in (("staer_alpha1", "STAER α1"),
                                                                       ("timesteps", "T")) if key in c)
+            extra += "".join(f", {name} {c[key]}" for key, name in (("neuron", "neuron"), ("ce_mode", "CE"))
+                             if key in c)
             title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "
                       f"were chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
         rows = []

@@ -9,13 +9,13 @@ __all__ = ["STRATEGIES", "NEURONS", "OPTIMIZERS", "ERConfig", "DERPPConfig", "ST
 STRATEGIES = ("naive", "er", "derpp", "staer")
 
 NEURONS = ("lif", "plif", "selfpred-lif", "atmn", "relu")
-"""Hidden neurons of the continual backbones; ``relu`` is the non-spiking twin (:class:`snnrl.neurons.ReLUUnit`)."""
+"""Hidden neurons of the continual backbones by name (:func:`snnrl.continual.backbones.named_neuron`): the STAER
+LIF, parametric LIF, LIF with a self-prediction current, the ternary ATMN neuron; ``relu`` is the non-spiking twin
+(:class:`snnrl.neurons.ReLUUnit`)."""
 
 OPTIMIZERS = ("adamw", "sgd")
 """``adamw``: AdamW with a cosine schedule restarted at every experience (the STAER reference's setup); ``sgd``:
 plain SGD at a constant rate (the DER paper's, and Avalanche's ANN rows')."""
-"""Hidden neurons of the backbones by name (:func:`snnrl.continual.backbones.named_neuron`): the STAER LIF,
-parametric LIF, LIF with a self-prediction current, the ternary ATMN neuron."""
 
 
 @dataclass(frozen=True)
