@@ -211,7 +211,8 @@ def continual(folder: str = "continual", script: str = "benchmarks/continual_lea
         cfg = next(iter(doc["groups"].values()))["config"]
         subset = (f"{cfg['train_per_class']} training images per class" if cfg.get("train_per_class")
                   else "full training set")
-        return (f"**{cfg['benchmark']}** ({cfg['backbone']} backbone, T={cfg['timesteps']}, {subset}, "
+        optimizer = f"{'SGD' if cfg.get('optimizer') == 'sgd' else 'AdamW'} {cfg['lr']:g}"
+        return (f"**{cfg['benchmark']}** ({cfg['backbone']} backbone, T={cfg['timesteps']}, {optimizer}, {subset}, "
                 f"{cfg['epochs']} epoch(s), batch {cfg['batch_size']}; `{path.relative_to(ROOT)}`)")
 
     def row(label: str, g: dict) -> list[Any]:
