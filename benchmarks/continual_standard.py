@@ -2,7 +2,7 @@
 1 epoch, batch 10, buffers 200 and 500, seeds 0-2.
 
 Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnrl.continual.ann_baselines`), the
-project's spiking ER / DER++ / STAER (LIF MLP, T=4) and their ANN twins (the same backbone, strategies, data, class
+project's spiking ER / DER++ / STAER (an MLP of the chosen neuron) and their ANN twins (the same backbone, strategies, data, class
 orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate,
 STAER weights and timesteps of our runs are those ``benchmarks/continual_tuning.py`` chose on a validation split held
 out of the training images (``tuning.json`` beside the summary; run it first); nothing is chosen on the test set.
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
                 groups.setdefault(label, []).append(result)
                 print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}", flush=True)
     tasks = []
-    for neuron in ("lif", "relu"):                          # spiking runs and their ANN twins
+    for neuron in (base.neuron, "relu"):                    # spiking runs (the chosen neuron) and their ANN twins
         tasks += continual_grid(replace(base, neuron=neuron), strategies=["er", "derpp", "staer"],
                                 buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
                                 out_dir=args.work_dir / args.benchmark)

@@ -16,7 +16,8 @@ A ``--threshold-scale`` other than 1 writes to ``<teacher>-threshold<scale>/`` b
 ``--protocol`` runs the tuned fidelity protocol instead (:mod:`snnrl.sweeps.fidelity`: every knob chosen on
 episodes seeded 100-129, rows reported on seeds 0-29, fidelity score against the zero action) and writes
 ``benchmarks/results/fidelity/<teacher>.json``; a teacher whose file exists is skipped (resume), ``--force``
-re-runs it; each finished ``T`` is checkpointed in ``<teacher>.json.partial``, from which a killed run resumes::
+re-runs it; each finished ``T`` is checkpointed in ``<teacher>.json.partial``, from which a killed run resumes;
+``--extend`` adds the ``T`` a finished file lacks (the same flags otherwise) and keeps the ones it has::
 
     .venv/bin/python benchmarks/conversion_fidelity.py --protocol                 # every teacher, T 2 4 8 16
 """
@@ -60,12 +61,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ablation", nargs="*", default=None, choices=sorted(ABLATION), metavar="ROW",
                         help="--protocol: one-ingredient rows beside crpi and recipe (default: all of ABLATION)")
     parser.add_argument("--force", action="store_true", help="--protocol: re-run teachers that have a file")
+    parser.add_argument("--extend", action="store_true",
+                        help="--protocol: add the --timesteps a finished file lacks (same flags), keep the rest")
     parser.add_argument("--calibration-steps", type=int, default=10_000,
                         help="--protocol: teacher steps whose states calibrate (a budget, not a tuned knob)")
     parser.add_argument("--distill-rounds", type=int, default=None,
                         help="--protocol: DAgger rounds (default DistillationConfig's; a budget for pixel teachers)")
     parser.add_argument("--distill-rollout-steps", type=int, default=None, help="--protocol: steps per DAgger round")
     args = parser.parse_args(argv)
+    if args.force and args.extend:
+        parser.error("--force and --extend: give one (--force measures every T afresh, --extend keeps a file's T)")
     torch.set_num_threads(1)
     names = args.teachers or sorted(list_teachers())
     if args.protocol:
@@ -103,18 +108,19 @@ def _protocol(names: list[str], args: argparse.Namespace) -> int:
                             ablation=None if args.ablation is None else tuple(args.ablation))
     for name in names:
         path = out / f"{name}.json"
-        if path.exists() and not args.force:
-            print(f"{name}: {path} exists, skipped (--force re-runs it)")
+        if path.exists() and not args.force and not args.extend:
+            print(f"{name}: {path} exists, skipped (--force re-runs it, --extend adds the T it lacks)")
             continue
         actor, entry = load_teacher(name)
         partial = out / f"{name}.json.partial"                  # finished T of an interrupted run (resumed)
-        resume = json.loads(partial.read_text(encoding="utf-8")) if partial.exists() and not args.force else None
+        source = path if args.extend and path.exists() and not partial.exists() else partial   # --extend: keep its T
+        resume = json.loads(source.read_text(encoding="utf-8")) if source.exists() and not args.force else None
         if resume is not None and not resumable(resume, entry["env_id"], config):
-            print(f"{partial}: measured with another config; give the same flags, or --force to start afresh",
+            print(f"{source}: measured with another config; give the same flags, or --force to start afresh",
                   file=sys.stderr)
             return 2
         if resume is not None:
-            print(f"{name}: resuming {partial} (T = {[b['timesteps'] for b in resume['per_timesteps']]} done)")
+            print(f"{name}: resuming {source} (T = {[b['timesteps'] for b in resume['per_timesteps']]} done)")
         doc = run_fidelity_protocol(actor, entry["env_id"], config, resume=resume,
                                     on_block=lambda d, partial=partial: atomic_write_json(partial, d),
                                     on_row=lambda t, row, r, name=name: print(

@@ -252,7 +252,9 @@ def continual_standard() -> str:
                 model = f"ANN twin: {cfg['backbone']} with ReLUs, T={cfg['timesteps']}, {optimizer}"
             else:
                 model = f"spiking {cfg['backbone']} ({cfg.get('neuron', 'lif')}, T={cfg['timesteps']}), {optimizer}"
-            twin = groups.get(label.replace("snn-", "ann-twin-", 1)) if label.startswith("snn-") else None
+            twin = next((t for t in groups.values() if label.startswith("snn-") and t["config"].get("neuron") == "relu"
+                         and all(t["config"].get(k) == cfg.get(k) for k in ("strategy", "buffer_size", "timesteps"))),
+                        None)
             ratio = f"{g['wall_s']['mean'] / twin['wall_s']['mean']:.1f}×" if twin else ""
             rows.append([label, model, g["n_runs"], _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
                          _pct_of(g, "class_il_forgetting"), _pct_of(g, "class_il_bwt"), f"{g['wall_s']['mean']:.0f}",

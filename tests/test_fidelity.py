@@ -329,6 +329,15 @@ def test_fidelity_protocol_document(monkeypatch):
         m.setattr(fidelity, "run_episodes", no_episodes)
         resumed = fidelity.run_fidelity_protocol(actor, entry["env_id"], config, resume=saved)
     assert resumed["per_timesteps"] == saved["per_timesteps"] and resumed["ann"] == doc["ann"]
+    with monkeypatch.context() as m:                                  # more T: only the new one is measured
+        measured = []
+        m.setattr(fidelity, "tune", lambda builder, t, *a, **k: (measured.append(t), (Recipe(), []))[1])
+        m.setattr(fidelity, "run_episodes", lambda *a, **k: [])
+        m.setattr(fidelity, "episode_stats", lambda *a, **k: {"return_mean": 0.0})
+        extended = fidelity.run_fidelity_protocol(actor, entry["env_id"], replace(config, timesteps=(2, 4)),
+                                                  resume=saved)
+    assert set(measured) == {4} and extended["per_timesteps"][0] == saved["per_timesteps"][0]
+    assert [b["timesteps"] for b in extended["per_timesteps"]] == [2, 4]
     with pytest.raises(ValueError, match="another env or config"):
         fidelity.run_fidelity_protocol(actor, entry["env_id"], replace(config, episodes=3), resume=saved)
     seen.clear()

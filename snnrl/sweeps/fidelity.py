@@ -228,8 +228,14 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
 
 
 def resumable(partial: dict[str, Any], env_id: str, config: FidelityConfig) -> bool:
-    """Whether a checkpoint of :func:`run_fidelity_protocol` (read back from JSON) was measured on ``env_id`` with
-    ``config`` under today's :data:`TUNING_RULE`, so a run can resume from it."""
+    """Whether a checkpoint or finished document of :func:`run_fidelity_protocol` (read back from JSON) was measured
+    on ``env_id`` with ``config`` under today's :data:`TUNING_RULE`, so a run can resume from it.
+
+    The list of ``T`` may differ: each ``T`` is measured on its own (calibration, distillation and episodes are
+    seeded independently of the other ``T``), so a run keeps the blocks of the ``T`` it asks for and measures the
+    rest."""
+    def settings(c: Any) -> Any:
+        return {k: v for k, v in c.items() if k != "timesteps"} if isinstance(c, dict) else c
     return (partial.get("env_id") == env_id and partial.get("tuning_rule") == TUNING_RULE
-            and partial.get("config") == json.loads(json.dumps(asdict(config))))
+            and settings(partial.get("config")) == settings(json.loads(json.dumps(asdict(config)))))
 
