@@ -6,8 +6,8 @@ mode (:func:`snnrl.continual.benchmarks.class_incremental` ``validation=0.1``: 1
 held out and used as the evaluation stream, the test set never read), seeds ``--seeds`` (default: seed 0 only);
 the candidate with the highest mean validation class-IL accuracy wins (ties: the earlier candidate, the library
 default first). ``--stage 2`` then starts from the stage-1 winner recorded in ``tuning.json`` and tries one change
-at a time (the hidden neuron, per-timestep cross-entropy, a faster rate), the winner itself re-run first, under the
-same rule; it adds its rows to the file and replaces the choice. ``benchmarks/continual_standard.py`` then runs ER,
+at a time (the hidden neuron, the LIF decay, per-timestep cross-entropy, a faster rate), the winner itself re-run
+first, under the same rule; it adds its rows to the file and replaces the choice. ``benchmarks/continual_standard.py`` then runs ER,
 DER++ and STAER with the choice on the test set.
 
 Writes ``benchmarks/results/continual-standard/<benchmark>/tuning.json``.
@@ -31,7 +31,7 @@ import torch
 RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
 WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-tuning"
 KNOBS = ("optimizer", "lr", "staer_beta", "staer_alpha1", "timesteps")   # the ContinualConfig fields tuned (stage 1)
-STAGE2_KNOBS = KNOBS + ("neuron", "ce_mode")
+STAGE2_KNOBS = KNOBS + ("neuron", "lif_beta", "ce_mode")
 _DEFAULT = {"optimizer": "adamw", "lr": 3e-3, "staer_beta": 1e-4, "staer_alpha1": 0.5, "timesteps": 4}
 CANDIDATES = [{**_DEFAULT, **change} for change in (   # the first is the library default
     {}, {"lr": 1e-3}, {"optimizer": "sgd", "lr": 0.03}, {"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.3},
@@ -41,7 +41,8 @@ CANDIDATES = [{**_DEFAULT, **change} for change in (   # the first is the librar
     {"optimizer": "sgd", "lr": 0.3, "staer_beta": 0.1}, {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.1,
                                                          "staer_alpha1": 1.0},
     {"optimizer": "sgd", "lr": 0.1, "staer_beta": 0.1, "timesteps": 8})]
-STAGE2_CHANGES = ({}, {"neuron": "plif"}, {"neuron": "selfpred-lif"}, {"ce_mode": "per_timestep"}, {"lr": 0.3})
+STAGE2_CHANGES = ({}, {"neuron": "plif"}, {"neuron": "selfpred-lif"}, {"lif_beta": 0.8}, {"lif_beta": 1.0},
+                  {"ce_mode": "per_timestep"}, {"lr": 0.3})
 """Stage 2: one change at a time from the stage-1 winner (first: the winner itself, re-run)."""
 VALIDATION = 0.1
 
@@ -51,7 +52,7 @@ def _tag(config, defaults: dict) -> str:
     tag = f"-lr{config.lr:g}-beta{config.staer_beta:g}"
     tag += (f"-a{config.staer_alpha1:g}" if config.staer_alpha1 != _DEFAULT["staer_alpha1"] else "") + (
         f"-T{config.timesteps}" if config.timesteps != _DEFAULT["timesteps"] else "")
-    return tag + ("-tsce" if config.ce_mode == "per_timestep" else "")
+    return tag + ("-tsce" if config.ce_mode == "per_timestep" else "")   # the neuron and its decay: config.label
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.benchmark}`)")
         earlier = load_result(out, benchmark="continual-tuning")
         first = max(earlier["raw"]["candidates"], key=lambda r: r["mean"])   # stage 1's winner (rerunnable)
-        winner = {"neuron": "lif", "ce_mode": "mean", **{k: first[k] for k in KNOBS}}
+        winner = {"neuron": "lif", "lif_beta": ContinualConfig.lif_beta, "ce_mode": "mean",
+                  **{k: first[k] for k in KNOBS}}
         candidates = [{**winner, **change} for change in STAGE2_CHANGES]
     else:
         candidates = CANDIDATES

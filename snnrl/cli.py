@@ -554,8 +554,8 @@ def _cmd_continual(args: argparse.Namespace) -> int:
             data_root=args.data_root, staer_alignment=not args.no_alignment,
             staer_expansion_contraction=not args.no_expansion, staer_beta=args.staer_beta,
             staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2, derpp_alpha=args.derpp_alpha,
-            derpp_beta=args.derpp_beta, ahsar=args.ahsar, neuron=args.neuron, optimizer=args.optimizer,
-            validation=args.validation)
+            derpp_beta=args.derpp_beta, ahsar=args.ahsar, neuron=args.neuron, lif_beta=args.lif_beta,
+            optimizer=args.optimizer, validation=args.validation)
         tasks = continual_grid(base, strategies=args.strategy, buffer_sizes=args.buffer_size,
                                seeds=range(args.first_seed, args.first_seed + args.seeds), out_dir=out, tag=args.tag,
                                resume=not args.restart, progress=not args.no_progress,
@@ -745,6 +745,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="spiking backbone (default %(default)s)")
     cl.add_argument("--neuron", default=ContinualConfig.neuron, choices=list(NEURONS),
                     help="hidden neuron of the backbone (default %(default)s)")
+    cl.add_argument("--lif-beta", type=_UNIT, default=ContinualConfig.lif_beta,
+                    help="membrane decay of the LIF-based neurons, V <- beta V + I (1: integrate-and-fire; "
+                         "default %(default)s)")
     cl.add_argument("--timesteps", type=_POSITIVE, default=ContinualConfig.timesteps,
                     help="simulation steps per sample (default %(default)s)")
     cl.add_argument("--epochs", type=_POSITIVE, default=ContinualConfig.epochs,

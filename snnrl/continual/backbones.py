@@ -46,7 +46,7 @@ from functools import partial
 import torch
 from torch import nn
 
-from snnrl.continual.configs import NEURONS
+from snnrl.continual.configs import LIF_BETA, NEURONS
 from snnrl.encoding import check_timesteps, rate_encode, repeat_over_time
 from snnrl.layers import InputError, MultiStep, SpikingSequential, check_input
 from snnrl.neurons import (ATMNNeuron, LIFNeuron, ParametricLIFNeuron, ReLUUnit, SelfPredictionNeuron,
@@ -73,7 +73,7 @@ _ENCODINGS = ("repeat", "rate")
 
 
 
-def named_neuron(name: str, *, beta: float = 0.5, threshold: float = 1.0) -> NeuronFactory:
+def named_neuron(name: str, *, beta: float = LIF_BETA, threshold: float = 1.0) -> NeuronFactory:
     """The factory of neuron ``name`` (:data:`NEURONS`); ``beta``/``threshold`` set the LIF-based ones."""
     def lif() -> SpikingNeuron:
         return LIFNeuron(beta=beta, threshold=threshold, reset="subtract")
@@ -226,7 +226,7 @@ class SpikingMLP(SpikingBackbone):
     """
 
     def __init__(self, in_shape: Sequence[int], num_classes: int, *, hidden: Sequence[int] = (256, 256),
-                 timesteps: int = 4, encoding: str = "repeat", seed: int = 0, beta: float = 0.5,
+                 timesteps: int = 4, encoding: str = "repeat", seed: int = 0, beta: float = LIF_BETA,
                  threshold: float = 1.0, neuron: NeuronFactory | None = None) -> None:
         super().__init__(in_shape, num_classes, timesteps=timesteps, encoding=encoding, seed=seed)
         make = _neuron_factory(neuron, beta, threshold)
@@ -261,7 +261,7 @@ class SpikingConvNet(SpikingBackbone):
 
     def __init__(self, in_shape: Sequence[int], num_classes: int, *, channels: Sequence[int] = (16, 32),
                  hidden: int = 128, timesteps: int = 4, encoding: str = "repeat", seed: int = 0,
-                 beta: float = 0.5, threshold: float = 1.0, neuron: NeuronFactory | None = None) -> None:
+                 beta: float = LIF_BETA, threshold: float = 1.0, neuron: NeuronFactory | None = None) -> None:
         super().__init__(in_shape, num_classes, timesteps=timesteps, encoding=encoding, seed=seed)
         channels = _positive_ints("channels", channels)
         if len(self.in_shape) != 3 or min(self.in_shape[1:]) < 2 ** len(channels):
@@ -325,7 +325,7 @@ class SpikingResNet19(SpikingBackbone):
 
     def __init__(self, in_shape: Sequence[int] = (3, 32, 32), num_classes: int = 10, *, timesteps: int = 2,
                  channels: Sequence[int] = (128, 256, 512), blocks: Sequence[int] = (3, 3, 2),
-                 encoding: str = "repeat", seed: int = 0, beta: float = 0.5, threshold: float = 1.0,
+                 encoding: str = "repeat", seed: int = 0, beta: float = LIF_BETA, threshold: float = 1.0,
                  neuron: NeuronFactory | None = None) -> None:
         super().__init__(in_shape, num_classes, timesteps=timesteps, encoding=encoding, seed=seed)
         channels, blocks = _positive_ints("channels", channels), _positive_ints("blocks", blocks)
@@ -357,7 +357,8 @@ def make_backbone(name: str, in_shape: tuple[int, ...], num_classes: int, *, tim
     """Build the backbone called ``name`` (``"mlp"``, ``"conv"`` or ``"resnet19"``); ``kwargs`` go to its class
     (``neuron`` may be a factory or a name of :data:`NEURONS`)."""
     if isinstance(kwargs.get("neuron"), str):
-        kwargs["neuron"] = named_neuron(kwargs["neuron"])  # type: ignore[arg-type]
+        shape = {k: kwargs[k] for k in ("beta", "threshold") if k in kwargs}
+        kwargs["neuron"] = named_neuron(kwargs["neuron"], **shape)  # type: ignore[arg-type]
     try:
         cls = _BACKBONES[name]
     except KeyError:

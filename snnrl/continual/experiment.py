@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from snnrl.continual.configs import NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
+from snnrl.continual.configs import LIF_BETA, NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
 from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]
@@ -66,6 +66,9 @@ class ContinualConfig:
     neuron
         Hidden neuron of the backbone (:data:`~snnrl.continual.backbones.NEURONS`: ``lif``, ``plif``,
         ``selfpred-lif``, ``atmn``).
+    lif_beta
+        Membrane decay ``β`` of the LIF-based hidden neurons (``lif``, ``selfpred-lif``): ``V ← βV + I``; 1 is
+        an integrate-and-fire neuron.
     optimizer
         ``adamw`` (cosine restarts per experience) or ``sgd`` (constant rate) (:data:`~snnrl.continual.configs.
         OPTIMIZERS`); ``lr`` is its learning rate.
@@ -98,6 +101,7 @@ class ContinualConfig:
     ahsar: bool = False
     data_root: str | None = None
     neuron: str = "lif"
+    lif_beta: float = LIF_BETA
     optimizer: str = "adamw"
     validation: float | None = None
 
@@ -107,6 +111,8 @@ class ContinualConfig:
         check_timesteps(self.timesteps)
         if self.neuron not in NEURONS:
             raise ValueError(f"Unknown neuron {self.neuron!r}; choose one of {NEURONS}.")
+        if not 0.0 <= self.lif_beta <= 1.0:
+            raise ValueError(f"lif_beta must lie in [0, 1] (1: integrate-and-fire), got {self.lif_beta!r}.")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}.")
         if self.validation is not None and not (isinstance(self.validation, (int, float))
@@ -125,7 +131,8 @@ class ContinualConfig:
     @property
     def label(self) -> str:
         buffer = "" if self.strategy == "naive" else f"-b{self.buffer_size}"
-        neuron = "" if self.neuron == "lif" else f"-{self.neuron}"
+        neuron = ("" if self.neuron == "lif" else f"-{self.neuron}") + (
+            "" if self.lif_beta == LIF_BETA else f"-lifbeta{self.lif_beta:g}")
         optimizer = "" if self.optimizer == "adamw" else f"-{self.optimizer}"
         validation = "" if self.validation is None else "-val"
         return f"{self.strategy}{buffer}{neuron}{optimizer}{'-ahsar' if self.ahsar else ''}{validation}-s{self.seed}"
@@ -150,7 +157,7 @@ def _build(config: ContinualConfig, progress: bool,
                               train_per_class=config.train_per_class, test_per_class=config.test_per_class,
                               validation=config.validation)
     model = make_backbone(config.backbone, dataset.shape, dataset.num_classes, timesteps=config.timesteps,
-                          neuron=config.neuron)
+                          neuron=config.neuron, beta=config.lif_beta)
     # Avalanche's own stream forgetting and BWT go to the loggers (a test checks they agree with ours); the
     # results file holds ours, computed from the accuracy matrix, which survives a resume.
     evaluator = EvaluationPlugin(accuracy_metrics(experience=True, stream=True), TaskILAccuracy(),
