@@ -262,6 +262,27 @@ def test_backbone_neurons_by_name():
         named_neuron("izhikevich")
 
 
+def test_lif_decay_reaches_the_named_lif_neurons_and_the_run_config():
+    from snnrl.continual.configs import LIF_BETA
+    from snnrl.continual.experiment import ContinualConfig
+    from snnrl.neurons import LIFNeuron
+
+    for name in ("lif", "selfpred-lif"):
+        for beta in (LIF_BETA, 1.0):
+            net = make_backbone("mlp", (1, 8, 8), 10, timesteps=4, neuron=name, beta=beta)
+            betas = {m.beta for m in net.modules() if isinstance(m, LIFNeuron)}
+            assert betas == {beta}, (name, betas)
+    x = torch.rand(3, 1, 8, 8) * 20
+    torch.manual_seed(0)
+    leaky = make_backbone("mlp", (1, 8, 8), 10, timesteps=4, neuron="lif")(x)
+    torch.manual_seed(0)
+    integrating = make_backbone("mlp", (1, 8, 8), 10, timesteps=4, neuron="lif", beta=1.0)(x)
+    assert not torch.equal(leaky, integrating)
+    assert ContinualConfig(lif_beta=1.0).label != ContinualConfig().label     # runs of another decay never resume
+    with pytest.raises(ValueError, match="lif_beta"):
+        ContinualConfig(lif_beta=1.5)
+
+
 def test_relu_twin_of_the_mlp_is_the_plain_ann_at_every_timestep():
     from snnrl.neurons import ReLUUnit
 

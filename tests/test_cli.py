@@ -76,6 +76,7 @@ BAD_VALUES: dict[tuple[str, str], list[str]] = {
     ("continual", "--buffer-size"): ["0"],
     ("continual", "--backbone"): ["vgg"],
     ("continual", "--neuron"): ["izhikevich"],
+    ("continual", "--lif-beta"): ["1.5", "-0.1"],
     ("continual", "--timesteps"): ["0"],
     ("continual", "--epochs"): ["0"],
     ("continual", "--batch-size"): ["0"],
