@@ -7,8 +7,8 @@ held out and used as the evaluation stream, the test set never read), seeds ``--
 the candidate with the highest mean validation class-IL accuracy wins (ties: the earlier candidate, the library
 default first). ``--stage 2`` then starts from the stage-1 winner recorded in ``tuning.json`` and tries one change
 at a time (the hidden neuron, the LIF decay, per-timestep cross-entropy, a faster rate), the winner itself re-run
-first, under the same rule; it adds its rows to the file and replaces the choice. ``benchmarks/continual_standard.py`` then runs ER,
-DER++ and STAER with the choice on the test set.
+first, under the same rule; it adds its rows to the file and replaces the choice.
+``benchmarks/continual_standard.py`` then runs ER, DER++ and STAER with the choice on the test set.
 
 Writes ``benchmarks/results/continual-standard/<benchmark>/tuning.json``.
 

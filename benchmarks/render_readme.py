@@ -237,7 +237,8 @@ def continual_standard() -> str:
             t = _load(tuning)
             c = t["summary"]["chosen"]
             extra = "".join(f", {name} {c[key]:g}" for key, name in (("staer_alpha1", "STAER α1"),
-                                                                      ("timesteps", "T")) if key in c)
+                                                                      ("timesteps", "T"), ("lif_beta", "LIF β"))
+                            if key in c)
             extra += "".join(f", {name} {c[key]}" for key, name in (("neuron", "neuron"), ("ce_mode", "CE"))
                              if key in c)
             title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "
@@ -251,7 +252,9 @@ def continual_standard() -> str:
             elif cfg.get("neuron") == "relu":
                 model = f"ANN twin: {cfg['backbone']} with ReLUs, T={cfg['timesteps']}, {optimizer}"
             else:
-                model = f"spiking {cfg['backbone']} ({cfg.get('neuron', 'lif')}, T={cfg['timesteps']}), {optimizer}"
+                neuron = cfg.get("neuron", "lif")
+                decay = f" β={cfg['lif_beta']:g}" if "lif" in neuron and "lif_beta" in cfg else ""
+                model = f"spiking {cfg['backbone']} ({neuron}{decay}, T={cfg['timesteps']}), {optimizer}"
             twin = next((t for t in groups.values() if label.startswith("snn-") and t["config"].get("neuron") == "relu"
                          and all(t["config"].get(k) == cfg.get(k) for k in ("strategy", "buffer_size", "timesteps"))),
                         None)
