@@ -34,6 +34,7 @@ WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "r
 def main(argv: list[str] | None = None) -> int:
     from snnrl.backends import LocalBackend
     from snnrl.continual.ann_baselines import AnnBaselineConfig, run_ann_baseline
+    from snnrl.continual.configs import LIF_BETA
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.results import load_result
     from snnrl.reports.continual import format_continual_summary, write_continual_reports
@@ -65,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                 groups.setdefault(label, []).append(result)
                 print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}", flush=True)
     tasks = []
-    for neuron in (base.neuron, "relu"):                    # spiking runs (the chosen neuron) and their ANN twins
-        tasks += continual_grid(replace(base, neuron=neuron), strategies=["er", "derpp", "staer"],
+    # spiking runs (the chosen neuron) and their ANN twins (ReLUs have no membrane: the LIF decay left at its default)
+    for config in (base, replace(base, neuron="relu", lif_beta=LIF_BETA)):
+        tasks += continual_grid(config, strategies=["er", "derpp", "staer"],
                                 buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
                                 out_dir=args.work_dir / args.benchmark)
     backend = LocalBackend(workers=args.workers)

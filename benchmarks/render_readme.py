@@ -21,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from snnrl.continual.configs import LIF_NEURONS
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
@@ -253,7 +255,7 @@ def continual_standard() -> str:
                 model = f"ANN twin: {cfg['backbone']} with ReLUs, T={cfg['timesteps']}, {optimizer}"
             else:
                 neuron = cfg.get("neuron", "lif")
-                decay = f" β={cfg['lif_beta']:g}" if "lif" in neuron and "lif_beta" in cfg else ""
+                decay = f" β={cfg['lif_beta']:g}" if neuron in LIF_NEURONS and "lif_beta" in cfg else ""
                 model = f"spiking {cfg['backbone']} ({neuron}{decay}, T={cfg['timesteps']}), {optimizer}"
             twin = next((t for t in groups.values() if label.startswith("snn-") and t["config"].get("neuron") == "relu"
                          and all(t["config"].get(k) == cfg.get(k) for k in ("strategy", "buffer_size", "timesteps"))),

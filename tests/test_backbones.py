@@ -279,6 +279,7 @@ def test_lif_decay_reaches_the_named_lif_neurons_and_the_run_config():
     integrating = make_backbone("mlp", (1, 8, 8), 10, timesteps=4, neuron="lif", beta=1.0)(x)
     assert not torch.equal(leaky, integrating)
     assert ContinualConfig(lif_beta=1.0).label != ContinualConfig().label     # runs of another decay never resume
+    assert ContinualConfig(neuron="relu", lif_beta=1.0).label == ContinualConfig(neuron="relu").label
     with pytest.raises(ValueError, match="lif_beta"):
         ContinualConfig(lif_beta=1.5)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["STRATEGIES", "NEURONS", "LIF_BETA", "OPTIMIZERS", "ERConfig", "DERPPConfig", "STAERConfig"]
+__all__ = ["STRATEGIES", "NEURONS", "LIF_NEURONS", "LIF_BETA", "OPTIMIZERS", "ERConfig", "DERPPConfig", "STAERConfig"]
 
 STRATEGIES = ("naive", "er", "derpp", "staer")
 
@@ -12,6 +12,9 @@ NEURONS = ("lif", "plif", "selfpred-lif", "atmn", "relu")
 """Hidden neurons of the continual backbones by name (:func:`snnrl.continual.backbones.named_neuron`): the STAER
 LIF, parametric LIF, LIF with a self-prediction current, the ternary ATMN neuron; ``relu`` is the non-spiking twin
 (:class:`snnrl.neurons.ReLUUnit`)."""
+
+LIF_NEURONS = ("lif", "selfpred-lif")
+"""The neurons of :data:`NEURONS` built on the STAER LIF, whose decay ``lif_beta`` sets."""
 
 LIF_BETA = 0.5
 """Membrane decay of the backbones' LIF-based hidden neurons (the STAER reference's LIF)."""

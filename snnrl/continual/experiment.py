@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from snnrl.continual.configs import LIF_BETA, NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
+from snnrl.continual.configs import LIF_BETA, LIF_NEURONS, NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
 from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]
@@ -67,8 +67,8 @@ class ContinualConfig:
         Hidden neuron of the backbone (:data:`~snnrl.continual.backbones.NEURONS`: ``lif``, ``plif``,
         ``selfpred-lif``, ``atmn``).
     lif_beta
-        Membrane decay ``β`` of the LIF-based hidden neurons (``lif``, ``selfpred-lif``): ``V ← βV + I``; 1 is
-        an integrate-and-fire neuron.
+        Membrane decay ``β`` of the LIF-based hidden neurons (:data:`~snnrl.continual.configs.LIF_NEURONS`):
+        ``V ← βV + I``; 1 is an integrate-and-fire neuron. Other neurons ignore it.
     optimizer
         ``adamw`` (cosine restarts per experience) or ``sgd`` (constant rate) (:data:`~snnrl.continual.configs.
         OPTIMIZERS`); ``lr`` is its learning rate.
@@ -132,7 +132,7 @@ class ContinualConfig:
     def label(self) -> str:
         buffer = "" if self.strategy == "naive" else f"-b{self.buffer_size}"
         neuron = ("" if self.neuron == "lif" else f"-{self.neuron}") + (
-            "" if self.lif_beta == LIF_BETA else f"-lifbeta{self.lif_beta:g}")
+            f"-lifbeta{self.lif_beta:g}" if self.neuron in LIF_NEURONS and self.lif_beta != LIF_BETA else "")
         optimizer = "" if self.optimizer == "adamw" else f"-{self.optimizer}"
         validation = "" if self.validation is None else "-val"
         return f"{self.strategy}{buffer}{neuron}{optimizer}{'-ahsar' if self.ahsar else ''}{validation}-s{self.seed}"
