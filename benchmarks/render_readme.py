@@ -235,6 +235,7 @@ def continual_standard() -> str:
         bench = next(iter(groups.values()))["config"]["benchmark"]
         title = f"**{bench}** (full training set, 5 × 2 classes, 1 epoch, batch 10; `{path.relative_to(ROOT)}`)"
         tuning = path.parent / "tuning.json"
+        stage2 = ""
         if tuning.exists():
             t = _load(tuning)
             c = t["summary"]["chosen"]
@@ -245,6 +246,7 @@ def continual_standard() -> str:
                              if key in c)
             title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "
                       f"were chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
+            stage2 = _tuning_stage2(t)
         rows = []
         for label, g in groups.items():
             cfg = g["config"]
@@ -265,8 +267,26 @@ def continual_standard() -> str:
                          _pct_of(g, "class_il_forgetting"), _pct_of(g, "class_il_bwt"), f"{g['wall_s']['mean']:.0f}",
                          ratio])
         blocks.append(title + "\n\n" + _table(["run", "model", "seeds", "class-IL %", "task-IL %", "forgetting %",
-                                                "BWT %", "wall s / run", "time / ANN twin"], rows))
+                                                "BWT %", "wall s / run", "time / ANN twin"], rows) + stage2)
     return "\n".join(blocks)
+
+
+def _tuning_stage2(tuning: dict) -> str:
+    """Stage 2 of the continual tuning as a sentence: each change from the stage-1 winner and its validation
+    class-IL (mean over the stage's seeds, the chosen one in bold); empty for a stage-1 file."""
+    rows = tuning["raw"].get("stage2_candidates")
+    if not rows:
+        return ""
+    chosen, base = tuning["summary"]["chosen"], rows[0]
+    seeds = tuning["config"].get("stage2_seeds", tuning["config"]["seeds"])
+    parts = []
+    for r in rows:
+        change = ", ".join(f"{k} {r[k]:g}" if isinstance(r[k], float) else f"{k} {r[k]}"
+                           for k in chosen if r.get(k) != base.get(k)) or "the stage-1 winner re-run"
+        text = f"{change} {100 * r['mean']:.2f}"
+        parts.append(f"**{text}**" if all(r.get(k) == v for k, v in chosen.items()) else text)
+    return (f"\nStage 2 of the tuning (one change at a time, validation class-IL %, mean over seeds "
+            f"{seeds[0]}–{seeds[-1]}): " + "; ".join(parts) + ".\n")
 
 
 def quantization() -> str:
