@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                     f"{args.benchmark}`)")
         earlier = load_result(out, benchmark="continual-tuning")
         first = max(earlier["raw"]["candidates"], key=lambda r: r["mean"])   # stage 1's winner (rerunnable)
+        # a knob an older stage-1 file did not tune ran at the library default
         winner = {"neuron": "lif", "lif_beta": ContinualConfig.lif_beta, "ce_mode": "mean",
-                  **{k: first[k] for k in KNOBS}}
+                  **{k: first.get(k, getattr(ContinualConfig, k)) for k in KNOBS}}
         candidates = [{**winner, **change} for change in STAGE2_CHANGES]
     else:
         candidates = CANDIDATES
