@@ -9,6 +9,8 @@ default first). ``--stage 2`` then starts from the stage-1 winner recorded in ``
 at a time (the hidden neuron, the LIF decay, per-timestep cross-entropy, a faster rate), the winner itself re-run
 first, under the same rule; it adds its rows to the file and replaces the choice. Its changes move validation
 accuracy by less than the spread between seeds (about one point), so it runs on three seeds (``--seeds 3``).
+``--stage 3`` does the same from the stage-2 choice with the rehearsal changes (the class-balanced buffer refilled
+after every experience, a cosine schedule for SGD).
 ``benchmarks/continual_standard.py`` then runs ER, DER++ and STAER with the choice on the test set.
 
 Writes ``benchmarks/results/continual-standard/<benchmark>/tuning.json``.
@@ -17,6 +19,7 @@ Usage::
 
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 2 --seeds 3
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 3 --seeds 3
 """
 
 from __future__ import annotations
@@ -45,6 +48,10 @@ CANDIDATES = [{**_DEFAULT, **change} for change in (   # the first is the librar
 STAGE2_CHANGES = ({}, {"neuron": "plif"}, {"neuron": "selfpred-lif"}, {"lif_beta": 0.8}, {"lif_beta": 1.0},
                   {"ce_mode": "per_timestep"}, {"lr": 0.3})
 """Stage 2: one change at a time from the stage-1 winner (first: the winner itself, re-run)."""
+STAGE3_KNOBS = STAGE2_KNOBS + ("buffer_update",)
+STAGE3_CHANGES = ({}, {"buffer_update": "class-balanced"}, {"optimizer": "sgd-cosine"})
+"""Stage 3: one rehearsal change at a time from the stage-2 choice (first: the choice itself, re-run)."""
+STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS}
 VALIDATION = 0.1
 
 
@@ -68,21 +75,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--work-dir", type=Path, default=WORK)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--stage", type=int, choices=(1, 2), default=1,
-                   help="1: the coarse grid; 2: one change at a time from the stage-1 winner in the --out file")
+    p.add_argument("--stage", type=int, choices=(1, 2, 3), default=1,
+                   help="1: the coarse grid; 2 (3): one change at a time from the stage-1 (stage-2) choice in the "
+                        "--out file")
     args = p.parse_args(argv)
     out = args.out or RESULTS / args.benchmark / "tuning.json"
     earlier = None
-    if args.stage == 2:
+    if args.stage > 1:
         if not out.exists():
-            p.error(f"--stage 2: no {out}; run stage 1 first (`benchmarks/continual_tuning.py --benchmark "
-                    f"{args.benchmark}`)")
+            p.error(f"--stage {args.stage}: no {out}; run stage 1 first (`benchmarks/continual_tuning.py "
+                    f"--benchmark {args.benchmark}`)")
         earlier = load_result(out, benchmark="continual-tuning")
-        first = max(earlier["raw"]["candidates"], key=lambda r: r["mean"])   # stage 1's winner (rerunnable)
-        # a knob an older stage-1 file did not tune ran at the library default
-        winner = {"neuron": "lif", "lif_beta": ContinualConfig.lif_beta, "ce_mode": "mean",
-                  **{k: first.get(k, getattr(ContinualConfig, k)) for k in KNOBS}}
-        candidates = [{**winner, **change} for change in STAGE2_CHANGES]
+        done = earlier["config"].get("stages", 1)
+        if done != args.stage - 1:
+            p.error(f"--stage {args.stage}: {out} holds stage {done}; run --stage {done + 1} next")
+        if args.stage == 2:
+            first = max(earlier["raw"]["candidates"], key=lambda r: r["mean"])   # stage 1's winner (rerunnable)
+        else:
+            first = earlier["summary"]["chosen"]
+        # a knob an older file did not tune ran at the library default
+        winner = {k: first.get(k, getattr(ContinualConfig, k)) for k in STAGE_KNOBS[args.stage]}
+        candidates = [{**winner, **change} for change in (STAGE2_CHANGES if args.stage == 2 else STAGE3_CHANGES)]
     else:
         candidates = CANDIDATES
     torch.set_num_threads(1)
@@ -106,16 +119,18 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"label": label, **candidate, "validation_class_il": accs, "mean": sum(accs) / len(accs),
                      "wall_s": [r["wall_s"] for r in runs]})
     best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
-    knobs = KNOBS if args.stage == 1 else STAGE2_KNOBS
+    knobs = STAGE_KNOBS[args.stage]
     rule = ("highest mean validation class-IL of spiking STAER at buffer 200 (held-out 10% of the training images; "
             "test set never read); ties: the earlier candidate")
     raw = {"candidates": rows}
     seeds = {"seeds": list(range(args.seeds))}
     if earlier is not None:
-        rule += (f"; stage 2: the same rule over one change at a time from the stage-1 winner (the winner re-run "
-                 f"first), on seeds 0-{args.seeds - 1}")
-        raw = {"candidates": earlier["raw"]["candidates"], "stage2_candidates": rows}
-        seeds = {"seeds": earlier["config"]["seeds"], "stage2_seeds": seeds["seeds"]}
+        rule = (earlier["config"]["rule"] + f"; stage {args.stage}: the same rule over one change at a time from the "
+                f"stage-{args.stage - 1} {'winner' if args.stage == 2 else 'choice'} (re-run first), on seeds "
+                f"0-{args.seeds - 1}")
+        raw = {**earlier["raw"], f"stage{args.stage}_candidates": rows}
+        seeds = {**{k: v for k, v in earlier["config"].items() if k.endswith("seeds")},
+                 f"stage{args.stage}_seeds": seeds["seeds"]}
     write_result(out, benchmark="continual-tuning",
                  config={"benchmark": args.benchmark, "strategy": "staer", "buffer_size": 200,
                          "validation": VALIDATION, **seeds, "stages": args.stage, "rule": rule},

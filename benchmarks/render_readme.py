@@ -190,6 +190,12 @@ def distillation_budget() -> str:
             + f"\nChosen (highest mean share): `{doc['summary']['chosen']}`.\n")
 
 
+def _optimizer(cfg: dict) -> str:
+    """A continual run's optimizer and rate as the tables print them (e.g. ``SGD 0.1``, ``SGD+cosine 0.1``)."""
+    name = {"sgd": "SGD", "sgd-cosine": "SGD+cosine"}.get(cfg.get("optimizer", "adamw"), "AdamW")
+    return f"{name} {cfg['lr']:g}"
+
+
 def _pct_of(group: dict, key: str) -> str:
     return f"{100 * group[key]['mean']:.1f} ± {100 * group[key]['std']:.1f}"
 
@@ -213,7 +219,7 @@ def continual(folder: str = "continual", script: str = "benchmarks/continual_lea
         cfg = next(iter(doc["groups"].values()))["config"]
         subset = (f"{cfg['train_per_class']} training images per class" if cfg.get("train_per_class")
                   else "full training set")
-        optimizer = f"{'SGD' if cfg.get('optimizer') == 'sgd' else 'AdamW'} {cfg['lr']:g}"
+        optimizer = _optimizer(cfg)
         return (f"**{cfg['benchmark']}** ({cfg['backbone']} backbone, T={cfg['timesteps']}, {optimizer}, {subset}, "
                 f"{cfg['epochs']} epoch(s), batch {cfg['batch_size']}; `{path.relative_to(ROOT)}`)")
 
@@ -242,15 +248,15 @@ def continual_standard() -> str:
             extra = "".join(f", {name} {c[key]:g}" for key, name in (("staer_alpha1", "STAER α1"),
                                                                       ("timesteps", "T"), ("lif_beta", "LIF β"))
                             if key in c)
-            extra += "".join(f", {name} {c[key]}" for key, name in (("neuron", "neuron"), ("ce_mode", "CE"))
-                             if key in c)
+            extra += "".join(f", {name} {c[key]}" for key, name in (("neuron", "neuron"), ("ce_mode", "CE"),
+                                                                    ("buffer_update", "buffer update")) if key in c)
             title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "
                       f"were chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
-            stage2 = _tuning_stage2(t)
+            stage2 = _tuning_stages(t)
         rows = []
         for label, g in groups.items():
             cfg = g["config"]
-            optimizer = f"{'SGD' if cfg.get('optimizer') == 'sgd' else 'AdamW'} {cfg['lr']:g}"
+            optimizer = _optimizer(cfg)
             if cfg["backbone"] == "ann-mlp":
                 model = f"ANN MLP {'x'.join(map(str, cfg['hidden']))}, SGD {cfg['lr']:g} (Avalanche)"
             elif cfg.get("neuron") == "relu":
@@ -271,22 +277,26 @@ def continual_standard() -> str:
     return "\n".join(blocks)
 
 
-def _tuning_stage2(tuning: dict) -> str:
-    """Stage 2 of the continual tuning as a sentence: each change from the stage-1 winner and its validation
-    class-IL (mean over the stage's seeds, the chosen one in bold); empty for a stage-1 file."""
-    rows = tuning["raw"].get("stage2_candidates")
-    if not rows:
-        return ""
-    chosen, base = tuning["summary"]["chosen"], rows[0]
-    seeds = tuning["config"].get("stage2_seeds", tuning["config"]["seeds"])
-    parts = []
-    for r in rows:
-        change = ", ".join(f"{k} {r[k]:g}" if isinstance(r[k], float) else f"{k} {r[k]}"
-                           for k in chosen if r.get(k) != base.get(k)) or "the stage-1 winner re-run"
-        text = f"{change} {100 * r['mean']:.2f}"
-        parts.append(f"**{text}**" if all(r.get(k) == v for k, v in chosen.items()) else text)
-    return (f"\nStage 2 of the tuning (one change at a time, validation class-IL %, mean over seeds "
-            f"{seeds[0]}–{seeds[-1]}): " + "; ".join(parts) + ".\n")
+def _tuning_stages(tuning: dict) -> str:
+    """Stages 2 and on of the continual tuning, a sentence each: every change from the previous stage's choice and
+    its validation class-IL (mean over the stage's seeds, the stage's choice in bold); empty for a stage-1 file."""
+    lines = []
+    for stage in range(2, tuning["config"].get("stages", 1) + 1):
+        rows = tuning["raw"].get(f"stage{stage}_candidates")
+        if not rows:
+            continue
+        base, best = rows[0], max(rows, key=lambda r: r["mean"])        # max keeps the first of equal means
+        seeds = tuning["config"].get(f"stage{stage}_seeds", tuning["config"]["seeds"])
+        parts = []
+        for r in rows:
+            change = ", ".join(f"{k} {r[k]:g}" if isinstance(r[k], float) else f"{k} {r[k]}"
+                               for k in r if k not in ("label", "validation_class_il", "mean", "wall_s")
+                               and r.get(k) != base.get(k)) or (f"the stage-{stage - 1} winner re-run" if stage == 2 else f"the stage-{stage - 1} choice re-run")
+            text = f"{change} {100 * r['mean']:.2f}"
+            parts.append(f"**{text}**" if r is best else text)
+        lines.append(f"\nStage {stage} of the tuning (one change at a time, validation class-IL %, mean over seeds "
+                     f"{seeds[0]}–{seeds[-1]}): " + "; ".join(parts) + ".\n")
+    return "".join(lines)
 
 
 def quantization() -> str:

@@ -555,7 +555,7 @@ def _cmd_continual(args: argparse.Namespace) -> int:
             staer_expansion_contraction=not args.no_expansion, staer_beta=args.staer_beta,
             staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2, derpp_alpha=args.derpp_alpha,
             derpp_beta=args.derpp_beta, ahsar=args.ahsar, neuron=args.neuron, lif_beta=args.lif_beta,
-            optimizer=args.optimizer, validation=args.validation)
+            optimizer=args.optimizer, validation=args.validation, buffer_update=args.buffer_update)
         tasks = continual_grid(base, strategies=args.strategy, buffer_sizes=args.buffer_size,
                                seeds=range(args.first_seed, args.first_seed + args.seeds), out_dir=out, tag=args.tag,
                                resume=not args.restart, progress=not args.no_progress,
@@ -643,7 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser; option defaults come from the config dataclasses (and ``train_teacher``'s signature)."""
     from snnrl.agents.conversion import ConversionConfig
     from snnrl.agents.teachers import train_teacher
-    from snnrl.continual.configs import NEURONS, OPTIMIZERS, STRATEGIES
+    from snnrl.continual.configs import BUFFER_UPDATES, NEURONS, OPTIMIZERS, STRATEGIES
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.sweeps.jobs import SweepConfig
 
@@ -741,6 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="strategies of the grid (default %(default)s)")
     cl.add_argument("--buffer-size", type=_POSITIVE, nargs="+", default=[ContinualConfig.buffer_size],
                     help="replay buffer sizes of the grid (default %(default)s; naive runs once)")
+    cl.add_argument("--buffer-update", choices=list(BUFFER_UPDATES), default=ContinualConfig.buffer_update,
+                    help="reservoir: every batch offered (the DER paper); class-balanced: refilled after every "
+                         "experience, equal slots per class seen (Avalanche's DER) (default %(default)s)")
     cl.add_argument("--backbone", default=ContinualConfig.backbone, choices=["mlp", "conv", "resnet19"],
                     help="spiking backbone (default %(default)s)")
     cl.add_argument("--neuron", default=ContinualConfig.neuron, choices=list(NEURONS),
@@ -758,7 +761,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="learning rate of --optimizer (default %(default)s; the DER paper's SGD rate is 0.1)")
     cl.add_argument("--optimizer", choices=list(OPTIMIZERS), default=ContinualConfig.optimizer,
                     help="adamw: cosine restarts per experience (the STAER reference); sgd: constant rate (the DER "
-                         "paper) (default %(default)s)")
+                         "paper); sgd-cosine: SGD with cosine restarts (default %(default)s)")
     cl.add_argument("--validation", type=_FRACTION, default=ContinualConfig.validation, metavar="FRACTION",
                     help="tuning mode: hold out FRACTION of every class's training images and evaluate on them "
                          "instead of the test set (default: report on the test set)")

@@ -77,6 +77,7 @@ BAD_VALUES: dict[tuple[str, str], list[str]] = {
     ("continual", "--backbone"): ["vgg"],
     ("continual", "--neuron"): ["izhikevich"],
     ("continual", "--lif-beta"): ["1.5", "-0.1"],
+    ("continual", "--buffer-update"): ["fifo"],
     ("continual", "--timesteps"): ["0"],
     ("continual", "--epochs"): ["0"],
     ("continual", "--batch-size"): ["0"],

@@ -1,4 +1,12 @@
-"""A reservoir-sampling replay buffer of tensors (inputs, labels, stored per-timestep logits, ...).
+"""Replay buffers of tensors (inputs, labels, stored per-timestep logits, ...), by their update rule.
+
+* :class:`ReservoirBuffer` — offered every training batch (``update_at = "iteration"``; the DER paper's and
+  Mammoth's rule).
+* :class:`ClassBalancedBuffer` — refilled at the end of every experience (``update_at = "experience"``; the rule
+  of Avalanche's ``DER``): the capacity is split equally over the classes seen so far and the new classes get a
+  uniform sample of their training images, their extra fields computed then, by the model trained on them.
+
+Both decide with their own ``torch.Generator``, whose state is part of ``state_dict()``.
 
 Reservoir sampling (Vitter's algorithm R) keeps every sample of the stream seen so far with the same
 probability ``capacity / seen``: the ``n``-th sample (0-based) goes to slot ``n`` while the buffer fills, then
@@ -22,7 +30,24 @@ from typing import Any
 
 import torch
 
-__all__ = ["ReservoirBuffer"]
+from snnrl.continual.configs import BUFFER_UPDATES
+
+__all__ = ["ReservoirBuffer", "ClassBalancedBuffer", "BUFFER_UPDATES", "make_buffer"]
+
+
+def _check_capacity(capacity: object) -> int:
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise ValueError(f"buffer capacity must be an integer >= 1 (samples kept), got {capacity!r}. "
+                         "Use e.g. --buffer-size 200.")
+    return capacity
+
+
+def _sample(buffer: Any, n: int, generator: torch.Generator | None) -> dict[str, torch.Tensor]:
+    """``min(n, len(buffer))`` distinct stored samples of ``buffer``, drawn uniformly."""
+    if len(buffer) == 0:
+        raise ValueError("cannot sample from an empty buffer; check len(buffer) first.")
+    index = torch.randperm(len(buffer), generator=generator or buffer.generator)[:n]
+    return {k: v[index] for k, v in buffer.data.items()}
 
 
 class ReservoirBuffer:
@@ -36,11 +61,10 @@ class ReservoirBuffer:
         Seed of the buffer's generator (insertion and sampling decisions).
     """
 
+    update_at = "iteration"
+
     def __init__(self, capacity: int, *, seed: int = 0) -> None:
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"buffer capacity must be an integer >= 1 (samples kept), got {capacity!r}. "
-                             "Use e.g. --buffer-size 200.")
-        self.capacity = capacity
+        self.capacity = _check_capacity(capacity)
         self.seen = 0
         self.data: dict[str, torch.Tensor] = {}
         self.generator = torch.Generator().manual_seed(seed)
@@ -100,10 +124,7 @@ class ReservoirBuffer:
 
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """``min(n, len(self))`` distinct stored samples, drawn uniformly."""
-        if len(self) == 0:
-            raise ValueError("cannot sample from an empty buffer; check len(buffer) first.")
-        index = torch.randperm(len(self), generator=generator or self.generator)[:n]
-        return {k: v[index] for k, v in self.data.items()}
+        return _sample(self, n, generator)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: capacity, count seen, stored tensors and generator state."""
@@ -125,3 +146,115 @@ class ReservoirBuffer:
         self.generator.set_state(state["generator"])
         self.seen = int(state["seen"])
         self.data = {k: v.clone() for k, v in data.items()}
+
+
+class ClassBalancedBuffer:
+    """Named tensors refilled at the end of every experience, the capacity split equally over the classes seen.
+
+    After an experience with classes ``C_new``, the ``n`` classes seen so far get ``capacity // n`` slots each (the
+    first ``capacity % n`` classes, in the order seen, one more; Avalanche's rule). A new class keeps a uniform
+    sample of its images; an old class keeps the first rows of its earlier (randomly ordered) sample, so what it
+    keeps is again a uniform sample. Labels must be in the field ``y``.
+
+    Parameters
+    ----------
+    capacity
+        Number of samples kept (>= 1).
+    seed
+        Seed of the buffer's generator (which images are kept, and sampling).
+
+    Example
+    -------
+    >>> import torch
+    >>> buf = ClassBalancedBuffer(4, seed=0)
+    >>> labels = torch.tensor([0, 0, 0, 1, 1, 1])
+    >>> buf.add_experience(y=labels, load=lambda i: {"x": i.float().unsqueeze(1), "y": labels[i]})
+    4
+    >>> buf.data["y"].tolist()
+    [0, 0, 1, 1]
+    """
+
+    update_at = "experience"
+
+    def __init__(self, capacity: int, *, seed: int = 0) -> None:
+        self.capacity = _check_capacity(capacity)
+        self.seen = 0
+        self.classes: list[int] = []
+        self.data: dict[str, torch.Tensor] = {}
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return len(self.data["y"]) if self.data else 0
+
+    def shares(self, n_classes: int) -> list[int]:
+        """Slots of each of ``n_classes`` classes, in the order seen."""
+        base, extra = divmod(self.capacity, n_classes)
+        return [base + (i < extra) for i in range(n_classes)]
+
+    def add_experience(self, *, y: torch.Tensor, load: Callable[[torch.Tensor], Mapping[str, torch.Tensor]],
+                       record: Callable[[Mapping[str, torch.Tensor]], Mapping[str, torch.Tensor]] | None = None
+                       ) -> int:
+        """Refill from an experience whose samples have labels ``y``; returns how many new samples were stored.
+
+        ``load(index)`` returns the fields (``x``, ``y``, ...) of the experience's samples ``index``;
+        ``record(fields)`` may add fields computed from them (e.g. logits of the trained model).
+        """
+        y = torch.as_tensor(y).long().flatten()
+        new = [c for c in dict.fromkeys(y.tolist()) if c not in self.classes]
+        self.seen += len(y)
+        classes = self.classes + new
+        share = dict(zip(classes, self.shares(len(classes))))
+        picked = [i[torch.randperm(len(i), generator=self.generator)[: share[c]]]
+                  for c in new for i in [torch.nonzero(y == c).flatten()]]
+        index = torch.cat(picked) if picked else torch.zeros(0, dtype=torch.long)
+        if len(index) == 0 and not self.data:
+            return 0
+        fields: dict[str, torch.Tensor] = {}
+        if len(index):
+            fields = {k: v.detach().cpu() for k, v in load(index).items()}
+            if record is not None:
+                fields.update({k: v.detach().cpu() for k, v in record(fields).items()})
+            if self.data and fields.keys() != self.data.keys():
+                raise ValueError(f"buffer fields {sorted(self.data)} stored, got {sorted(fields)}.")
+        if self.data:
+            old = torch.cat([torch.nonzero(self.data["y"] == c).flatten()[: share[c]] for c in self.classes])
+            kept = {k: v[old] for k, v in self.data.items()}
+            self.data = {k: torch.cat([v, fields[k]]) for k, v in kept.items()} if fields else kept
+        else:
+            self.data = fields
+        self.classes = classes
+        return len(index)
+
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """``min(n, len(self))`` distinct stored samples, drawn uniformly."""
+        return _sample(self, n, generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: capacity, classes in the order seen, stored tensors and generator state."""
+        return {"capacity": self.capacity, "seen": self.seen, "classes": list(self.classes),
+                "data": {k: v.clone() for k, v in self.data.items()}, "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`; raises ``ValueError`` for a state that does not fit this buffer."""
+        if not isinstance(state, Mapping) or not {"capacity", "seen", "classes", "data", "generator"} <= state.keys():
+            raise ValueError("class-balanced buffer state must hold capacity, seen, classes, data and generator "
+                             "(see state_dict()); a reservoir buffer's state does not fit.")
+        if state["capacity"] != self.capacity:
+            raise ValueError(f"buffer state has capacity {state['capacity']}, this buffer {self.capacity}.")
+        data = state["data"]
+        rows = {len(v) for v in data.values()} if isinstance(data, Mapping) else {-1}
+        if (not isinstance(state["seen"], int) or state["seen"] < 0 or len(rows) > 1 or (data and "y" not in data)
+                or any(not isinstance(v, torch.Tensor) for v in data.values()) or max(rows, default=0) > self.capacity):
+            raise ValueError(f"buffer state is inconsistent: 'seen' must be an integer >= 0 and every field a "
+                             f"tensor of the same number of rows (<= {self.capacity}), labels in 'y'.")
+        self.generator.set_state(state["generator"])
+        self.seen = int(state["seen"])
+        self.classes = [int(c) for c in state["classes"]]
+        self.data = {k: v.clone() for k, v in data.items()}
+
+
+def make_buffer(update: str, capacity: int, *, seed: int = 0) -> ReservoirBuffer | ClassBalancedBuffer:
+    """The buffer of update rule ``update`` (:data:`BUFFER_UPDATES`)."""
+    if update not in BUFFER_UPDATES:
+        raise ValueError(f"Unknown buffer update {update!r}; choose one of {BUFFER_UPDATES}.")
+    return (ReservoirBuffer if update == "reservoir" else ClassBalancedBuffer)(capacity, seed=seed)

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["STRATEGIES", "NEURONS", "LIF_NEURONS", "LIF_BETA", "OPTIMIZERS", "ERConfig", "DERPPConfig", "STAERConfig"]
+__all__ = ["STRATEGIES", "BUFFER_UPDATES", "BUFFER_UPDATE", "NEURONS", "LIF_NEURONS", "LIF_BETA", "OPTIMIZERS", "ERConfig", "DERPPConfig", "STAERConfig"]
 
 STRATEGIES = ("naive", "er", "derpp", "staer")
+
+BUFFER_UPDATES = ("reservoir", "class-balanced")
+"""Replay-buffer update rules (:func:`snnrl.continual.buffer.make_buffer`): ``reservoir``, every training batch is
+offered to a reservoir and extra fields (logits) are recorded at insertion (the DER paper's and Mammoth's rule);
+``class-balanced``, at the end of every experience the capacity is split equally over the classes seen and the new
+classes get a uniform sample, their fields recorded by the model trained on them (Avalanche's ``DER`` rule)."""
+BUFFER_UPDATE = "reservoir"
+"""The library default of :data:`BUFFER_UPDATES`."""
 
 NEURONS = ("lif", "plif", "selfpred-lif", "atmn", "relu")
 """Hidden neurons of the continual backbones by name (:func:`snnrl.continual.backbones.named_neuron`): the STAER
@@ -19,9 +27,10 @@ LIF_NEURONS = ("lif", "selfpred-lif")
 LIF_BETA = 0.5
 """Membrane decay of the backbones' LIF-based hidden neurons (the STAER reference's LIF)."""
 
-OPTIMIZERS = ("adamw", "sgd")
+OPTIMIZERS = ("adamw", "sgd", "sgd-cosine")
 """``adamw``: AdamW with a cosine schedule restarted at every experience (the STAER reference's setup); ``sgd``:
-plain SGD at a constant rate (the DER paper's, and Avalanche's ANN rows')."""
+plain SGD at a constant rate (the DER paper's, and Avalanche's ANN rows'); ``sgd-cosine``: plain SGD with the
+cosine schedule restarted at every experience."""
 
 
 @dataclass(frozen=True)

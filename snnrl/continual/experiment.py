@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from snnrl.continual.configs import LIF_BETA, LIF_NEURONS, NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
+from snnrl.continual.configs import BUFFER_UPDATE, BUFFER_UPDATES, LIF_BETA, LIF_NEURONS, NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
 from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]
@@ -45,7 +45,10 @@ class ContinualConfig:
     backbone
         ``mlp``, ``conv`` or ``resnet19``.
     buffer_size
-        Reservoir capacity (ignored by ``naive``).
+        Rehearsal buffer capacity (ignored by ``naive``).
+    buffer_update
+        The buffer's update rule (:data:`~snnrl.continual.configs.BUFFER_UPDATES`): ``reservoir`` (every batch) or
+        ``class-balanced`` (at the end of every experience, as Avalanche's ``DER``).
     timesteps, epochs, batch_size, lr
         Simulation steps per sample, epochs per experience, mini-batch size, AdamW learning rate.
     n_experiences, seed
@@ -70,8 +73,8 @@ class ContinualConfig:
         Membrane decay ``β`` of the LIF-based hidden neurons (:data:`~snnrl.continual.configs.LIF_NEURONS`):
         ``V ← βV + I``; 1 is an integrate-and-fire neuron. Other neurons ignore it.
     optimizer
-        ``adamw`` (cosine restarts per experience) or ``sgd`` (constant rate) (:data:`~snnrl.continual.configs.
-        OPTIMIZERS`); ``lr`` is its learning rate.
+        ``adamw`` (cosine restarts per experience), ``sgd`` (constant rate) or ``sgd-cosine`` (cosine restarts)
+        (:data:`~snnrl.continual.configs.OPTIMIZERS`); ``lr`` is its (initial) learning rate.
     validation
         Tuning mode: hold out this fraction of every class's training images and evaluate on them instead of the
         test set (:func:`~snnrl.continual.benchmarks.class_incremental`); ``None`` (default) reports on the test set.
@@ -81,6 +84,7 @@ class ContinualConfig:
     strategy: str = "staer"
     backbone: str = "mlp"
     buffer_size: int = STAERConfig.buffer_size
+    buffer_update: str = BUFFER_UPDATE
     timesteps: int = 4
     epochs: int = 1
     batch_size: int = 10
@@ -120,6 +124,8 @@ class ContinualConfig:
                                                 and 0.0 < float(self.validation) < 1.0):
             raise ValueError(f"validation must be a fraction between 0 and 1 (e.g. 0.1) or None, got "
                              f"{self.validation!r}.")
+        if self.buffer_update not in BUFFER_UPDATES:
+            raise ValueError(f"Unknown buffer update {self.buffer_update!r}; choose one of {BUFFER_UPDATES}.")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}; choose one of {STRATEGIES}.")
         if self.strategy != "naive" and self.buffer_size < 1:
@@ -130,7 +136,8 @@ class ContinualConfig:
 
     @property
     def label(self) -> str:
-        buffer = "" if self.strategy == "naive" else f"-b{self.buffer_size}"
+        buffer = "" if self.strategy == "naive" else f"-b{self.buffer_size}" + (
+            "-cb" if self.buffer_update == "class-balanced" else "")
         neuron = ("" if self.neuron == "lif" else f"-{self.neuron}") + (
             f"-lifbeta{self.lif_beta:g}" if self.neuron in LIF_NEURONS and self.lif_beta != LIF_BETA else "")
         optimizer = "" if self.optimizer == "adamw" else f"-{self.optimizer}"
@@ -167,7 +174,7 @@ def _build(config: ContinualConfig, progress: bool,
     strategy, buffer = make_strategy(
         config.strategy, model, lr=config.lr, train_mb_size=config.batch_size, train_epochs=config.epochs,
         buffer_seed=config.seed, ce_mode=config.ce_mode, evaluator=evaluator, optimizer=config.optimizer,
-        er=ERConfig(buffer_size=config.buffer_size),
+        buffer_update=config.buffer_update, er=ERConfig(buffer_size=config.buffer_size),
         derpp=DERPPConfig(buffer_size=config.buffer_size, alpha=config.derpp_alpha, beta=config.derpp_beta),
         staer=STAERConfig(buffer_size=config.buffer_size, alpha1=config.staer_alpha1, alpha2=config.staer_alpha2,
                           beta=config.staer_beta, gamma=config.sdtw_gamma, alignment=config.staer_alignment,

@@ -4,8 +4,10 @@
   logits ``[T, B, C]``: ``mb_output`` is the time-averaged logits (what Avalanche's metrics read), the sequence
   stays available as ``mb_output_seq``. Loss: cross-entropy of the time-averaged logits (``ce_mode="mean"``,
   methods notes) or the mean of per-timestep cross-entropies (``"per_timestep"``, the reference's TSCE).
-* :class:`ERPlugin` — experience replay: each training batch is extended with a batch drawn from a reservoir
-  buffer (inputs + labels); the current batch is offered to the buffer after every iteration.
+* :class:`ERPlugin` — experience replay: each training batch is extended with a batch drawn from the buffer
+  (inputs + labels). A :class:`~snnrl.continual.buffer.ReservoirBuffer` is offered the current batch after every
+  iteration; a :class:`~snnrl.continual.buffer.ClassBalancedBuffer` is refilled from the experience's training
+  data after the experience (the stored fields then computed by the trained model).
 * :class:`DERPPPlugin` — DER++: the buffer also stores the per-timestep logits at insertion; loss
   ``+ alpha·MSE(f(x'), z') + beta·CE(f(x''), y'')`` on two buffer batches.
 * :class:`STAERPlugin` — STAER (arXiv 2601.20870): ER plus the temporal alignment term
@@ -48,8 +50,8 @@ import torch.nn.functional as F
 from avalanche.core import SupervisedPlugin
 from avalanche.training.templates import SupervisedTemplate
 
-from snnrl.continual.buffer import ReservoirBuffer
-from snnrl.continual.configs import OPTIMIZERS, STRATEGIES, DERPPConfig, ERConfig, STAERConfig
+from snnrl.continual.buffer import ClassBalancedBuffer, ReservoirBuffer, make_buffer
+from snnrl.continual.configs import BUFFER_UPDATE, OPTIMIZERS, STRATEGIES, DERPPConfig, ERConfig, STAERConfig
 from snnrl.continual.soft_dtw import SoftDTWDivergence
 
 __all__ = ["SpikingSupervisedTemplate", "ERPlugin", "DERPPPlugin", "STAERPlugin", "CosineRestartPlugin",
@@ -115,10 +117,14 @@ def sequence_cross_entropy(logits_seq: torch.Tensor, targets: torch.Tensor) -> t
     return F.cross_entropy(logits_seq.flatten(0, 1), targets.repeat(steps))
 
 
-class _RehearsalPlugin(SupervisedPlugin):
-    """Shared rehearsal mechanics: remembers the current batch and offers it to the buffer each iteration."""
+Buffer = ReservoirBuffer | ClassBalancedBuffer
 
-    def __init__(self, buffer: ReservoirBuffer, *, minibatch_size: int | None) -> None:
+
+class _RehearsalPlugin(SupervisedPlugin):
+    """Shared rehearsal mechanics: offers the current batch to a reservoir buffer each iteration, or the
+    experience's training data to a class-balanced buffer at its end."""
+
+    def __init__(self, buffer: Buffer, *, minibatch_size: int | None) -> None:
         super().__init__()
         self.buffer = buffer
         self.minibatch_size = minibatch_size
@@ -131,10 +137,13 @@ class _RehearsalPlugin(SupervisedPlugin):
         self._current = (strategy.mb_x, strategy.mb_y)
 
     def record(self, strategy: Any, x: torch.Tensor, out_seq: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Extra fields stored with the kept samples ``x`` (override); ``out_seq`` is their training output."""
+        """Extra fields stored with the kept samples ``x`` (override); ``out_seq`` is their training output, or
+        ``None`` where they are recorded outside training (a class-balanced buffer)."""
         return {}
 
     def after_training_iteration(self, strategy: Any, **kwargs: Any) -> None:
+        if self.buffer.update_at != "iteration":
+            return
         x, y = self._current
         seq = getattr(strategy, "mb_output_seq", None)          # the spiking template's, else the adapter's
         if seq is None:
@@ -145,6 +154,26 @@ class _RehearsalPlugin(SupervisedPlugin):
             return self.record(strategy, x[kept], None if current_seq is None else current_seq[:, kept])
 
         self.buffer.add(x=x, y=y, record=record)
+
+    def after_training_exp(self, strategy: Any, **kwargs: Any) -> None:
+        if self.buffer.update_at != "experience":
+            return
+        data = strategy.experience.dataset.eval()
+        labels = torch.as_tensor(list(data.targets)).long()
+
+        def load(index: torch.Tensor) -> dict[str, torch.Tensor]:
+            return {"x": torch.stack([data[int(i)][0] for i in index]), "y": labels[index]}
+
+        def record(fields: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            model, training = strategy.model, strategy.model.training
+            model.eval()
+            try:
+                with torch.no_grad():
+                    return self.record(strategy, fields["x"].to(strategy.device), None)
+            finally:
+                model.train(training)
+
+        self.buffer.add_experience(y=labels, load=load, record=record)
 
 
 def _concat_replay(strategy: Any, samples: dict[str, torch.Tensor]) -> None:
@@ -171,11 +200,13 @@ class ERPlugin(_RehearsalPlugin):
 class DERPPPlugin(_RehearsalPlugin):
     """DER++ (Buzzega et al. 2020) on per-timestep logits: MSE to the stored logits + buffer cross-entropy."""
 
-    def __init__(self, buffer: ReservoirBuffer, *, minibatch_size: int | None, alpha: float, beta: float) -> None:
+    def __init__(self, buffer: Buffer, *, minibatch_size: int | None, alpha: float, beta: float) -> None:
         super().__init__(buffer, minibatch_size=minibatch_size)
         self.alpha, self.beta = alpha, beta
 
     def record(self, strategy: Any, x: torch.Tensor, out_seq: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        if out_seq is None:
+            out_seq = sequence_logits(strategy.model, x)
         return {"logits": out_seq.transpose(0, 1)}  # [n, T, C]
 
     def before_backward(self, strategy: Any, **kwargs: Any) -> None:
@@ -193,7 +224,7 @@ class DERPPPlugin(_RehearsalPlugin):
 class STAERPlugin(ERPlugin):
     """STAER: experience replay plus Soft-DTW alignment of replayed output trajectories (see module docstring)."""
 
-    def __init__(self, buffer: ReservoirBuffer, *, config: STAERConfig) -> None:
+    def __init__(self, buffer: Buffer, *, config: STAERConfig) -> None:
         super().__init__(buffer, minibatch_size=config.minibatch_size)
         self.config = config
         self.divergence = SoftDTWDivergence(gamma=config.gamma, normalize=config.normalize)
@@ -253,30 +284,31 @@ def make_strategy(name: str, model: torch.nn.Module, *, lr: float = 3e-3, train_
                   train_epochs: int = 1, eval_mb_size: int = 256, buffer_seed: int = 0, ce_mode: str = "mean",
                   er: ERConfig | None = None, derpp: DERPPConfig | None = None, staer: STAERConfig | None = None,
                   evaluator: Any = None, extra_plugins: list[Any] | None = None,
-                  device: str = "cpu", optimizer: str = "adamw") -> tuple[SpikingSupervisedTemplate,
-                                                                          ReservoirBuffer | None]:
+                  device: str = "cpu", optimizer: str = "adamw",
+                  buffer_update: str = BUFFER_UPDATE) -> tuple[SpikingSupervisedTemplate, Buffer | None]:
     """Build strategy ``name`` (``naive``, ``er``, ``derpp``, ``staer``) on ``model``; returns it and its buffer.
 
     ``optimizer`` (:data:`~snnrl.continual.configs.OPTIMIZERS`): ``adamw``, AdamW with a cosine schedule restarted
-    at each experience (the reference's setup), or ``sgd``, plain SGD at the constant rate ``lr``.
+    at each experience (the reference's setup), ``sgd``, plain SGD at the constant rate ``lr``, or ``sgd-cosine``,
+    plain SGD with the cosine schedule restarted at each experience. ``buffer_update`` (:data:`~snnrl.continual.configs.BUFFER_UPDATES`): the rehearsal buffer's update rule.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; choose one of {STRATEGIES}.")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}.")
-    plugins: list[Any] = [CosineRestartPlugin(lr)] if optimizer == "adamw" else []
+    plugins: list[Any] = [CosineRestartPlugin(lr)] if optimizer in ("adamw", "sgd-cosine") else []
     buffer = None
     if name == "er":
         cfg = er or ERConfig()
-        buffer = ReservoirBuffer(cfg.buffer_size, seed=buffer_seed)
+        buffer = make_buffer(buffer_update, cfg.buffer_size, seed=buffer_seed)
         plugins.append(ERPlugin(buffer, minibatch_size=cfg.minibatch_size))
     elif name == "derpp":
         cfg = derpp or DERPPConfig()
-        buffer = ReservoirBuffer(cfg.buffer_size, seed=buffer_seed)
+        buffer = make_buffer(buffer_update, cfg.buffer_size, seed=buffer_seed)
         plugins.append(DERPPPlugin(buffer, minibatch_size=cfg.minibatch_size, alpha=cfg.alpha, beta=cfg.beta))
     elif name == "staer":
         cfg = staer or STAERConfig()
-        buffer = ReservoirBuffer(cfg.buffer_size, seed=buffer_seed)
+        buffer = make_buffer(buffer_update, cfg.buffer_size, seed=buffer_seed)
         plugins.append(STAERPlugin(buffer, config=cfg))
     params = model.parameters()
     optim = torch.optim.AdamW(params, lr=lr) if optimizer == "adamw" else torch.optim.SGD(params, lr=lr)
