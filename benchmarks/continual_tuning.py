@@ -10,7 +10,8 @@ at a time (the hidden neuron, the LIF decay, per-timestep cross-entropy, a faste
 first, under the same rule; it adds its rows to the file and replaces the choice. Its changes move validation
 accuracy by less than the spread between seeds (about one point), so it runs on three seeds (``--seeds 3``).
 ``--stage 3`` does the same from the stage-2 choice with the rehearsal changes (the class-balanced buffer refilled
-after every experience, a cosine schedule for SGD).
+after every experience, a cosine schedule for SGD); ``--stage 4`` tries those of them not yet in the stage-3
+choice again from it (coordinate ascent: a second change that helped alone is tried on top of the first).
 ``benchmarks/continual_standard.py`` then runs ER, DER++ and STAER with the choice on the test set.
 
 Writes ``benchmarks/results/continual-standard/<benchmark>/tuning.json``.
@@ -51,7 +52,7 @@ STAGE2_CHANGES = ({}, {"neuron": "plif"}, {"neuron": "selfpred-lif"}, {"lif_beta
 STAGE3_KNOBS = STAGE2_KNOBS + ("buffer_update",)
 STAGE3_CHANGES = ({}, {"buffer_update": "class-balanced"}, {"optimizer": "sgd-cosine"})
 """Stage 3: one rehearsal change at a time from the stage-2 choice (first: the choice itself, re-run)."""
-STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS}
+STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS}
 VALIDATION = 0.1
 
 
@@ -75,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--work-dir", type=Path, default=WORK)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--stage", type=int, choices=(1, 2, 3), default=1,
-                   help="1: the coarse grid; 2 (3): one change at a time from the stage-1 (stage-2) choice in the "
+    p.add_argument("--stage", type=int, choices=(1, 2, 3, 4), default=1,
+                   help="1: the coarse grid; 2, 3, 4: one change at a time from the previous stage's choice in the "
                         "--out file")
     args = p.parse_args(argv)
     out = args.out or RESULTS / args.benchmark / "tuning.json"
@@ -95,7 +96,11 @@ def main(argv: list[str] | None = None) -> int:
             first = earlier["summary"]["chosen"]
         # a knob an older file did not tune ran at the library default
         winner = {k: first.get(k, getattr(ContinualConfig, k)) for k in STAGE_KNOBS[args.stage]}
-        candidates = [{**winner, **change} for change in (STAGE2_CHANGES if args.stage == 2 else STAGE3_CHANGES)]
+        changes = STAGE2_CHANGES if args.stage == 2 else [{}] + [c for c in STAGE3_CHANGES[1:] if any(
+            winner[k] != v for k, v in c.items())]                    # stage 4: those not yet in the choice
+        if len(changes) == 1:
+            p.error(f"--stage {args.stage}: the stage-{args.stage - 1} choice already holds every change")
+        candidates = [{**winner, **change} for change in changes]
     else:
         candidates = CANDIDATES
     torch.set_num_threads(1)

@@ -78,3 +78,38 @@ def test_accuracy_matrix_summaries():
     assert forgetting(a) == pytest.approx(((0.9 - 0.5) + (0.8 - 0.7)) / 2)
     assert backward_transfer(a) == pytest.approx(((0.5 - 0.9) + (0.7 - 0.8)) / 2)
     assert forgetting(np.array([[0.5]])) == 0.0
+
+
+def test_class_balanced_buffer_splits_its_capacity_over_the_classes_seen_and_records_only_new_rows():
+    from snnrl.continual.buffer import ClassBalancedBuffer, make_buffer
+
+    buf = ClassBalancedBuffer(10, seed=0)
+    assert buf.shares(3) == [4, 3, 3] and len(buf) == 0
+    recorded = []
+
+    def add(labels):
+        labels = torch.tensor(labels)
+
+        def record(fields):
+            recorded.append(fields["y"].tolist())
+            return {"z": fields["x"] * 2}
+
+        return buf.add_experience(y=labels, load=lambda i: {"x": (100 * labels[i] + i).float(), "y": labels[i]},
+                                  record=record)
+
+    assert add([0] * 8 + [1] * 8) == 10                        # two classes: 5 slots each
+    assert torch.bincount(buf.data["y"]).tolist() == [5, 5] and buf.seen == 16
+    first = buf.data["x"].clone()
+    assert len(set(first.tolist())) == 10 and torch.equal(buf.data["z"], 2 * first)
+    assert add([2] * 3) == 3                                    # class 2 has only 3 images for its 3 slots
+    assert buf.classes == [0, 1, 2] and torch.bincount(buf.data["y"]).tolist() == [4, 3, 3]
+    assert torch.equal(buf.data["x"][:4], first[:4]) and torch.equal(buf.data["x"][4:7], first[5:8])
+    assert recorded[-1] == [2, 2, 2]                           # only the new rows were recorded
+    with pytest.raises(ValueError, match="buffer fields"):
+        buf.add_experience(y=torch.tensor([3]), load=lambda i: {"x": torch.zeros(1), "y": torch.tensor([3]),
+                                                                "w": torch.zeros(1)})
+    with pytest.raises(ValueError, match="inconsistent"):
+        ClassBalancedBuffer(10).load_state_dict({**buf.state_dict(), "data": {"y": torch.zeros(11, dtype=torch.long)}})
+    with pytest.raises(ValueError, match="Unknown buffer update 'fifo'"):
+        make_buffer("fifo", 10)
+    assert isinstance(make_buffer("class-balanced", 10), ClassBalancedBuffer)

@@ -1,6 +1,7 @@
 """Strategies on split digits (scikit-learn, offline): ER beats Naive, resume after a crash, clear errors; the STAER
 and DER++ loss terms on a fixed tiny batch and buffer, against hand computations."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -405,6 +406,9 @@ def test_optimizer_choice_sgd_is_constant_rate_adamw_restarts_a_cosine():
     assert not any(isinstance(p, CosineRestartPlugin) for p in sgd.plugins)
     assert type(adamw.optimizer) is torch.optim.AdamW
     assert any(isinstance(p, CosineRestartPlugin) for p in adamw.plugins)
+    cosine, _ = make_strategy("er", model, lr=0.1, optimizer="sgd-cosine")
+    assert type(cosine.optimizer) is torch.optim.SGD
+    assert any(isinstance(p, CosineRestartPlugin) for p in cosine.plugins)
     with pytest.raises(ValueError, match="Unknown optimizer 'adam'"):
         make_strategy("er", model, optimizer="adam")
     with pytest.raises(ValueError, match="Unknown optimizer"):
@@ -434,3 +438,78 @@ def test_forgetting_and_bwt_agree_with_avalanches_own_metrics_on_the_same_run():
     # Avalanche's forgetting is A[j, j] - A[N-1, j] (= -BWT); ours takes the max over earlier rows (Chaudhry).
     assert avalanche_forgetting == pytest.approx(diagonal_drop, abs=1e-9)
     assert r["class_il_forgetting"] >= avalanche_forgetting - 1e-9
+
+
+@pytest.mark.parametrize("plugin", ["er", "derpp", "staer"])
+def test_class_balanced_buffer_is_refilled_after_each_experience_with_the_trained_models_logits(plugin):
+    from avalanche.core import SupervisedPlugin
+    from avalanche.training import Naive
+    from avalanche.training.plugins import EvaluationPlugin
+
+    from snnrl.continual.backbones import TimeAveraged
+    from snnrl.continual.benchmarks import class_incremental
+    from snnrl.continual.buffer import ClassBalancedBuffer
+    from snnrl.continual.strategies import sequence_logits
+
+    bench = class_incremental("digits", n_experiences=2, seed=0, train_per_class=20, test_per_class=5)
+    torch.manual_seed(0)
+    model = TimeAveraged(make_backbone("mlp", (1, 8, 8), 10, timesteps=4))
+    buffer = ClassBalancedBuffer(30, seed=0)
+    made = {"er": lambda: ERPlugin(buffer, minibatch_size=None),
+            "derpp": lambda: DERPPPlugin(buffer, minibatch_size=None, alpha=0.5, beta=0.5),
+            "staer": lambda: STAERPlugin(buffer, config=STAERConfig(beta=0.1))}[plugin]()
+    replayed = []
+
+    class Spy(SupervisedPlugin):                                    # sees every training batch
+        def after_forward(self, strategy, **kwargs):
+            replayed.append(len(strategy.mb_x))
+
+    strategy = Naive(model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.05), train_mb_size=10,
+                     train_epochs=1, eval_mb_size=64, plugins=[made, Spy()], evaluator=EvaluationPlugin(loggers=[]))
+    for index, experience in enumerate(bench.train_stream):
+        strategy.train(experience)
+        classes = sorted(int(c) for c in experience.classes_in_this_experience)
+        if index == 0:
+            # nothing was replayed while the first experience trained; after it the buffer holds its 5 classes,
+            # 30 // 5 = 6 rows each
+            assert set(replayed) == {10}
+            first = {k: v.clone() for k, v in buffer.data.items()}
+            counts = torch.bincount(buffer.data["y"], minlength=10)
+            assert sorted(buffer.data["y"].unique().tolist()) == classes and set(counts[classes].tolist()) == {6}
+        else:
+            # ER and STAER replay within the batch (DER++ in separate forwards): 10 replayed per batch
+            assert max(replayed) == (10 if plugin == "derpp" else 20)
+            counts = torch.bincount(buffer.data["y"], minlength=10)
+            assert counts.sum() == 30 and set(counts[counts > 0].tolist()) == {3}   # 10 classes, 3 slots each
+            assert set(buffer.data["y"][:15].tolist()) == set(first["y"].tolist())   # old classes first
+            # an old class keeps the first of its earlier rows (a uniform subset), its fields untouched
+            for c in buffer.data["y"][:15].unique():
+                kept, before = buffer.data["x"][buffer.data["y"] == c], first["x"][first["y"] == c][:3]
+                assert torch.equal(kept, before)
+        if plugin != "er":            # the logits stored for the new classes are the trained model's
+            new = torch.isin(buffer.data["y"], torch.tensor(classes))
+            with torch.no_grad():
+                expected = sequence_logits(model, buffer.data["x"][new]).transpose(0, 1)
+            assert torch.allclose(buffer.data["logits"][new], expected, atol=1e-6)
+    state = buffer.state_dict()
+    twin = ClassBalancedBuffer(30, seed=5)
+    twin.load_state_dict(state)
+    assert twin.classes == buffer.classes and all(torch.equal(twin.data[k], v) for k, v in buffer.data.items())
+    assert torch.equal(twin.sample(7)["x"], buffer.sample(7)["x"])
+    with pytest.raises(ValueError, match="reservoir buffer's state does not fit"):
+        twin.load_state_dict(ReservoirBuffer(30).state_dict())
+
+
+def test_class_balanced_runs_resume_identically_and_name_their_rule(tmp_path):
+    config = ContinualConfig(strategy="derpp", seed=1, buffer_update="class-balanced",
+                             **{**QUICK, "n_experiences": 5, "epochs": 1})
+    assert config.label == "derpp-b100-cb-s1"
+    with pytest.raises(_Crash):
+        run_continual(config, run_dir=tmp_path / "killed", progress=False, after_experience=_crash_after(1))
+    resumed = run_continual(config, run_dir=tmp_path / "killed", progress=False)
+    straight = run_continual(config, run_dir=tmp_path / "straight", progress=False)
+    assert resumed["class_il_matrix"] == straight["class_il_matrix"]
+    reservoir = run_continual(replace(config, buffer_update="reservoir"), run_dir=tmp_path / "r", progress=False)
+    assert reservoir["class_il_matrix"] != straight["class_il_matrix"]      # the rule changes the run
+    with pytest.raises(ValueError, match="Unknown buffer update 'fifo'"):
+        ContinualConfig(buffer_update="fifo")

@@ -201,13 +201,13 @@ class ClassBalancedBuffer:
         """
         y = torch.as_tensor(y).long().flatten()
         new = [c for c in dict.fromkeys(y.tolist()) if c not in self.classes]
-        self.seen += len(y)
         classes = self.classes + new
         share = dict(zip(classes, self.shares(len(classes))))
         picked = [i[torch.randperm(len(i), generator=self.generator)[: share[c]]]
                   for c in new for i in [torch.nonzero(y == c).flatten()]]
         index = torch.cat(picked) if picked else torch.zeros(0, dtype=torch.long)
         if len(index) == 0 and not self.data:
+            self.seen += len(y)
             return 0
         fields: dict[str, torch.Tensor] = {}
         if len(index):
@@ -216,6 +216,7 @@ class ClassBalancedBuffer:
                 fields.update({k: v.detach().cpu() for k, v in record(fields).items()})
             if self.data and fields.keys() != self.data.keys():
                 raise ValueError(f"buffer fields {sorted(self.data)} stored, got {sorted(fields)}.")
+        self.seen += len(y)
         if self.data:
             old = torch.cat([torch.nonzero(self.data["y"] == c).flatten()[: share[c]] for c in self.classes])
             kept = {k: v[old] for k, v in self.data.items()}
