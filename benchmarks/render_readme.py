@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from snnrl.continual.configs import LIF_NEURONS
+from snnrl.continual.configs import BUFFER_UPDATE, LIF_NEURONS
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -190,6 +190,10 @@ def distillation_budget() -> str:
             + f"\nChosen (highest mean share): `{doc['summary']['chosen']}`.\n")
 
 
+_RUN_DEFAULTS = {"buffer_update": BUFFER_UPDATE}
+"""What a continual run recorded before a knob existed ran at."""
+
+
 def _optimizer(cfg: dict) -> str:
     """A continual run's optimizer and rate as the tables print them (e.g. ``SGD 0.1``, ``SGD+cosine 0.1``)."""
     name = {"sgd": "SGD", "sgd-cosine": "SGD+cosine"}.get(cfg.get("optimizer", "adamw"), "AdamW")
@@ -253,6 +257,12 @@ def continual_standard() -> str:
             title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "
                       f"were chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
             stage2 = _tuning_stages(t)
+            ours = next(g["config"] for label, g in groups.items() if label.startswith("snn-"))
+            used = {k: ours.get(k, _RUN_DEFAULTS.get(k)) for k in c}     # older results lack newer knobs
+            stale = {k: v for k, v in used.items() if v != c[k]}
+            if stale:
+                title += (". **This table predates that choice**: its runs used " + ", ".join(
+                    f"{k} {v}" for k, v in stale.items()) + "; re-run `benchmarks/continual_standard.py` for it")
         rows = []
         for label, g in groups.items():
             cfg = g["config"]
