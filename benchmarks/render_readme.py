@@ -301,7 +301,8 @@ def _tuning_stages(tuning: dict) -> str:
         for r in rows:
             change = ", ".join(f"{k} {r[k]:g}" if isinstance(r[k], float) else f"{k} {r[k]}"
                                for k in r if k not in ("label", "validation_class_il", "mean", "wall_s")
-                               and r.get(k) != base.get(k)) or (f"the stage-{stage - 1} winner re-run" if stage == 2 else f"the stage-{stage - 1} choice re-run")
+                               and r.get(k) != base.get(k)) or (
+                f"the stage-{stage - 1} {'winner' if stage == 2 else 'choice'} re-run")
             text = f"{change} {100 * r['mean']:.2f}"
             parts.append(f"**{text}**" if r is best else text)
         lines.append(f"\nStage {stage} of the tuning (one change at a time, validation class-IL %, mean over seeds "
