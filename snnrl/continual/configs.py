@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["STRATEGIES", "BUFFER_UPDATES", "BUFFER_UPDATE", "NEURONS", "LIF_NEURONS", "LIF_BETA", "OPTIMIZERS", "ERConfig", "DERPPConfig", "STAERConfig"]
+__all__ = ["STRATEGIES", "BUFFER_UPDATES", "BUFFER_UPDATE", "NEURONS", "LIF_NEURONS", "LIF_BETA", "OPTIMIZERS",
+           "ERConfig", "DERPPConfig", "STAERConfig"]
 
 STRATEGIES = ("naive", "er", "derpp", "staer")
 

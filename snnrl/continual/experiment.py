@@ -23,7 +23,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from snnrl.continual.configs import BUFFER_UPDATE, BUFFER_UPDATES, LIF_BETA, LIF_NEURONS, NEURONS, OPTIMIZERS, STRATEGIES, DERPPConfig, STAERConfig
+from snnrl.continual.configs import (BUFFER_UPDATE, BUFFER_UPDATES, LIF_BETA, LIF_NEURONS, NEURONS, OPTIMIZERS,
+                                     STRATEGIES, DERPPConfig, STAERConfig)
 from snnrl.io import ArtifactError, atomic_write_json, describe_error, load_versioned, save_versioned
 
 __all__ = ["ContinualConfig", "run_continual", "CHECKPOINT_FORMAT_VERSION"]

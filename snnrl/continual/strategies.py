@@ -290,7 +290,8 @@ def make_strategy(name: str, model: torch.nn.Module, *, lr: float = 3e-3, train_
 
     ``optimizer`` (:data:`~snnrl.continual.configs.OPTIMIZERS`): ``adamw``, AdamW with a cosine schedule restarted
     at each experience (the reference's setup), ``sgd``, plain SGD at the constant rate ``lr``, or ``sgd-cosine``,
-    plain SGD with the cosine schedule restarted at each experience. ``buffer_update`` (:data:`~snnrl.continual.configs.BUFFER_UPDATES`): the rehearsal buffer's update rule.
+    plain SGD with the cosine schedule restarted at each experience.
+    ``buffer_update`` (:data:`~snnrl.continual.configs.BUFFER_UPDATES`): the rehearsal buffer's update rule.
     """
     if name not in STRATEGIES:
         raise ValueError(f"Unknown strategy {name!r}; choose one of {STRATEGIES}.")
