@@ -12,6 +12,11 @@ accuracy by less than the spread between seeds (about one point), so it runs on 
 ``--stage 3`` does the same from the stage-2 choice with the rehearsal changes (the class-balanced buffer refilled
 after every experience, a cosine schedule for SGD); ``--stage 4`` tries those of them not yet in the stage-3
 choice again from it (coordinate ascent: a second change that helped alone is tried on top of the first).
+``--twin`` then chooses the ANN twins' own learning rate under the same rule, with the twin (the chosen settings,
+the neurons replaced by ReLUs) in place of the spiking backbone: the choice's rate times each of
+:data:`TWIN_LR_FACTORS`, on seeds ``--seeds``; a candidate run that diverges (its loss or output NaN or infinite)
+scores 0. ReLU logits are unbounded where spike-count logits are not, so a rate tuned for the spiking backbone can
+make the twin diverge; each backbone then gets its own rate, both chosen on validation.
 ``benchmarks/continual_standard.py`` then runs ER, DER++ and STAER with the choice on the test set.
 
 Writes ``benchmarks/results/continual-standard/<benchmark>/tuning.json``.
@@ -21,6 +26,7 @@ Usage::
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 2 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 3 --seeds 3
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --twin --seeds 3
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ STAGE2_CHANGES = ({}, {"neuron": "plif"}, {"neuron": "selfpred-lif"}, {"lif_beta
 STAGE3_KNOBS = STAGE2_KNOBS + ("buffer_update",)
 STAGE3_CHANGES = ({}, {"buffer_update": "class-balanced"}, {"optimizer": "sgd-cosine"})
 """Stage 3: one rehearsal change at a time from the stage-2 choice (first: the choice itself, re-run)."""
+TWIN_LR_FACTORS = (1.0, 0.3, 0.1)
+"""``--twin``: the ANN twins' candidate rates, as factors of the spiking choice's (first: the choice's own)."""
 STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS}
 VALIDATION = 0.1
 
@@ -79,8 +87,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage", type=int, choices=(1, 2, 3, 4), default=1,
                    help="1: the coarse grid; 2, 3, 4: one change at a time from the previous stage's choice in the "
                         "--out file")
+    p.add_argument("--twin", action="store_true",
+                   help="choose the ANN twins' learning rate from the choice in the --out file (after the stages)")
     args = p.parse_args(argv)
     out = args.out or RESULTS / args.benchmark / "tuning.json"
+    if args.twin:
+        if args.stage != 1:
+            p.error(f"--twin: leave --stage out (got {args.stage}); --twin starts from the last stage's choice")
+        if not out.exists():
+            p.error(f"--twin: no {out}; run the stages first (`benchmarks/continual_tuning.py --benchmark "
+                    f"{args.benchmark}`)")
+        return _tune_twin(args, out)
     earlier = None
     if args.stage > 1:
         if not out.exists():
@@ -133,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         rule = (earlier["config"]["rule"] + f"; stage {args.stage}: the same rule over one change at a time from the "
                 f"stage-{args.stage - 1} {'winner' if args.stage == 2 else 'choice'} (re-run first), on seeds "
                 f"0-{args.seeds - 1}")
-        raw = {**earlier["raw"], f"stage{args.stage}_candidates": rows}
-        seeds = {**{k: v for k, v in earlier["config"].items() if k.endswith("seeds")},
+        raw = {**{k: v for k, v in earlier["raw"].items() if not k.startswith("twin")},  # a new choice: no twin yet
+               f"stage{args.stage}_candidates": rows}
+        seeds = {**{k: v for k, v in earlier["config"].items() if k.endswith("seeds") and not k.startswith("twin")},
                  f"stage{args.stage}_seeds": seeds["seeds"]}
     write_result(out, benchmark="continual-tuning",
                  config={"benchmark": args.benchmark, "strategy": "staer", "buffer_size": 200,
@@ -145,6 +163,53 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r['label']:40s} {100 * r['mean']:.2f}")
     print("chosen:", {k: best[k] for k in knobs}, f"-> {out}")
+    return 0
+
+
+def _tune_twin(args: argparse.Namespace, out: Path) -> int:
+    """``--twin``: the ANN twins' rate under the stages' rule; adds ``twin_chosen`` to the file's summary."""
+    from snnrl.backends import LocalBackend
+    from snnrl.continual.configs import LIF_BETA
+    from snnrl.continual.experiment import ContinualConfig
+    from snnrl.results import load_result, write_result
+    from snnrl.sweeps.continual import continual_grid, run_continual_grid, run_continual_task_or_diverged
+
+    earlier = load_result(out, benchmark="continual-tuning")
+    chosen = earlier["summary"]["chosen"]
+    rates = [float(f"{chosen['lr'] * f:.6g}") for f in TWIN_LR_FACTORS]
+    torch.set_num_threads(1)
+    base = replace(ContinualConfig(benchmark=args.benchmark, strategy="staer", buffer_size=200,
+                                   validation=VALIDATION, **chosen), neuron="relu", lif_beta=LIF_BETA)
+    tasks = []
+    for lr in rates:
+        config = replace(base, lr=lr)
+        tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[200], seeds=range(args.seeds),
+                                out_dir=args.work_dir / args.benchmark, tag=_tag(config, _DEFAULT))
+    backend = LocalBackend(workers=args.workers)
+    try:
+        groups = run_continual_grid(tasks, backend=backend, run=run_continual_task_or_diverged,
+                                    on_run=lambda label, task, r: print(
+                                        f"{label} seed {task.config.seed}: validation class-IL "
+                                        f"{100 * r['class_il_accuracy']:.2f}{' (diverged)' if r.get('diverged') else ''}"
+                                        f" ({r['wall_s']:.0f} s)", flush=True))
+    finally:
+        backend.close()
+    rows = []
+    for lr, (label, runs) in zip(rates, groups.items()):
+        accs = [r["class_il_accuracy"] for r in runs]
+        rows.append({"label": label, "lr": lr, "validation_class_il": accs, "mean": sum(accs) / len(accs),
+                     "diverged": [bool(r.get("diverged")) for r in runs], "wall_s": [r["wall_s"] for r in runs]})
+    best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
+    rule = ("ANN twins: the same rule over the rate (the choice's times " + ", ".join(f"{f:g}" for f in TWIN_LR_FACTORS)
+            + f") with the twin (ReLUs) as the backbone, on seeds 0-{args.seeds - 1}; a diverged run scores 0")
+    write_result(out, benchmark="continual-tuning",
+                 config={**earlier["config"], "twin_rule": rule, "twin_seeds": list(range(args.seeds))}, seed=0,
+                 raw={**earlier["raw"], "twin_candidates": rows},
+                 summary={**earlier["summary"], "twin_chosen": {"lr": best["lr"]},
+                          "twin_chosen_validation_class_il": best["mean"]})
+    for r in rows:
+        print(f"{r['label']:40s} {100 * r['mean']:.2f}")
+    print("ANN twins' rate:", best["lr"], f"-> {out}")
     return 0
 
 

@@ -54,7 +54,7 @@ from snnrl.continual.buffer import ClassBalancedBuffer, ReservoirBuffer, make_bu
 from snnrl.continual.configs import BUFFER_UPDATE, OPTIMIZERS, STRATEGIES, DERPPConfig, ERConfig, STAERConfig
 from snnrl.continual.soft_dtw import SoftDTWDivergence
 
-__all__ = ["SpikingSupervisedTemplate", "ERPlugin", "DERPPPlugin", "STAERPlugin", "CosineRestartPlugin",
+__all__ = ["SpikingSupervisedTemplate", "TrainingDiverged", "ERPlugin", "DERPPPlugin", "STAERPlugin", "CosineRestartPlugin",
            "ERConfig", "DERPPConfig", "STAERConfig", "make_strategy", "STRATEGIES", "check_sequence_logits",
            "sequence_logits"]
 
@@ -102,13 +102,30 @@ class SpikingSupervisedTemplate(SupervisedTemplate):
 
     def forward(self) -> torch.Tensor:
         out = check_sequence_logits(self.model(self.mb_x), self.mb_x.shape[0])
+        if self.is_training:
+            self._check_finite(out, "output")
         self.mb_output_seq = out
         return out.mean(0)
+
+    def backward(self) -> None:
+        self._check_finite(self.loss, "loss")      # plugins have added their terms by now
+        super().backward()
+
+    def _check_finite(self, value: torch.Tensor, what: str) -> None:
+        if not bool(torch.isfinite(value.detach()).all()):
+            lr = self.optimizer.param_groups[0]["lr"]
+            raise TrainingDiverged(
+                f"training diverged: the {what} is not finite at experience {self.clock.train_exp_counter}, "
+                f"iteration {self.clock.train_epoch_iterations} (lr {lr:g}); lower the learning rate (--lr)")
 
     def criterion(self) -> torch.Tensor:
         if self.is_training and self.ce_mode == "per_timestep":
             return sequence_cross_entropy(self.mb_output_seq, self.mb_y)
         return F.cross_entropy(self.mb_output, self.mb_y)
+
+
+class TrainingDiverged(FloatingPointError):
+    """A training run's output or loss became NaN or infinite (raised by :class:`SpikingSupervisedTemplate`)."""
 
 
 def sequence_cross_entropy(logits_seq: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

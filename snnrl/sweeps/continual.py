@@ -12,6 +12,7 @@ Example
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,8 +22,9 @@ import numpy as np
 
 from snnrl.backends import Backend, LocalBackend
 from snnrl.continual.experiment import ContinualConfig, run_continual
+from snnrl.continual.strategies import TrainingDiverged
 
-__all__ = ["ContinualTask", "run_continual_task", "continual_grid", "run_continual_grid", "aggregate_runs",
+__all__ = ["ContinualTask", "run_continual_task", "run_continual_task_or_diverged", "continual_grid", "run_continual_grid", "aggregate_runs",
            "SUMMARY_KEYS"]
 
 SUMMARY_KEYS = ("class_il_accuracy", "task_il_accuracy", "class_il_forgetting", "class_il_bwt", "task_il_forgetting",
@@ -74,6 +76,19 @@ def run_continual_task(task: ContinualTask) -> dict[str, Any]:
                 logger.writer.close()   # the event files are complete when the run returns
 
 
+def run_continual_task_or_diverged(task: ContinualTask) -> dict[str, Any]:
+    """:func:`run_continual_task` for a tuning rule: a run that diverges
+    (:class:`~snnrl.continual.strategies.TrainingDiverged`) returns ``{"diverged": True, "class_il_accuracy": 0.0,
+    "wall_s": seconds until it stopped, "error": the message}`` instead of raising, so that the candidate loses
+    rather than stopping the search."""
+    start = time.perf_counter()
+    try:
+        return run_continual_task(task)
+    except TrainingDiverged as exc:
+        return {"diverged": True, "class_il_accuracy": 0.0, "wall_s": time.perf_counter() - start,
+                "error": str(exc)}
+
+
 def continual_grid(base: ContinualConfig, *, strategies: Sequence[str], buffer_sizes: Sequence[int],
                    seeds: Sequence[int], out_dir: str | Path | None = None, tag: str = "", resume: bool = True,
                    progress: bool = False, tensorboard_dir: str | Path | None = None) -> list[tuple[str, ContinualTask]]:
@@ -98,11 +113,15 @@ def continual_grid(base: ContinualConfig, *, strategies: Sequence[str], buffer_s
 def run_continual_grid(tasks: Sequence[tuple[str, ContinualTask]], *, backend: Backend | None = None,
                        progress: bool = False,
                        on_run: Callable[[str, ContinualTask, dict[str, Any]], None] | None = None,
+                       run: Callable[[ContinualTask], dict[str, Any]] = run_continual_task,
                        ) -> dict[str, list[dict[str, Any]]]:
     """Run the tasks of :func:`continual_grid` (``backend`` ``None``: in this process) and group their results.
 
     Parameters
     ----------
+    run
+        What runs one task (a module-level function, for a process pool): :func:`run_continual_task`, or
+        :func:`run_continual_task_or_diverged` where a diverged run should score instead of raising.
     progress
         A progress bar over the runs (for a backend; in-process runs show Avalanche's own logger instead).
     on_run
@@ -117,7 +136,7 @@ def run_continual_grid(tasks: Sequence[tuple[str, ContinualTask]], *, backend: B
         if on_run is not None:
             on_run(tasks[index][0], tasks[index][1], result)
 
-    results = (backend or LocalBackend()).map(run_continual_task, [t for _, t in tasks], desc="continual runs",
+    results = (backend or LocalBackend()).map(run, [t for _, t in tasks], desc="continual runs",
                                               progress=progress, on_result=report)
     groups: dict[str, list[dict[str, Any]]] = {}
     for (label, _), result in zip(tasks, results):
