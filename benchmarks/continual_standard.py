@@ -5,7 +5,8 @@ Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnr
 project's spiking ER / DER++ / STAER (an MLP of the chosen neuron) and their ANN twins (the same backbone, strategies, data, class
 orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate,
 STAER weights and timesteps of our runs are those ``benchmarks/continual_tuning.py`` chose on a validation split held
-out of the training images (``tuning.json`` beside the summary; run it first); nothing is chosen on the test set.
+out of the training images (``tuning.json`` beside the summary; run it first); the twins' learning rate is their own,
+chosen there too (``--twin``) when the file holds one, else the spiking choice's. Nothing is chosen on the test set.
 Runs checkpoint in ``--work-dir`` and resume; ``--workers`` runs them in a process pool. Writes
 ``benchmarks/results/continual-standard/<benchmark>/summary.json`` (CSV, heatmaps).
 
@@ -52,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     if not tuning_path.exists():
         p.error(f"no {tuning_path}: run `benchmarks/continual_tuning.py --benchmark {args.benchmark}` first (it "
                 "chooses our runs' settings on a validation split)")
-    chosen = load_result(tuning_path, benchmark="continual-tuning")["summary"]["chosen"]
+    tuning = load_result(tuning_path, benchmark="continual-tuning")
+    chosen = tuning["summary"]["chosen"]
+    twin_chosen = tuning["summary"].get("twin_chosen", {})
     base = ContinualConfig(benchmark=args.benchmark, **chosen)
-    print(f"settings chosen on the validation split ({tuning_path}): {chosen}", flush=True)
+    twin = replace(base, neuron="relu", lif_beta=LIF_BETA, **twin_chosen)
+    print(f"settings chosen on the validation split ({tuning_path}): {chosen}; ANN twins: "
+          f"{twin_chosen or 'the same'}", flush=True)
     torch.set_num_threads(1)
     groups: dict[str, list[dict]] = {}
     for strategy in ("naive", "replay", "der"):
@@ -67,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}", flush=True)
     tasks = []
     # spiking runs (the chosen neuron) and their ANN twins (ReLUs have no membrane: the LIF decay left at its default)
-    for config in (base, replace(base, neuron="relu", lif_beta=LIF_BETA)):
+    # (a twin rate of its own goes into its label: runs at another rate are not reused)
+    for config in (base, twin):
         tasks += continual_grid(config, strategies=["er", "derpp", "staer"],
                                 buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
-                                out_dir=args.work_dir / args.benchmark)
+                                out_dir=args.work_dir / args.benchmark,
+                                tag=f"-lr{config.lr:g}" if config.lr != base.lr else "")
     backend = LocalBackend(workers=args.workers)
     try:
         spiking = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(

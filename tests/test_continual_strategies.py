@@ -513,3 +513,18 @@ def test_class_balanced_runs_resume_identically_and_name_their_rule(tmp_path):
     assert reservoir["class_il_matrix"] != straight["class_il_matrix"]      # the rule changes the run
     with pytest.raises(ValueError, match="Unknown buffer update 'fifo'"):
         ContinualConfig(buffer_update="fifo")
+
+
+@pytest.mark.parametrize("strategy", ["derpp", "staer"])
+def test_a_diverging_run_stops_with_a_clear_error(strategy):
+    from snnrl.continual.strategies import TrainingDiverged
+    from snnrl.sweeps.continual import ContinualTask, run_continual_task_or_diverged
+
+    config = ContinualConfig(strategy=strategy, seed=0, **{**QUICK, "neuron": "relu", "optimizer": "sgd",
+                                                           "lr": 1e30})
+    with pytest.raises(TrainingDiverged, match=r"not finite at experience \d+, iteration \d+ \(lr 1e\+30\)"):
+        run_continual(config, progress=False, max_experiences=2)
+    scored = run_continual_task_or_diverged(ContinualTask(config))     # a tuning rule scores it instead
+    assert scored["diverged"] and scored["class_il_accuracy"] == 0.0 and "lower the learning rate" in scored["error"]
+    fine = run_continual_task_or_diverged(ContinualTask(replace(config, lr=3e-3)))
+    assert "diverged" not in fine and fine["class_il_accuracy"] > 0.1          # above chance (10 classes)
