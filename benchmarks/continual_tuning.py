@@ -12,6 +12,8 @@ accuracy by less than the spread between seeds (about one point), so it runs on 
 ``--stage 3`` does the same from the stage-2 choice with the rehearsal changes (the class-balanced buffer refilled
 after every experience, a cosine schedule for SGD); ``--stage 4`` tries those of them not yet in the stage-3
 choice again from it (coordinate ascent: a second change that helped alone is tried on top of the first).
+``--stage 5`` tries slower rates from the stage-4 choice (its rate times each of :data:`STAGE5_LR_FACTORS`): the
+cosine schedule and the class-balanced buffer changed the training the rate had been chosen for.
 ``--twin`` then chooses the ANN twins' own learning rate under the same rule, with the twin (the chosen settings,
 the neurons replaced by ReLUs) in place of the spiking backbone: the choice's rate times each of
 :data:`TWIN_LR_FACTORS`, on seeds ``--seeds``; a candidate run that diverges (its loss or output NaN or infinite)
@@ -26,6 +28,8 @@ Usage::
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 2 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 3 --seeds 3
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 4 --seeds 3
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 5 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --twin --seeds 3
 """
 
@@ -58,9 +62,11 @@ STAGE2_CHANGES = ({}, {"neuron": "plif"}, {"neuron": "selfpred-lif"}, {"lif_beta
 STAGE3_KNOBS = STAGE2_KNOBS + ("buffer_update",)
 STAGE3_CHANGES = ({}, {"buffer_update": "class-balanced"}, {"optimizer": "sgd-cosine"})
 """Stage 3: one rehearsal change at a time from the stage-2 choice (first: the choice itself, re-run)."""
+STAGE5_LR_FACTORS = (0.5, 0.3)
+"""Stage 5: the rate of the stage-4 choice times each factor (after the choice itself, re-run)."""
 TWIN_LR_FACTORS = (1.0, 0.3, 0.1)
 """``--twin``: the ANN twins' candidate rates, as factors of the spiking choice's (first: the choice's own)."""
-STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS}
+STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS, 5: STAGE3_KNOBS}
 VALIDATION = 0.1
 
 
@@ -84,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--work-dir", type=Path, default=WORK)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--stage", type=int, choices=(1, 2, 3, 4), default=1,
-                   help="1: the coarse grid; 2, 3, 4: one change at a time from the previous stage's choice in the "
+    p.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5), default=1,
+                   help="1: the coarse grid; 2-5: one change at a time from the previous stage's choice in the "
                         "--out file")
     p.add_argument("--twin", action="store_true",
                    help="choose the ANN twins' learning rate from the choice in the --out file (after the stages)")
@@ -113,8 +119,13 @@ def main(argv: list[str] | None = None) -> int:
             first = earlier["summary"]["chosen"]
         # a knob an older file did not tune ran at the library default
         winner = {k: first.get(k, getattr(ContinualConfig, k)) for k in STAGE_KNOBS[args.stage]}
-        changes = STAGE2_CHANGES if args.stage == 2 else [{}] + [c for c in STAGE3_CHANGES[1:] if any(
-            winner[k] != v for k, v in c.items())]                    # stage 4: those not yet in the choice
+        if args.stage == 2:
+            changes = STAGE2_CHANGES
+        elif args.stage == 5:
+            changes = [{}] + [{"lr": float(f"{winner['lr'] * f:.6g}")} for f in STAGE5_LR_FACTORS]
+        else:
+            changes = [{}] + [c for c in STAGE3_CHANGES[1:] if any(
+                winner[k] != v for k, v in c.items())]                # stage 4: those not yet in the choice
         if len(changes) == 1:
             p.error(f"--stage {args.stage}: the stage-{args.stage - 1} choice already holds every change")
         candidates = [{**winner, **change} for change in changes]
