@@ -289,7 +289,8 @@ def continual_standard() -> str:
 
 def _tuning_stages(tuning: dict) -> str:
     """Stages 2 and on of the continual tuning, a sentence each: every change from the previous stage's choice and
-    its validation class-IL (mean over the stage's seeds, the stage's choice in bold); empty for a stage-1 file."""
+    its validation class-IL (mean over the stage's seeds, the stage's choice in bold), then the ANN twins' rate
+    where the file holds one; empty for a stage-1 file."""
     lines = []
     for stage in range(2, tuning["config"].get("stages", 1) + 1):
         rows = tuning["raw"].get(f"stage{stage}_candidates")
@@ -307,6 +308,16 @@ def _tuning_stages(tuning: dict) -> str:
             parts.append(f"**{text}**" if r is best else text)
         lines.append(f"\nStage {stage} of the tuning (one change at a time, validation class-IL %, mean over seeds "
                      f"{seeds[0]}–{seeds[-1]}): " + "; ".join(parts) + ".\n")
+    twins = tuning["raw"].get("twin_candidates")
+    if twins:
+        best = max(twins, key=lambda r: r["mean"])
+        seeds = tuning["config"]["twin_seeds"]
+        parts = [f"lr {r['lr']:g} {100 * r['mean']:.2f}" + (f" ({sum(r['diverged'])} of {len(r['diverged'])} runs "
+                                                               "diverged)" if any(r["diverged"]) else "")
+                 for r in twins]
+        lines.append(f"\nThe ANN twins' own rate ({tuning['config']['twin_rule']}; STAER b200 twin, validation "
+                     f"class-IL %, mean over seeds {seeds[0]}–{seeds[-1]}): " + "; ".join(
+                         f"**{t}**" if r is best else t for t, r in zip(parts, twins)) + ".\n")
     return "".join(lines)
 
 
