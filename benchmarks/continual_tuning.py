@@ -15,8 +15,8 @@ choice again from it (coordinate ascent: a second change that helped alone is tr
 ``--stage 5`` tries slower rates from the stage-4 choice (its rate times each of :data:`STAGE5_LR_FACTORS`): the
 cosine schedule and the class-balanced buffer changed the training the rate had been chosen for.
 ``--twin`` then chooses the ANN twins' own learning rate under the same rule, with the twin (the chosen settings,
-the neurons replaced by ReLUs) in place of the spiking backbone: the choice's rate times each of
-:data:`TWIN_LR_FACTORS`, on seeds ``--seeds``; a candidate run that diverges (its loss or output NaN or infinite)
+the neurons replaced by ReLUs) in place of the spiking backbone: the choice's rate, then the other rates of
+:data:`TWIN_RATES`, on seeds ``--seeds``; a candidate run that diverges (its loss or output NaN or infinite)
 scores 0. ReLU logits are unbounded where spike-count logits are not, so a rate tuned for the spiking backbone can
 make the twin diverge; each backbone then gets its own rate, both chosen on validation.
 ``benchmarks/continual_standard.py`` then runs ER, DER++ and STAER with the choice on the test set.
@@ -64,8 +64,8 @@ STAGE3_CHANGES = ({}, {"buffer_update": "class-balanced"}, {"optimizer": "sgd-co
 """Stage 3: one rehearsal change at a time from the stage-2 choice (first: the choice itself, re-run)."""
 STAGE5_LR_FACTORS = (0.5, 0.3)
 """Stage 5: the rate of the stage-4 choice times each factor (after the choice itself, re-run)."""
-TWIN_LR_FACTORS = (1.0, 0.3, 0.1)
-"""``--twin``: the ANN twins' candidate rates, as factors of the spiking choice's (first: the choice's own)."""
+TWIN_RATES = (0.1, 0.05, 0.03, 0.01)
+"""``--twin``: the ANN twins' candidate rates (the spiking choice's own is tried first)."""
 STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS, 5: STAGE3_KNOBS}
 VALIDATION = 0.1
 
@@ -187,7 +187,7 @@ def _tune_twin(args: argparse.Namespace, out: Path) -> int:
 
     earlier = load_result(out, benchmark="continual-tuning")
     chosen = earlier["summary"]["chosen"]
-    rates = [float(f"{chosen['lr'] * f:.6g}") for f in TWIN_LR_FACTORS]
+    rates = [chosen["lr"]] + [lr for lr in TWIN_RATES if lr != chosen["lr"]]
     torch.set_num_threads(1)
     base = replace(ContinualConfig(benchmark=args.benchmark, strategy="staer", buffer_size=200,
                                    validation=VALIDATION, **chosen), neuron="relu", lif_beta=LIF_BETA)
@@ -211,7 +211,7 @@ def _tune_twin(args: argparse.Namespace, out: Path) -> int:
         rows.append({"label": label, "lr": lr, "validation_class_il": accs, "mean": sum(accs) / len(accs),
                      "diverged": [bool(r.get("diverged")) for r in runs], "wall_s": [r["wall_s"] for r in runs]})
     best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
-    rule = ("ANN twins: the same rule over the rate (the choice's times " + ", ".join(f"{f:g}" for f in TWIN_LR_FACTORS)
+    rule = ("the same rule over the rate (" + ", ".join(f"{lr:g}" for lr in rates)
             + f") with the twin (ReLUs) as the backbone, on seeds 0-{args.seeds - 1}; a diverged run scores 0")
     write_result(out, benchmark="continual-tuning",
                  config={**earlier["config"], "twin_rule": rule, "twin_seeds": list(range(args.seeds))}, seed=0,

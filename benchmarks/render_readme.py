@@ -315,7 +315,7 @@ def _tuning_stages(tuning: dict) -> str:
         parts = [f"lr {r['lr']:g} {100 * r['mean']:.2f}" + (f" ({sum(r['diverged'])} of {len(r['diverged'])} runs "
                                                                "diverged)" if any(r["diverged"]) else "")
                  for r in twins]
-        lines.append(f"\nThe ANN twins' own rate ({tuning['config']['twin_rule']}; STAER b200 twin, validation "
+        lines.append(f"\nThe ANN twins' own rate ({tuning['config']['twin_rule']}; validation "
                      f"class-IL %, mean over seeds {seeds[0]}–{seeds[-1]}): " + "; ".join(
                          f"**{t}**" if r is best else t for t, r in zip(parts, twins)) + ".\n")
     return "".join(lines)

@@ -129,14 +129,14 @@ class LocalBackend:
                     if on_result is not None:
                         on_result(index, results[index])
                 return results
-            from concurrent.futures import FIRST_EXCEPTION, wait
+            from concurrent.futures import FIRST_COMPLETED, wait
 
             pool = self._start_pool()
             futures = {pool.submit(fn, task): index for index, task in enumerate(tasks)}
             pending = set(futures)
             try:
                 while pending:
-                    done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)   # report each as it ends
                     for future in sorted(done, key=futures.__getitem__):
                         index = futures[future]
                         exc = future.exception()
