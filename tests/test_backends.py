@@ -119,6 +119,20 @@ def test_failing_task_is_named_and_results_keep_task_order(workers, pool):
         backend.map(_fail_on_three, [1, 2, 3, 4], desc="numbers", progress=False)
 
 
+def _sleep_then_return(seconds: float) -> float:
+    import time
+
+    time.sleep(seconds)
+    return seconds
+
+
+def test_pool_reports_each_task_as_it_ends(pool):
+    finished = []
+    assert pool.map(_sleep_then_return, [3.0, 0.0], progress=False,
+                    on_result=lambda i, r: finished.append(i)) == [3.0, 0.0]
+    assert finished == [1, 0]         # the quick task is reported while the slow one still runs
+
+
 def test_unknown_backend_and_bad_settings():
     with pytest.raises(ValueError, match="unknown backend 'dask'; choose one of: local, ray"):
         make_backend("dask")
