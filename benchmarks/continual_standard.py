@@ -72,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}", flush=True)
     tasks = []
     # spiking runs (the chosen neuron) and their ANN twins (ReLUs have no membrane: the LIF decay left at its default)
-    # (a twin rate of its own goes into its label: runs at another rate are not reused)
+    # (the rate goes into the labels: a checkpoint of another rate in --work-dir is never resumed)
     for config in (base, twin):
         tasks += continual_grid(config, strategies=["er", "derpp", "staer"],
                                 buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
                                 out_dir=args.work_dir / args.benchmark,
-                                tag=f"-lr{config.lr:g}" if config.lr != base.lr else "")
+                                tag=f"-lr{config.lr:g}")
     backend = LocalBackend(workers=args.workers)
     try:
         spiking = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
