@@ -164,8 +164,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: least noise on a shared machine)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="T = 8 only, few rounds (smoke run)")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--out", type=Path, default=None,
+                   help=f"default {RESULTS.relative_to(RESULTS.parents[2])} (td3-halfcheetah), else "
+                        "decision_cost_<teacher>.json beside it")
     args = p.parse_args(argv)
+    if args.out is None:
+        args.out = RESULTS if args.teacher == "td3-halfcheetah" else RESULTS.with_name(
+            f"decision_cost_{args.teacher}.json")
     if args.quick:
         args.timesteps, args.rounds, args.calls, args.calibration_steps = [8], 5, 5, 300
         args.check_observations, args.sweep_timesteps, args.sweep_scales, args.sweep_rounds = 64, [2, 8], [1.0], 3
@@ -180,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     observations = rollout_observations(actor, env_id, max(args.check_observations, max(args.batches)), args.seed + 1)
 
     checks: dict[str, float] = {}
-    sj_net = SpikingJellyActor(snn_layer, "m")
-    for t in args.timesteps:
+    conv = snn.convolutional                 # SpikingJelly's side is built for MLP actors only: no comparison then
+    sj_net = None if conv else SpikingJellyActor(snn_layer, "m")
+    for t in ([] if conv else args.timesteps):
         diff = check_spikingjelly(snn_layer, sj_net, observations[:args.check_observations], t)
         checks[f"sj_m_T{t}"] = diff
         if diff > args.tolerance:
@@ -191,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = SpikingPolicy(snn_layer, timesteps=args.timesteps[0], metering=False, engine="kernel")
     with torch.no_grad():
         bare = snn_layer(torch.from_numpy(observations[:8]), args.timesteps[0]).numpy()
-    if float(np.abs(engine.predict(observations[:8])[0] - bare).max()) > args.tolerance:
+    engine_diff = float(np.abs(engine.predict(observations[:8])[0] - bare).max())
+    if engine_diff > args.tolerance:
         raise AssertionError("the spike-driven engine's actions differ from the torch path's.")
     print("SpikingJelly check (max |action difference|):", {k: f"{v:.2g}" for k, v in checks.items()}, flush=True)
 
@@ -209,10 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         candidates["ann_forward"] = ann_forward
         for t in args.timesteps:
             for tag, net, crpi, path in (("snn", snn, None, "kernel"), ("snn_crpi", snn, CRPIConfig(alpha=1.0), "kernel"),
-                                         ("torch", snn, None, "torch"), ("sjnet", snn_layer, None, "kernel")):
+                                         ("torch", snn, None, "torch"), ("sjnet", snn_layer, None, "kernel"))[:3 + (not conv)]:
                 policy = SpikingPolicy(net, timesteps=t, crpi=crpi, metering=False, engine=path)
                 candidates[f"{tag}_predict_T{t}"] = stateful_predict(policy, source, cycle=batch == 1)
-            candidates[f"sj_m_forward_T{t}"] = _no_grad(sj_net, obs_t, t)
+            if not conv:
+                candidates[f"sj_m_forward_T{t}"] = _no_grad(sj_net, obs_t, t)
         print(f"batch {batch}: timing {len(candidates)} candidates x {args.rounds} rounds x {args.calls} calls",
               flush=True)
         times = time_interleaved(candidates, rounds=args.rounds, calls=args.calls, seed=args.seed)
@@ -225,19 +233,24 @@ def main(argv: list[str] | None = None) -> int:
                 "snn_predict_over_ann_forward": paired_ratio(times, f"snn_predict_T{t}", "ann_forward"),
                 "crpi_over_plain": paired_ratio(times, f"snn_crpi_predict_T{t}", f"snn_predict_T{t}"),
                 "engine_over_torch_path": paired_ratio(times, f"snn_predict_T{t}", f"torch_predict_T{t}"),
-                "ours_over_spikingjelly_multistep": paired_ratio(times, f"sjnet_predict_T{t}", f"sj_m_forward_T{t}"),
                 "snn_throughput_over_ann": 1.0 / paired_ratio(times, f"snn_predict_T{t}", "ann_predict"),
             }
+            if not conv:
+                row[f"T{t}"]["ours_over_spikingjelly_multistep"] = paired_ratio(times, f"sjnet_predict_T{t}",
+                                                                               f"sj_m_forward_T{t}")
         summary[f"batch{batch}"] = row
         for t in args.timesteps:
             r = row[f"T{t}"]
             print(f"  T={t:2d}: SNN/ANN predict {r['snn_over_ann_predict']:.2f} (CRPI {r['snn_crpi_over_ann_predict']:.2f})"
                   f", SNN/ANN forward {r['snn_predict_over_ann_forward']:.2f}, engine/torch path "
-                  f"{r['engine_over_torch_path']:.2f}, ours/SpikingJelly {r['ours_over_spikingjelly_multistep']:.3f}",
+                  f"{r['engine_over_torch_path']:.2f}"
+                  + (f", ours/SpikingJelly {r['ours_over_spikingjelly_multistep']:.3f}" if not conv else ""),
                   flush=True)
     summary["cost_model"], raw["cost_model"] = cost_sweep(actor, activations, observations[:64].copy(), args)
     summary["spikingjelly_max_action_difference"] = checks
-    config = {"teacher": args.teacher, "env_id": env_id, "net_arch": entry.get("net_arch"),
+    summary["engine_vs_torch_path_max_action_difference"] = engine_diff
+    config = {"teacher": args.teacher, "env_id": env_id, "net_arch": entry.get("net_arch"), "convolutional": conv,
+              "obs_shape": list(actor.obs_shape),
               "timesteps": args.timesteps, "batches": args.batches, "rounds": args.rounds, "calls": args.calls,
               "sweep_timesteps": args.sweep_timesteps, "sweep_scales": args.sweep_scales,
               "sweep_rounds": args.sweep_rounds, "calibration_steps": args.calibration_steps,
@@ -254,7 +267,7 @@ def cost_sweep(actor: TeacherActor, activations: list[torch.Tensor], observation
     """Engine ``predict`` time per decision against ``T`` and spike count (batch 1, cycling observations)."""
     candidates: dict[str, Callable[[], Any]] = {}
     load: dict[str, dict[str, float]] = {}
-    neurons = int(sum(a.shape[-1] for a in activations))                     # IF neurons of the converted actor
+    neurons = int(sum(a[0].numel() for a in activations))                    # IF neurons of the converted actor
     for scale in args.sweep_scales:
         net = convert_actor(actor, thresholds_from_activations(activations, method="max", scale=scale))
         for t in args.sweep_timesteps:

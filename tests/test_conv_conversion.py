@@ -148,8 +148,7 @@ def test_spiking_policy_acts_on_image_observations_with_crpi():
     actor = conv_actor()
     obs = observations(64)
     snn = convert_actor(actor, mse_thresholds(actor.hidden_activations(obs), timesteps=8))
-    policy = SpikingPolicy(snn, timesteps=8, crpi=CRPIConfig(alpha=0.5), engine="auto")
-    assert policy.engine_path == "torch"
+    policy = SpikingPolicy(snn, timesteps=8, crpi=CRPIConfig(alpha=0.5), engine="torch")
     frames = obs[:3].numpy()
     actions, state = policy.predict(frames, None, np.ones(3, bool))
     assert actions.shape == (3, 2) and [s.shape for s in state] == [(3, 4 * 144), (3, 5 * 36), (3, 16)]
@@ -160,8 +159,12 @@ def test_spiking_policy_acts_on_image_observations_with_crpi():
     assert policy.last_decision_ops["hidden_layers.0"][:, 1].sum() > 0    # conv accumulates counted per env row
     with pytest.raises(ObservationError, match=r"\(3, 12, 12\)"):
         policy.predict(np.zeros((3, 10, 10), np.float32))
-    with pytest.raises(ValueError, match="runs MLP actors only"):
-        SpikingPolicy(snn, timesteps=8, engine="kernel")
+    same = conv_actor()
+    same.hidden[2].padding_mode = "reflect"                 # not zero padding: the kernel cannot run it
+    snn_same = convert_actor(same, mse_thresholds(same.hidden_activations(obs), timesteps=8))
+    assert SpikingPolicy(snn_same, timesteps=8, engine="auto").engine_path == "torch"
+    with pytest.raises(ValueError, match="numeric zero padding"):
+        SpikingPolicy(snn_same, timesteps=8, engine="kernel")
 
 
 def test_bias_calibration_and_qcfs_work_per_channel_on_conv_actors():

@@ -207,3 +207,53 @@ def test_engine_packs_every_layer():
     assert engine.weights.size == 10 * 7 + 7 * 5 + 5 * 2
     assert engine.record_names == ["input_layer", "neurons.0", "hidden_layers.0", "neurons.1", "hidden_layers.1",
                                    "neurons.2", "output_layer"]
+
+
+@pytest.mark.parametrize("pool,batch_norm", [(False, False), (True, True)])
+def test_kernel_equals_torch_path_on_conv_actors(pool, batch_norm):
+    from test_conv_conversion import conv_actor, observations
+
+    actor = conv_actor(3, pool=pool, batch_norm=batch_norm)
+    obs = observations(48, seed=2)
+    snn = convert_actor(actor, thresholds_from_activations(actor.hidden_activations(obs), method="max", scale=0.6))
+    engine = SpikeEngine(snn)
+    assert engine.precomputed and engine.sparse.tolist()[:1] == [True]      # conv → conv is event-driven
+    frames = obs.flatten(1)
+    for crpi in CRPIS[:4]:
+        ref, fast = _pair(snn, 6, crpi)
+        assert fast.engine_path == "kernel"
+        state_r = state_k = None
+        for step in range(4):
+            start = np.random.default_rng(step).random(48) < 0.25
+            d_r, state_r = ref.decide(frames * (1 + 0.05 * step), state_r, start)
+            d_k, state_k = fast.decide(frames * (1 + 0.05 * step), state_k, start)
+            mismatched = sum(int((a != b).sum()) for a, b in zip(d_r.spike_counts, d_k.spike_counts))
+            assert mismatched <= 2                      # summation order: a potential within ulps of θ (docstring)
+            if mismatched == 0:
+                torch.testing.assert_close(d_k.pre_action, d_r.pre_action, rtol=0, atol=1e-5)
+                for c_k, c_r in zip(state_k, state_r, strict=True):
+                    np.testing.assert_allclose(c_k, c_r, rtol=0, atol=1e-4)
+                ops_r, ops_k = ref.last_decision_ops, fast.last_decision_ops
+                assert list(ops_k) == list(ops_r)
+                assert all(np.array_equal(ops_k[k], ops_r[k]) for k in ops_r), crpi   # conv fan-out counted alike
+            state_k = state_r
+
+
+def test_conv_rows_hold_every_connection_of_the_convolution():
+    from torch import nn
+
+    from snnrl.agents.spike_engine import _channel_last, _conv_rows
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3, stride=2, padding=1)
+    ptr, dst, w_at, val = _conv_rows(conv, (2, 5, 5), (3, 3, 3))
+    into, out = _channel_last((2, 5, 5)), _channel_last((3, 3, 3))
+    dense = np.zeros((50, 27), np.float32)               # engine order: channel-last on both sides
+    for j in range(50):
+        for e in range(ptr[j], ptr[j + 1]):
+            dense[j, dst[e]:dst[e] + 3] += val[w_at[e]:w_at[e] + 3]
+    eye = torch.eye(50).reshape(50, 2, 5, 5)
+    expected = (conv(eye) - conv.bias.view(1, 3, 1, 1)).detach().reshape(50, -1).numpy()   # actor order
+    np.testing.assert_allclose(dense, expected[into][:, out], atol=1e-6)
+    assert ptr[1] - ptr[0] == 1                  # the corner input reaches one output position (its 3 channels)
+    assert sorted(into.tolist()) == list(range(50)) and into[1] == 25   # position 0, channel 1

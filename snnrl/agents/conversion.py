@@ -360,17 +360,21 @@ class SpikingActor(nn.Module):
             return self.action_low + 0.5 * (torch.tanh(pre_action) + 1.0) * (self.action_high - self.action_low)
         return torch.maximum(torch.minimum(pre_action, self.action_high), self.action_low)
 
-    def decide(self, obs: torch.Tensor, v_start: list[torch.Tensor], timesteps: int) -> Decision:
-        """Run one decision of ``timesteps`` IF steps on ``obs [B, obs_dim]`` from start potentials ``v_start``."""
-        t = check_timesteps(timesteps)
+    def input_current(self, obs: torch.Tensor) -> torch.Tensor:
+        """The first IF layer's input current ``[B, width]`` for ``obs [B, obs_dim]``: the (clamped) observation
+        through the first synaptic layer, an analog computation done once per decision."""
         # clamp(obs, low, high) == max(min(obs, high), low) since low < high
         obs = obs if obs.is_floating_point() else obs.float()          # 8-bit frames
         x = obs if self.obs_low is None else torch.clamp(obs, self.obs_low, self.obs_high)
         if self._image_feed[0]:
             x = x.reshape(x.shape[0], *self.obs_shape)
-        current = self.input_layer(x)                                   # analog input: once per decision
-        if current.dim() > 2:
-            current = current.flatten(1)                                # IF layers hold [B, C·H·W]
+        current = self.input_layer(x)
+        return current.flatten(1) if current.dim() > 2 else current    # IF layers hold [B, C·H·W]
+
+    def decide(self, obs: torch.Tensor, v_start: list[torch.Tensor], timesteps: int) -> Decision:
+        """Run one decision of ``timesteps`` IF steps on ``obs [B, obs_dim]`` from start potentials ``v_start``."""
+        t = check_timesteps(timesteps)
+        current = self.input_current(obs)
         spikes = current.expand(t, *current.shape)
         v_end, counts = [], []
         for index, neuron in enumerate(self.neurons):

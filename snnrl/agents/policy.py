@@ -31,7 +31,8 @@ import torch
 from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import Decision, SpikingActor
 from snnrl.agents.crpi import CRPIConfig, next_carry, start_potential
-from snnrl.agents.spike_engine import EngineDecision, LayerCounts, SpikeEngine, engine_setting, resolve_engine
+from snnrl.agents.spike_engine import (EngineDecision, LayerCounts, SpikeEngine, engine_setting, engine_supports,
+                                      resolve_engine)
 from snnrl.encoding import check_timesteps
 from snnrl.io import ArtifactError, load_versioned_any, save_versioned
 from snnrl.opcount import OperationCounter
@@ -174,8 +175,10 @@ class SpikingPolicy(_MeteredPolicy):
         self.crpi = crpi
         self.meta = dict(meta or {})
         self.engine = engine_setting(engine)             # a bad setting fails here, before any decision
-        if self.engine == "kernel" and actor.convolutional:
-            raise ValueError("engine='kernel' runs MLP actors only; a convolutional actor runs on 'torch' (or 'auto').")
+        self._kernel_runs = engine_supports(actor)
+        if self.engine == "kernel" and not self._kernel_runs:
+            raise ValueError("engine='kernel' needs convolutions with numeric zero padding; this actor runs on "
+                             "'torch' (or 'auto').")
         self._obs_dim = actor.obs_dim
         self._obs_shape = actor.obs_shape
         self._engine: SpikeEngine | None = None
@@ -213,8 +216,8 @@ class SpikingPolicy(_MeteredPolicy):
 
     @property
     def engine_path(self) -> str:
-        """The path decisions take: ``"kernel"`` or ``"torch"`` (always for a convolutional actor)."""
-        return "torch" if self.actor.convolutional else resolve_engine(self.engine)
+        """The path decisions take: ``"kernel"`` or ``"torch"`` (always for an actor the kernel cannot run)."""
+        return resolve_engine(self.engine) if self._kernel_runs else "torch"
 
     # -- acting ---------------------------------------------------------------------------------------
     def decide(self, obs: torch.Tensor, state: PolicyState | None = None,

@@ -1,11 +1,15 @@
-"""The spike-driven inference engine: a converted MLP actor's decision costs what its spikes cost.
+"""The spike-driven inference engine: a converted actor's decision costs what its spikes cost.
 
-A decision of a :class:`~snnrl.agents.conversion.SpikingActor` runs as one compiled (numba) call per batch:
+A decision of a :class:`~snnrl.agents.conversion.SpikingActor` (an MLP, or a CNN such as the pixel teachers'
+NatureCNN) runs as one compiled (numba) call per batch:
 
-1. the first layer once, as dense multiply-accumulates of the (clamped) observation: ``I = W₀·x + b₀``;
+1. the first layer once, as dense multiply-accumulates of the (clamped) observation: ``I = W₀·x + b₀`` (a first
+   convolution is computed by torch, then handed to the call);
 2. per timestep ``t`` and IF layer ``l``: ``V += I_l``; every neuron with ``V ≥ θ`` spikes and loses ``θ``
    (soft reset); the next layer's input current is its bias plus the **weight rows of the inputs that spiked**,
-   ``I_{l+1} = b_{l+1} + Σ_{j spiked} W_{l+1}[:, j]`` — work proportional to spikes × fan-out, not to width;
+   ``I_{l+1} = b_{l+1} + Σ_{j spiked} W_{l+1}[:, j]`` — work proportional to spikes × fan-out, not to width (a
+   convolution's column ``W[:, j]`` holds only the outputs input ``j`` reaches, kept channel-last so each position's
+   output channels are one contiguous block);
 3. the output layer accumulates the same way and the pre-action is its mean over ``T``;
 4. start potentials ``θ/2 + c`` and the CRPI carry ``c`` (:mod:`snnrl.agents.crpi`) are computed in the call, and
    the operation counts of :class:`~snnrl.opcount.OperationCounter` (MACs, accumulates, neuron updates, spikes per
@@ -30,6 +34,7 @@ Example
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import sys
@@ -39,13 +44,14 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from snnrl.agents.conversion import SpikingActor
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.jit import compile_kernel, numba_available
 
 __all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "engine_setting",
-           "resolve_engine", "engine_record_names", "LayerCounts"]
+           "resolve_engine", "engine_record_names", "engine_supports", "LayerCounts"]
 
 _VERSION = operator.attrgetter("_version")   # a tensor's in-place change counter
 
@@ -57,15 +63,25 @@ overrides the default ``auto``."""
 
 
 def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biases, b_off, widths, thetas, n_off,
-                 tanh, action_low, action_high, carry_in, reset, timesteps, crpi, alpha, use_floor, floor,
+                 tanh, action_low, action_high, order, sparse, sp_len, sp_ptr, p_off, blk_dst, blk_w, sp_val,
+                 precomputed, first_in, first_macs, carry_in, reset, timesteps, crpi, alpha, use_floor, floor,
                  pre, action, v_end, spikes, carry_out, counts):  # pragma: no cover - compiled by numba
     """One decision for every row (see the module docstring). Writes ``pre``, ``action`` (the teacher's squashing of
     ``pre``: tanh rescaled to the action box, or a clip to it), ``v_end``, ``spikes``, ``carry_out`` and
     ``counts [B, 2L+1, 4]`` (macs, accumulates, neuron_updates, spikes; records in execution order).
 
+    Neurons are held in the engine's order: a convolution's layer channel-last (``H·W·C``), so that the outputs one
+    input reaches at one position are contiguous; ``order[i]`` is neuron ``i``'s index in the actor's (channel-major)
+    order, in which carries, potentials and counts come in and go out. Synapse ``l`` is dense (rows of ``weights``)
+    or, where ``sparse[l]``, a convolution stored by input neuron as blocks: input ``j`` adds, for each block ``e`` in
+    ``sp_ptr[p_off[l] + j] : sp_ptr[p_off[l] + j + 1]``, the ``sp_len[l]`` weights ``sp_val[blk_w[e]:]`` to the
+    currents ``blk_dst[e]:`` (every structural connection, zero weights kept, so the accumulate count is the op
+    counter's fan-out). With ``precomputed`` the first layer's current is ``first_in`` (a convolution computed by
+    torch, actor order; ``first_macs`` its MACs) and ``obs`` is not read.
+
     Inner loops run over array *views* indexed from 0, so numba drops negative-index checks and vectorises them.
     """
-    batch, obs_dim = obs.shape
+    batch, obs_dim = pre.shape[0], obs.shape[1]
     layers = widths.shape[0] - 1
     n_total = thetas.shape[0]
     actions = widths[layers]
@@ -76,26 +92,34 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
     current = np.empty((layers + 1, widest), dtype=np.float32)        # input current of each layer
     total = np.empty(actions, dtype=np.float64)      # output sums in float64 (see below)
     v_start = np.empty(n_total, dtype=np.float32)
+    v = np.empty(n_total, dtype=np.float32)            # potentials and spike counts in the engine's order
+    n_spk = np.empty(n_total, dtype=np.float32)
     fired = np.empty((2, widest), dtype=np.int64)
     fire = np.empty(widest, dtype=np.uint8)           # this step's spikes as bytes: the index pass runs 2x faster
     half = np.float32(0.5)
     for b in range(batch):
-        for k in range(obs_dim):
-            xk = obs[b, k]
-            if clip:
-                xk = min(max(xk, obs_low[k]), obs_high[k])
-            x[k] = xk
         first = current[0, :widths[0]]                                 # analog input: dense, once per decision
-        first[:] = b_in
-        for k in range(obs_dim):
-            xk = x[k]
-            w_row = w_in[k]
+        if precomputed:
+            f_in = first_in[b]
             for i in range(first.shape[0]):
-                first[i] += w_row[i] * xk
-        counts[b, 0, 0] = widths[0] * obs_dim
-        v, c_in, n_spk = v_end[b], carry_in[b], spikes[b]
+                first[i] = f_in[order[i]]
+            counts[b, 0, 0] = first_macs
+        else:
+            for k in range(obs_dim):
+                xk = obs[b, k]
+                if clip:
+                    xk = min(max(xk, obs_low[k]), obs_high[k])
+                x[k] = xk
+            first[:] = b_in
+            for k in range(obs_dim):
+                xk = x[k]
+                w_row = w_in[k]
+                for i in range(first.shape[0]):
+                    first[i] += w_row[i] * xk
+            counts[b, 0, 0] = widths[0] * obs_dim
+        c_in = carry_in[b]
         for i in range(n_total):                                      # start potentials θ/2 + c
-            v_start[i] = half * thetas[i] + (np.float32(0.0) if reset[b] else c_in[i])
+            v_start[i] = half * thetas[i] + (np.float32(0.0) if reset[b] else c_in[order[i]])
             v[i] = v_start[i]
             n_spk[i] = 0.0
         total[:] = 0.0
@@ -116,7 +140,21 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                             total[o] += w_row[o]
                     counts[b, 2 * l, 1] += n_prev * width
                     break
-                if l > 0:                                            # event-driven synapses: rows of spiked inputs
+                if l > 0 and sparse[l - 1]:                          # a convolution: the spiked inputs' entries
+                    cur[:] = biases[b_off[l - 1]:b_off[l - 1] + width]
+                    prev = fired[(l - 1) % 2]
+                    p0, run = p_off[l - 1], sp_len[l - 1]
+                    blocks = 0
+                    for s in range(n_prev):
+                        lo, hi = sp_ptr[p0 + prev[s]], sp_ptr[p0 + prev[s] + 1]
+                        for e in range(lo, hi):                      # a position's output channels: contiguous
+                            c_blk = cur[blk_dst[e]:blk_dst[e] + run]
+                            w_blk = sp_val[blk_w[e]:blk_w[e] + run]
+                            for i in range(run):
+                                c_blk[i] += w_blk[i]
+                        blocks += hi - lo
+                    counts[b, 2 * l, 1] += blocks * run
+                elif l > 0:                                          # event-driven synapses: rows of spiked inputs
                     cur[:] = biases[b_off[l - 1]:b_off[l - 1] + width]
                     prev = fired[(l - 1) % 2]
                     start = w_off[l - 1]
@@ -161,8 +199,10 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                 a_b[o] = action_low[o] + half * (np.tanh(p_o) + np.float32(1.0)) * (action_high[o] - action_low[o])
             else:
                 a_b[o] = max(min(p_o, action_high[o]), action_low[o])
-        c_out = carry_out[b]
+        c_out, v_out, n_out = carry_out[b], v_end[b], spikes[b]
         for i in range(n_total):                                      # CRPI carry for the next decision
+            v_out[order[i]] = v[i]
+            n_out[order[i]] = n_spk[i]
             if crpi:
                 theta = thetas[i]
                 n_floor = floor if use_floor else n_spk[i]
@@ -170,9 +210,9 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                 if alpha != 1.0:
                     floored = alpha * floored
                 h = half * theta
-                c_out[i] = min(max(floored, -h), h)
+                c_out[order[i]] = min(max(floored, -h), h)
             else:
-                c_out[i] = 0.0
+                c_out[order[i]] = 0.0
 
 
 _KERNEL = None
@@ -217,6 +257,14 @@ def resolve_engine(setting: str) -> str:
     if setting == "auto":
         return "kernel" if kernel_available() else "torch"
     return setting
+
+
+def engine_supports(actor: SpikingActor) -> bool:
+    """Whether the kernel runs ``actor``: any MLP, and convolutions with numeric zero padding (a first convolution is
+    computed by torch, later ones event-driven)."""
+    feeds = [actor.input_layer, *[h.layer for h in actor.hidden_layers]]
+    return all(not isinstance(f, nn.Conv2d) or (not isinstance(f.padding, str) and f.padding_mode == "zeros")
+               for f in feeds)
 
 
 def engine_record_names(layers: int) -> list[str]:
@@ -275,6 +323,48 @@ class EngineDecision:
     counts: np.ndarray
 
 
+_NO_OBS = np.zeros((1, 0), dtype=np.float32)     # the kernel's unused observation / first-current argument
+
+
+def _f32(t: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+
+def _channel_last(shape: tuple[int, ...]) -> np.ndarray:
+    """The engine's order of a layer of ``shape``: ``order[i]`` is neuron ``i``'s index in the actor's order
+    (identity for a flat layer; ``H·W·C`` positions for a ``(C, H, W)`` layer)."""
+    if len(shape) != 3:
+        return np.arange(math.prod(shape), dtype=np.int64)
+    c, h, w = shape
+    return (np.arange(c)[None, :] * (h * w) + np.arange(h * w)[:, None]).ravel().astype(np.int64)
+
+
+def _conv_rows(layer: nn.Conv2d, in_shape: tuple[int, ...], out_shape: tuple[int, ...]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A convolution as blocks by input neuron, both layers channel-last (:func:`_channel_last`):
+    ``(ptr [n_in + 1], block current offsets, block weight offsets, weights [kh·kw·C_in·C_out])``; a block is one
+    output position's ``C_out`` currents and weights. Every structural connection is kept (zero weights too)."""
+    if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
+        raise ValueError(f"the spike-driven engine needs numeric zero padding; got padding={layer.padding!r}, "
+                         f"padding_mode={layer.padding_mode!r}: use engine='torch'.")
+    ci, h, w = in_shape
+    co, oh, ow = out_shape
+    kh, kw = layer.kernel_size
+    (sh, sw), (ph, pw) = layer.stride, layer.padding
+    y, x, c, ky, kx = np.meshgrid(np.arange(oh), np.arange(ow), np.arange(ci), np.arange(kh), np.arange(kw),
+                                  indexing="ij")
+    iy, ix = y * sh - ph + ky, x * sw - pw + kx
+    keep = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    src = ((iy * w + ix) * ci + c)[keep]
+    dst = ((y * ow + x) * co)[keep]
+    w_at = (((ky * kw + kx) * ci + c) * co)[keep]
+    order = np.lexsort((dst, src))
+    ptr = np.zeros(ci * h * w + 1, np.int64)
+    np.cumsum(np.bincount(src, minlength=ci * h * w), out=ptr[1:])
+    weights = _f32(layer.weight.permute(2, 3, 1, 0)).ravel()             # [kh, kw, C_in, C_out]
+    return ptr, dst[order].astype(np.int64), w_at[order].astype(np.int64), weights
+
+
 class SpikeEngine:
     """The packed weights of a :class:`~snnrl.agents.conversion.SpikingActor` for the event-driven kernel.
 
@@ -285,7 +375,8 @@ class SpikeEngine:
     Parameters
     ----------
     actor
-        The converted actor (CPU; any number of IF layers).
+        The converted actor (CPU; any number of IF layers; convolutions with numeric zero padding,
+        :func:`engine_supports`).
     """
 
     def __init__(self, actor: SpikingActor) -> None:
@@ -304,29 +395,61 @@ class SpikeEngine:
     def _pack(self) -> None:
         a = self.actor
         self._tensors = [*a.parameters(), *a.buffers()]
-
-        def f32(t: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
-
         synapses = [m.layer for m in a.hidden_layers] + [a.output_layer.layer]
-        self.w_in = f32(a.input_layer.weight.T)
-        self.b_in = f32(a.input_layer.bias)
-        self.weights = np.concatenate([f32(s.weight.T).ravel() for s in synapses])
-        self.w_off = np.cumsum([0] + [s.weight.numel() for s in synapses[:-1]]).astype(np.int64)
-        self.biases = np.concatenate([f32(s.bias) for s in synapses])
-        self.b_off = np.cumsum([0] + [s.bias.numel() for s in synapses[:-1]]).astype(np.int64)
+        self.precomputed = isinstance(a.input_layer, nn.Conv2d)   # torch computes a first convolution
+        if self.precomputed:
+            self.w_in = np.zeros((0, self.widths[0]), np.float32)
+            self.b_in = np.zeros(self.widths[0], np.float32)
+            self.first_macs = np.int64(self.widths[0] * a.input_layer.in_channels
+                                       * math.prod(a.input_layer.kernel_size))
+        else:
+            self.w_in = _f32(a.input_layer.weight.T)
+            self.b_in = _f32(a.input_layer.bias)
+            self.first_macs = np.int64(0)
+        orders = [_channel_last(shape) for shape in a.shapes]          # per IF layer: engine → actor order
+        self.order = np.concatenate([o + off for o, off in zip(orders, self.n_off)])
+        dense, ptrs, dsts, w_ats, vals, runs, w_off, p_off = [], [], [], [], [], [], [0], [0]
+        for index, layer in enumerate(synapses):
+            if isinstance(layer, nn.Conv2d):
+                ptr, dst, w_at, val = _conv_rows(layer, a.shapes[index], a.shapes[index + 1])
+                ptrs.append(ptr + sum(map(len, dsts)))
+                dsts.append(dst)
+                w_ats.append(w_at + sum(map(len, vals)))
+                vals.append(val)
+                runs.append(layer.out_channels)
+                dense.append(np.zeros(0, np.float32))
+            else:                                                       # rows by input neuron, engine order
+                dense.append(_f32(layer.weight.T)[orders[index]].ravel())
+                ptrs.append(np.zeros(0, np.int64))
+                runs.append(0)
+            w_off.append(w_off[-1] + dense[-1].size)
+            p_off.append(p_off[-1] + ptrs[-1].size)
+        self.sparse = np.asarray([isinstance(layer, nn.Conv2d) for layer in synapses], dtype=np.bool_)
+        self.sp_len = np.asarray(runs, dtype=np.int64)
+        self.weights = np.concatenate(dense)
+        self.w_off = np.asarray(w_off[:-1], dtype=np.int64)
+        self.sp_ptr = np.concatenate([*ptrs, np.zeros(1, np.int64)])
+        self.p_off = np.asarray(p_off[:-1], dtype=np.int64)
+        self.blk_dst = np.concatenate([np.zeros(0, np.int64), *dsts])
+        self.blk_w = np.concatenate([np.zeros(0, np.int64), *w_ats])
+        self.sp_val = np.concatenate([np.zeros(0, np.float32), *vals])
+        biases = [np.tile(_f32(s.bias), math.prod(a.shapes[i + 1][1:])) if isinstance(s, nn.Conv2d)
+                  else _f32(s.bias) for i, s in enumerate(synapses)]   # a conv bias per output neuron
+        self.biases = np.concatenate(biases)
+        self.b_off = np.cumsum([0] + [b.size for b in biases[:-1]]).astype(np.int64)
         self.layer_widths = np.asarray([*self.widths, a.action_dim], dtype=np.int64)
-        self.thetas = np.concatenate([f32(t) for t in a.thresholds])
-        self.clip = a.obs_low is not None
+        self.thetas = np.concatenate([_f32(t) for t in a.thresholds])[self.order]
+        self.clip = a.obs_low is not None and not self.precomputed      # torch clamps before a first convolution
         self.tanh = a.squash == "tanh"
-        self.action_low, self.action_high = f32(a.action_low), f32(a.action_high)
-        dim = a.obs_dim
-        self.obs_low = f32(a.obs_low) if self.clip else np.zeros(dim, np.float32)
-        self.obs_high = f32(a.obs_high) if self.clip else np.zeros(dim, np.float32)
+        self.action_low, self.action_high = _f32(a.action_low), _f32(a.action_high)
+        dim = 0 if self.precomputed else a.obs_dim
+        self.obs_low = _f32(a.obs_low) if self.clip else np.zeros(dim, np.float32)
+        self.obs_high = _f32(a.obs_high) if self.clip else np.zeros(dim, np.float32)
         self._actions = a.action_dim
         self._static = (self.clip, self.obs_low, self.obs_high, self.w_in, self.b_in, self.weights, self.w_off,
                         self.biases, self.b_off, self.layer_widths, self.thetas, self.n_off, self.tanh,
-                        self.action_low, self.action_high)
+                        self.action_low, self.action_high, self.order, self.sparse, self.sp_len, self.sp_ptr,
+                        self.p_off, self.blk_dst, self.blk_w, self.sp_val, self.precomputed)
         self._crpi_key: object = False
         self._version = self._versions()
 
@@ -344,9 +467,15 @@ class SpikeEngine:
         outputs = np.empty((2, batch, self._actions), dtype=np.float32)            # pre-action, action
         neurons = np.empty((3, batch, self.n_neurons), dtype=np.float32)           # v_end, spikes, carry
         counts = np.zeros((batch, len(self.record_names), 4), dtype=np.int64)
+        if self.precomputed:
+            with torch.no_grad():
+                first = self.actor.input_current(torch.from_numpy(obs)).numpy()
+            obs = _NO_OBS
+        else:
+            first = _NO_OBS
         kernel = _KERNEL if _KERNEL is not None else _kernel()
-        kernel(obs, *self._static, carry, reset, timesteps, *self._crpi_args(crpi), outputs[0], outputs[1],
-               neurons[0], neurons[1], neurons[2], counts)
+        kernel(obs, *self._static, np.ascontiguousarray(first, dtype=np.float32), self.first_macs, carry, reset,
+               timesteps, *self._crpi_args(crpi), outputs[0], outputs[1], neurons[0], neurons[1], neurons[2], counts)
         return EngineDecision(outputs[0], outputs[1], neurons[0], neurons[1], neurons[2], counts)
 
     def _crpi_args(self, crpi: CRPIConfig | None) -> tuple[bool, np.float32, bool, np.float32]:
@@ -363,8 +492,6 @@ def _warm_cache() -> int:
     """Compile the kernel into numba's disk cache (``python -m snnrl.agents.spike_engine``; run by ``make``)."""
     if not kernel_available():
         return 0
-    from torch import nn
-
     layer = nn.Linear(2, 2)
     actor = SpikingActor(layer, [], nn.Linear(2, 1), [torch.ones(2)], obs_low=None, obs_high=None,
                          action_low=-torch.ones(1), action_high=torch.ones(1), squash="tanh")
