@@ -420,23 +420,36 @@ def decision_cost() -> str:
     path = RESULTS / "speed" / "decision_cost.json"
     if not path.exists():
         return _missing("decision cost", "benchmarks/decision_cost.py")
+    others = sorted(path.parent.glob("decision_cost_*.json"))       # other teachers, e.g. the pixel CNNs
+    return "\n".join(_decision_cost_table(p, plot=p == path) for p in [path, *others])
+
+
+def _decision_cost_table(path: Path, *, plot: bool) -> str:
     doc = _load(path)
     s, cfg = doc["summary"], doc["config"]
+    sj = "ours_over_spikingjelly_multistep" in s[f"batch{cfg['batches'][0]}"][f"T{cfg['timesteps'][0]}"]
     rows = []
     for batch in cfg["batches"]:
         for t in cfg["timesteps"]:
             r = s[f"batch{batch}"][f"T{t}"]
             rows.append([batch, t, f"{r['snn_over_ann_predict']:.2f}×", f"{r['snn_predict_over_ann_forward']:.2f}×",
-                         f"{r['crpi_over_plain']:.2f}×", f"{r['ours_over_spikingjelly_multistep']:.3f}×",
+                         f"{r['crpi_over_plain']:.2f}×",
+                         *([f"{r['ours_over_spikingjelly_multistep']:.3f}×"] if sj else []),
                          f"{r['engine_over_torch_path']:.2f}×", f"{r['snn_throughput_over_ann']:.2f}×"])
-    worst = max(s["spikingjelly_max_action_difference"].values())
     cost = s["cost_model"]
     fs, ft = cost["fit_spikes"], cost["fit_timesteps"]
-    return (f"{cfg['teacher']} ({'-'.join(map(str, cfg['net_arch']))} actor), `SpikingPolicy.predict` on the "
+    net = ("-".join(map(str, cfg["net_arch"])) + " actor" if cfg.get("net_arch")
+           else "CNN actor, observations " + "×".join(map(str, cfg.get("obs_shape", []))))
+    check = (f"SpikingJelly's actions equal ours (max difference "
+             f"{max(s['spikingjelly_max_action_difference'].values()):g})" if sj else
+             "no SpikingJelly comparison (built for MLP actors); engine and torch path actions differ by at most "
+             f"{s['engine_vs_torch_path_max_action_difference']:.2g}")
+    return (f"{cfg['teacher']} ({net}), `SpikingPolicy.predict` on the "
             f"spike-driven engine, time per decision as ratios from one interleaved run, {cfg['threads']} torch thread; "
-            f"SpikingJelly's actions equal ours (max difference {worst:g}) (`{path.relative_to(ROOT)}`).\n\n"
+            f"{check} (`{path.relative_to(ROOT)}`).\n\n"
             + _table(["batch", "T", "SNN / ANN predict", "SNN predict / ANN forward", "CRPI / plain",
-                      "ours / SpikingJelly multi-step", "engine / torch path", "SNN throughput / ANN's"], rows)
+                      *(["ours / SpikingJelly multi-step"] if sj else []), "engine / torch path",
+                      "SNN throughput / ANN's"], rows)
             + f"\nCost model (batch 1, T = {', '.join(map(str, cfg['sweep_timesteps']))} × threshold scale "
               f"{', '.join(f'{v:g}' for v in cfg['sweep_scales'])}): time = {fs['intercept_us']:.1f} µs + "
               f"{cost['ns_per_spike']:.1f} ns per spike (R² {fs['r2']:.3f}); a fit on T alone explains "
@@ -444,7 +457,7 @@ def decision_cost() -> str:
               + (f"; both at once: {j['intercept_us']:.1f} µs + {j['ns_per_spike']:.1f} ns per spike + "
                  f"{j['ns_per_neuron_update']:.2f} ns per neuron update (T × {cost['neurons']} neurons; R² "
                  f"{j['r2']:.3f})" if (j := cost.get("fit_spikes_and_neuron_updates")) else "")
-              + ". Plot: `benchmarks/results/plots/decision_cost.png`.\n")
+              + (". Plot: `benchmarks/results/plots/decision_cost.png`.\n" if plot else ".\n"))
 
 
 def engine_agreement() -> str:
