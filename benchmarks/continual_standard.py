@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.results import load_result
     from snnrl.reports.continual import format_continual_summary, write_continual_reports
-    from snnrl.sweeps.continual import continual_grid, run_continual_grid
+    from snnrl.sweeps.continual import continual_grid, run_continual_grid, run_continual_task_or_diverged
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="split-mnist")
@@ -80,14 +80,19 @@ def main(argv: list[str] | None = None) -> int:
                                 tag=f"-lr{config.lr:g}")
     backend = LocalBackend(workers=args.workers)
     try:
-        spiking = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
-            f"{label} seed {task.config.seed}: class-IL {100 * r['class_il_accuracy']:.2f} ({r['wall_s']:.0f} s)",
-            flush=True))
+        spiking = run_continual_grid(tasks, backend=backend, run=run_continual_task_or_diverged,
+                                     on_run=lambda label, task, r: print(
+            f"{label} seed {task.config.seed}: " + (f"diverged ({r['error']})" if r.get("diverged") else
+                                                    f"class-IL {100 * r['class_il_accuracy']:.2f}")
+            + f" ({r['wall_s']:.0f} s)", flush=True))
     finally:
         backend.close()
-    groups.update({(f"ann-twin-{label.replace('-relu', '')}" if "-relu" in label else f"snn-{label}"): runs
-                   for label, runs in spiking.items()})
-    write_continual_reports(args.out / args.benchmark, groups)
+    diverged: dict[str, list[dict]] = {}
+    for label, runs in spiking.items():
+        name = f"ann-twin-{label.replace('-relu', '')}" if "-relu" in label else f"snn-{label}"
+        groups[name] = [r for r in runs if not r.get("diverged")]
+        diverged[name] = [{k: r[k] for k in ("seed", "error", "wall_s")} for r in runs if r.get("diverged")]
+    write_continual_reports(args.out / args.benchmark, groups, diverged=diverged)
     print(format_continual_summary(groups))
     return 0
 

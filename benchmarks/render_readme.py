@@ -263,8 +263,11 @@ def continual_standard() -> str:
             if stale:
                 title += (". **This table predates that choice**: its runs used " + ", ".join(
                     f"{k} {v}" for k, v in stale.items()) + "; re-run `benchmarks/continual_standard.py` for it")
-        rows = []
+        rows, failed = [], []
         for label, g in groups.items():
+            failed += [f"{label} seed {d['seed']} ({d['error'].split(';')[0]})" for d in g.get("diverged", [])]
+            if not g["n_runs"]:                                         # every run diverged: the note only
+                continue
             cfg = g["config"]
             optimizer = _optimizer(cfg)
             if cfg["backbone"] == "ann-mlp":
@@ -275,15 +278,19 @@ def continual_standard() -> str:
                 neuron = cfg.get("neuron", "lif")
                 decay = f" β={cfg['lif_beta']:g}" if neuron in LIF_NEURONS and "lif_beta" in cfg else ""
                 model = f"spiking {cfg['backbone']} ({neuron}{decay}, T={cfg['timesteps']}), {optimizer}"
-            twin = next((t for t in groups.values() if label.startswith("snn-") and t["config"].get("neuron") == "relu"
+            twin = next((t for t in groups.values() if label.startswith("snn-") and t["n_runs"]
+                         and t["config"].get("neuron") == "relu"
                          and all(t["config"].get(k) == cfg.get(k) for k in ("strategy", "buffer_size", "timesteps"))),
                         None)
             ratio = f"{g['wall_s']['mean'] / twin['wall_s']['mean']:.1f}×" if twin else ""
-            rows.append([label, model, g["n_runs"], _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
+            seeds = f"{g['n_runs']}" + (f" (+{len(g['diverged'])} diverged)" if g.get("diverged") else "")
+            rows.append([label, model, seeds, _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
                          _pct_of(g, "class_il_forgetting"), _pct_of(g, "class_il_bwt"), f"{g['wall_s']['mean']:.0f}",
                          ratio])
         blocks.append(title + "\n\n" + _table(["run", "model", "seeds", "class-IL %", "task-IL %", "forgetting %",
-                                                "BWT %", "wall s / run", "time / ANN twin"], rows) + stage2)
+                                                "BWT %", "wall s / run", "time / ANN twin"], rows)
+                      + (f"\nRuns that diverged (stopped with `TrainingDiverged`, left out of their row's means): "
+                         + "; ".join(failed) + ".\n" if failed else "") + stage2)
     return "\n".join(blocks)
 
 

@@ -67,6 +67,19 @@ def test_continual_report_files(tmp_path, check_png):
     assert "70.00 ± 10.00" in table and "30.00 ± 0.00" in table
 
 
+def test_diverged_runs_are_recorded_beside_the_means_not_in_them(tmp_path):
+    stop = {"seed": 1, "error": "training diverged: the output is not finite at experience 2", "wall_s": 3.0}
+    groups = {"er-b50": [_run(0, "er", 0.6)], "staer-b50": []}
+    paths = write_continual_reports(tmp_path, groups, diverged={"er-b50": [stop], "staer-b50": [dict(stop, seed=0)]})
+    doc = json.loads(paths["json"].read_text())
+    assert doc["groups"]["er-b50"]["class_il_accuracy"]["values"] == [0.6]      # the diverged seed is not a 0
+    assert doc["groups"]["er-b50"]["diverged"] == [stop]
+    assert doc["groups"]["staer-b50"] == {"n_runs": 0, "diverged": [dict(stop, seed=0)]}
+    assert "(diverged)" in format_continual_summary(groups)
+    with pytest.raises(ValueError, match="no runs"):
+        write_continual_reports(tmp_path / "x", {"naive": []})
+
+
 def test_continual_grid_rejects_an_empty_axis():
     from snnrl.continual.experiment import ContinualConfig
 

@@ -24,6 +24,9 @@ def format_continual_summary(groups: dict[str, list[dict[str, Any]]]) -> str:
     """One row per group: seeds, class-IL / task-IL accuracy, forgetting and BWT (mean ± std, in %), wall time."""
     rows = []
     for label, runs in groups.items():
+        if not runs:
+            rows.append([label, 0, *["(diverged)"] * 4, ""])
+            continue
         agg = aggregate_runs(runs)
 
         def fmt(key: str, scale: float = 100) -> str:
@@ -55,16 +58,30 @@ def heatmap_png(matrices: dict[str, Sequence[Sequence[float]]], title: str) -> b
     return figure_png(fig)
 
 
-def write_continual_reports(out_dir: str | Path, groups: dict[str, list[dict[str, Any]]]) -> dict[str, Path]:
-    """Write ``summary.json`` / ``summary.csv`` (one row per group of seeds) and one heatmap PNG per group."""
+def write_continual_reports(out_dir: str | Path, groups: dict[str, list[dict[str, Any]]],
+                            diverged: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Path]:
+    """Write ``summary.json`` / ``summary.csv`` (one row per group of seeds) and one heatmap PNG per group.
+
+    ``diverged`` lists, per group, the runs that stopped with
+    :class:`~snnrl.continual.strategies.TrainingDiverged` (``seed``, ``error``, ``wall_s``): they are left out of
+    the group's means and recorded beside them; a group whose every run diverged keeps only that record."""
     out = Path(out_dir)
     rows, document = [], {"schema_version": CONTINUAL_SUMMARY_SCHEMA_VERSION,
                           "kind": CONTINUAL_SUMMARY_KIND, "versions": package_versions(),
                           "machine": {"python": platform.python_version(), "platform": platform.platform()},
                           "groups": {}}
     paths: dict[str, Path] = {}
+    diverged = diverged or {}
     for label, runs in groups.items():
+        failed = diverged.get(label, [])
+        if not runs:
+            if not failed:
+                raise ValueError(f"group {label!r} has no runs.")
+            document["groups"][label] = {"n_runs": 0, "diverged": failed}
+            continue
         agg = aggregate_runs(runs)
+        if failed:
+            agg = {**agg, "diverged": failed}
         cfg = runs[0]["config"]
         document["groups"][label] = {"config": {k: v for k, v in cfg.items() if k != "seed"}, **agg}
         rows.append({"group": label, "benchmark": cfg["benchmark"], "strategy": cfg["strategy"],

@@ -79,14 +79,14 @@ def run_continual_task(task: ContinualTask) -> dict[str, Any]:
 def run_continual_task_or_diverged(task: ContinualTask) -> dict[str, Any]:
     """:func:`run_continual_task` for a tuning rule: a run that diverges
     (:class:`~snnrl.continual.strategies.TrainingDiverged`) returns ``{"diverged": True, "class_il_accuracy": 0.0,
-    "wall_s": seconds until it stopped, "error": the message}`` instead of raising, so that the candidate loses
-    rather than stopping the search."""
+    "wall_s": seconds until it stopped, "seed": the run's seed, "error": the message}`` instead of raising, so that
+    the candidate loses rather than stopping the search (or a table reports the run as diverged)."""
     start = time.perf_counter()
     try:
         return run_continual_task(task)
     except TrainingDiverged as exc:
         return {"diverged": True, "class_il_accuracy": 0.0, "wall_s": time.perf_counter() - start,
-                "error": str(exc)}
+                "seed": task.config.seed, "error": str(exc)}
 
 
 def continual_grid(base: ContinualConfig, *, strategies: Sequence[str], buffer_sizes: Sequence[int],
