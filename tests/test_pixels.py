@@ -18,6 +18,26 @@ needs_gl = pytest.mark.skipif(not glob.glob("/usr/lib/*/libOSMesa.so*") and "MUJ
 
 
 @needs_gl
+def test_a_closed_env_collected_later_leaves_the_next_envs_frames_intact():
+    import gc
+
+    ref = make_pixel_env("Reacher-v5")
+    frame, _ = ref.reset(seed=0)
+    ref.close()
+    del ref
+    gc.collect()
+    old = make_pixel_env("InvertedPendulum-v5")
+    old.reset(seed=0)
+    old.close()
+    new = make_pixel_env("Reacher-v5")
+    del old                           # collected after the next env exists (as `env = make(...)` in a loop does)
+    gc.collect()
+    obs, _ = new.reset(seed=0)
+    assert obs.max() > 0 and np.array_equal(obs, frame)     # not black: its framebuffer was not deleted
+    new.close()
+
+
+@needs_gl
 def test_pixel_env_stacks_rendered_frames_repeats_actions_and_passes_check_env():
     from gymnasium.utils.env_checker import check_env
 

@@ -98,8 +98,15 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.observation_space = spaces.Box(0, 255, (3 * self.frame_stack, height, width), np.uint8)
         self._frames: deque[np.ndarray] = deque(maxlen=self.frame_stack)
 
+    def _viewer(self) -> Any:
+        """The MuJoCo offscreen viewer (``None`` before the first frame)."""
+        return getattr(getattr(self.env.unwrapped, "mujoco_renderer", None), "viewer", None)
+
     def _render(self, *, unwrapped: bool = False) -> np.ndarray:
+        viewer = self._viewer()
         try:
+            if viewer is not None:      # gymnasium binds a viewer's GL context only when it creates it
+                viewer.make_context_current()
             frame = (self.env.unwrapped if unwrapped else self.env).render()
         except Exception as exc:  # noqa: BLE001 - every backend fails differently; all mean "no GL"
             raise RenderingError(f"MuJoCo offscreen rendering failed with MUJOCO_GL={os.environ.get('MUJOCO_GL')!r} "
@@ -107,6 +114,19 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if frame is None or np.asarray(frame).ndim != 3:
             raise RenderingError(f"the env rendered {type(frame).__name__}, not an RGB frame: {GL_FIX}.")
         return np.ascontiguousarray(np.asarray(frame, dtype=np.uint8).transpose(2, 0, 1))
+
+    def close(self) -> None:
+        """Free the viewer's MuJoCo render context in its own GL context, then close the env.
+
+        gymnasium's close destroys the GL context but leaves the ``MjrContext`` to the garbage collector, whose
+        ``mjr_freeContext`` then deletes GL objects by id in whatever context is current: another pixel env's
+        framebuffer, which from then on renders black frames."""
+        viewer = self._viewer()
+        con = getattr(viewer, "con", None)
+        if con is not None and getattr(viewer.opengl_context, "_context", True):
+            viewer.make_context_current()
+            con.free()
+        super().close()
 
     def _observation(self) -> np.ndarray:
         return np.concatenate(list(self._frames), axis=0)
