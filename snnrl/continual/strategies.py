@@ -115,7 +115,8 @@ class SpikingSupervisedTemplate(SupervisedTemplate):
         if not bool(torch.isfinite(value.detach()).all()):
             lr = self.optimizer.param_groups[0]["lr"]
             raise TrainingDiverged(
-                f"training diverged: the {what} is not finite at experience {self.clock.train_exp_counter}, "
+                f"training diverged: the {what} is not finite at experience "
+                f"{getattr(self.experience, 'current_experience', self.clock.train_exp_counter)}, "
                 f"iteration {self.clock.train_epoch_iterations} (lr {lr:g}); lower the learning rate (--lr)")
 
     def criterion(self) -> torch.Tensor:
