@@ -16,6 +16,7 @@ Usage::
 
     .venv/bin/python benchmarks/pixel_teachers.py                                   # td3-invertedpendulum
     .venv/bin/python benchmarks/pixel_teachers.py td3-reacher --rounds 6 --rollout-steps 6000   # a larger budget
+    .venv/bin/python benchmarks/pixel_teachers.py td3-halfcheetah --rounds 8 --rollout-steps 6000 --shift 4
 
 A CNN distilled with other ``--rounds`` / ``--rollout-steps`` than the cached one is distilled again.
 """
@@ -61,12 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     defaults = PixelDistillationConfig()
     p.add_argument("--rounds", type=int, default=defaults.rounds, help="DAgger rounds (a budget)")
     p.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, help="CNN steps per DAgger round")
+    p.add_argument("--shift", type=int, default=defaults.shift,
+                   help="random-shift augmentation of the fits, in pixels (DrQ: 4; default %(default)s)")
     args = p.parse_args(argv)
-    for flag, value in (("--rounds", args.rounds), ("--rollout-steps", args.rollout_steps)):
-        if value < 1:
-            p.error(f"{flag} {value}: must be >= 1.")
+    for flag, value, least in (("--rounds", args.rounds, 1), ("--rollout-steps", args.rollout_steps, 1),
+                               ("--shift", args.shift, 0)):
+        if value < least:
+            p.error(f"{flag} {value}: must be >= {least}.")
     torch.set_num_threads(1)
-    config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps)
+    config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, shift=args.shift)
     rows = dict(load_result(args.out, benchmark="pixel-teachers")["raw"]) if args.out.exists() else {}
     for name in args.teachers:
         teacher, entry = load_teacher(name)

@@ -154,7 +154,7 @@ def test_pixel_distillation_killed_after_a_round_resumes_to_the_uninterrupted_re
     teacher, _ = load_teacher("td3-invertedpendulum")
     env_id = "snnrl/InvertedPendulumPixels-v5"
     config = pixel_teacher.PixelDistillationConfig(rounds=2, teacher_steps=6, rollout_steps=4, envs=2, epochs=1,
-                                                   channels=(4, 4, 4), hidden=8)
+                                                   channels=(4, 4, 4), hidden=8, shift=2)   # shifts resume too
     reference = pixel_teacher.distill_pixel_actor(teacher, env_id, config)
 
     class Killed(Exception):
@@ -198,3 +198,28 @@ def test_converted_cnn_runs_closed_loop_on_pixels_with_crpi_and_energy():
     assert all(1 <= e.length <= 5 and e.energy["energy_pj"] > 0 for e in episodes)   # a random CNN may fall early
     zero = ConstantPolicy(1, 9 * 84 * 84, obs_shape=(9, 84, 84))
     assert run_episodes(zero, "snnrl/InvertedPendulumPixels-v5", episodes=1, seed=0, max_steps=3)[0].length == 3  # upright
+
+
+def test_random_shift_moves_each_frame_stack_by_one_whole_pixel_offset_with_edge_padding():
+    import torch
+
+    from snnrl.agents.pixel_teacher import PixelDistillationConfig, _Scaled, pixel_actor, random_shift
+
+    frames = torch.randint(0, 256, (32, 3, 10, 10), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    assert random_shift(frames, 0, torch.Generator()) is frames
+    shifted = random_shift(frames, 2, torch.Generator().manual_seed(1))
+    padded = torch.nn.functional.pad(frames.float(), (2, 2, 2, 2), mode="replicate")
+    offsets = []
+    for i in range(32):      # each stack is exactly one crop of its padded self, all channels at the same offset
+        hits = [(y, x) for y in range(5) for x in range(5) if torch.equal(padded[i, :, y:y + 10, x:x + 10], shifted[i])]
+        assert len(hits) == 1
+        offsets.append(hits[0])
+    assert len(set(offsets)) > 5                                    # offsets differ between stacks
+    with pytest.raises(ValueError, match="shift must be >= 0"):
+        PixelDistillationConfig(shift=-1)
+    actor = pixel_actor((3, 36, 36), np.array([-1.0]), np.array([1.0]), env_id="x", channels=(2, 2, 2), hidden=4)
+    student = _Scaled(actor, 4, torch.Generator().manual_seed(0))
+    obs = torch.randint(0, 256, (8, 3, 36, 36), dtype=torch.uint8)
+    clean = actor(obs.float() / 255.0)
+    assert not torch.allclose(student(obs), clean)                  # training mode: shifted frames
+    torch.testing.assert_close(student.eval()(obs), clean)          # acting: the frames as seen

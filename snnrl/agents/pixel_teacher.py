@@ -35,7 +35,7 @@ from snnrl.agents.conversion import observation_rows
 from snnrl.agents.distillation import SeededEpisodes, fit_actions
 from snnrl.io import load_versioned, save_versioned
 
-__all__ = ["PixelDistillationConfig", "pixel_actor", "labelled_rollout", "distill_pixel_actor"]
+__all__ = ["PixelDistillationConfig", "pixel_actor", "random_shift", "labelled_rollout", "distill_pixel_actor"]
 
 logger = logging.getLogger("snnrl")
 
@@ -58,6 +58,10 @@ class PixelDistillationConfig:
         Adam passes over the aggregated frames per round, mini-batch size, learning rate.
     channels, hidden
         Conv channels of the three NatureCNN layers (8x8/4, 4x4/2, 3x3/1) and the width of its Linear layer.
+    shift
+        Random-shift augmentation of the fits (DrQ, Kostrikov et al. 2020): every training frame stack is padded
+        by ``shift`` pixels (edge values repeated) and cropped back at a random offset, the same for its stacked
+        frames; ``0`` fits on the frames as seen. The CNN acts on unshifted frames.
     seed
         First environment seed of the rollouts (apart from evaluation 0-29, tuning 100+, calibration 10,000+
         and spiking-distillation 20,000+ seeds) and the seed of the weights and mini-batch order.
@@ -72,6 +76,7 @@ class PixelDistillationConfig:
     lr: float = 3e-4
     channels: tuple[int, int, int] = (16, 32, 32)
     hidden: int = 256
+    shift: int = 0
     seed: int = 30_000
 
     def __post_init__(self) -> None:
@@ -80,6 +85,8 @@ class PixelDistillationConfig:
                 raise ValueError(f"PixelDistillationConfig.{name} must be >= 1, got {getattr(self, name)}.")
         if self.rounds < 0:
             raise ValueError(f"PixelDistillationConfig.rounds must be >= 0, got {self.rounds}.")
+        if self.shift < 0:
+            raise ValueError(f"PixelDistillationConfig.shift must be >= 0 pixels, got {self.shift}.")
         if len(self.channels) != 3 or min(self.channels) < 1:
             raise ValueError(f"PixelDistillationConfig.channels must be three counts >= 1, got {self.channels}.")
         if not self.lr > 0:
@@ -100,14 +107,27 @@ def pixel_actor(obs_shape: tuple[int, int, int], action_low: np.ndarray, action_
                         action_high=action_high, info=ActorInfo(algo="DAgger", env_id=env_id), obs_shape=obs_shape)
 
 
-class _Scaled(nn.Module):
-    """The actor on frames divided by 255 (what it is trained on)."""
+def random_shift(frames: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Tensor:
+    """``frames [B, C, H, W]`` each moved by a random whole-pixel offset in ``[-shift, shift]`` on both axes
+    (padded with edge values, cropped back to ``H x W``; DrQ's augmentation). ``shift=0`` returns them as given."""
+    if shift == 0:
+        return frames
+    b, _, h, w = frames.shape
+    padded = nn.functional.pad(frames.float(), (shift, shift, shift, shift), mode="replicate")
+    dy, dx = torch.randint(0, 2 * shift + 1, (2, b), generator=generator).tolist()
+    return torch.stack([padded[i, :, y:y + h, x:x + w] for i, (y, x) in enumerate(zip(dy, dx))])
 
-    def __init__(self, actor: TeacherActor) -> None:
+
+class _Scaled(nn.Module):
+    """The actor on frames divided by 255 (what it is trained on), randomly shifted in training mode."""
+
+    def __init__(self, actor: TeacherActor, shift: int = 0, generator: torch.Generator | None = None) -> None:
         super().__init__()
-        self.actor = actor
+        self.actor, self.shift, self.generator = actor, shift, generator
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        if self.training and self.shift:
+            frames = random_shift(frames, self.shift, self.generator)
         return self.actor(frames.float() / 255.0)
 
 
@@ -153,9 +173,9 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
         raise ValueError(f"{env_id} observes {space.shape}, not [C, H, W] frames: use a pixel env, e.g. "
                          "snnrl/InvertedPendulumPixels-v5.")
     torch.manual_seed(config.seed)
-    student = _Scaled(pixel_actor(tuple(space.shape), low, high, env_id=env_id, channels=config.channels,
-                                  hidden=config.hidden))
     generator = torch.Generator().manual_seed(config.seed)
+    student = _Scaled(pixel_actor(tuple(space.shape), low, high, env_id=env_id, channels=config.channels,
+                                  hidden=config.hidden), config.shift, generator)
     tell = progress or (lambda line: logger.info("%s", line))
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
     identity = {"env_id": env_id, "config": asdict(config)}
@@ -170,7 +190,7 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
 
     def student_acts(frames: np.ndarray, states: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return student(torch.from_numpy(frames)).numpy()
+            return student.actor(torch.from_numpy(frames).float() / 255.0).numpy()   # unshifted
 
     def rollout(round_: int) -> tuple[torch.Tensor, torch.Tensor]:
         path = None if folder is None else folder / f"rollout-{round_}.pt"
