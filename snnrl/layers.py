@@ -28,9 +28,26 @@ class InputError(ValueError):
     """Input to a spiking network has the wrong shape or contains NaN / inf."""
 
 
+_TIME_INVARIANT = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Identity, nn.ReLU,
+                   nn.AvgPool1d, nn.AvgPool2d, nn.AvgPool3d, nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d,
+                   nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)
+"""Layers whose output on a row depends on that row alone, deterministically (no dropout, no batch statistics)."""
+
+
+def _time_invariant(layer: nn.Module) -> bool:
+    if isinstance(layer, _TIME_INVARIANT):
+        return True
+    return isinstance(layer, nn.modules.batchnorm._BatchNorm) and not layer.training   # running statistics
+
+
 class MultiStep(nn.Module):
     """Apply a stateless ``layer`` to ``[T, B, ...]`` as one call on ``[T*B, ...]``.
 
+    An input that is the same at every timestep *by construction* (a time axis of stride 0, as
+    :func:`snnrl.encoding.repeat_over_time` builds for direct coding) goes through a time-invariant layer
+    (Linear, conv, pooling, Flatten, ReLU, BatchNorm in eval mode) once, on ``[B, ...]``, and comes out repeated
+    over time the same way: the same values, ``1/T`` of the work (e.g. a spiking MLP's first layer on static
+    images, or a whole ReLU network). Gradients flow through the repeat (summed over time).
     In single-step mode (``step_mode="s"``) the layer is applied to ``[B, ...]`` directly.
     """
 
@@ -45,6 +62,9 @@ class MultiStep(nn.Module):
         if x.dim() < 2:
             raise InputError(f"MultiStep({type(self.layer).__name__}) expects [T, B, ...], got shape {tuple(x.shape)}.")
         t, b = x.shape[:2]
+        if t > 1 and x.stride(0) == 0 and _time_invariant(self.layer):
+            y = self.layer(x[0])
+            return y.unsqueeze(0).expand(t, *y.shape)
         y = self.layer(x.flatten(0, 1))
         return y.unflatten(0, (t, b))
 

@@ -506,6 +506,16 @@ class ReLUUnit(SpikingNeuron):
     def _step(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(x)
 
+    def multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """All timesteps at once; an input repeated over time by construction (stride 0 on ``T``, as
+        :class:`snnrl.layers.MultiStep` passes on for direct coding) is rectified once and stays repeated, so a
+        ReLU twin on static input does one ANN forward pass, not ``T`` identical ones."""
+        if x_seq.dim() >= 2 and x_seq.shape[0] > 1 and x_seq.stride(0) == 0:
+            self._ensure_state(x_seq[0])
+            y = torch.relu(x_seq[0])
+            return y.unsqueeze(0).expand(x_seq.shape[0], *y.shape)
+        return super().multi_step(x_seq)
+
 
 class record_potentials:  # noqa: N801 - used as a function-like context manager
     """Record every neuron's pre-spike membrane potential per timestep while inside the ``with`` block.

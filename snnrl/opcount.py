@@ -9,7 +9,9 @@ What is counted (``T`` timesteps, ``B`` samples):
 * spiking neurons: ``neuron_updates`` = number of neuron states updated, ``spikes`` = non-zero outputs.
 
 Multi-step layers (:class:`snnrl.layers.MultiStep`) and multi-step neurons see ``[T, B, ...]`` and produce one
-record per timestep. In single-step mode each call is one timestep; the counter numbers timesteps per layer
+record per timestep: the model's operations at every step, also where :class:`~snnrl.layers.MultiStep` computed a
+layer once on an input repeated over time (direct coding); :meth:`OperationCounter.computed_summary` counts such a
+layer once, as it ran (what NeuroBench's package counts). In single-step mode each call is one timestep; the counter numbers timesteps per layer
 from the last :meth:`OperationCounter.reset`.
 
 Example
@@ -114,6 +116,7 @@ class _Entry(NamedTuple):
     kind: str
     start: int
     counts: torch.Tensor  # [T, B, 4] int64: macs, accumulates, neuron_updates, spikes
+    held: bool = False    # computed once on an input repeated over time (MultiStep), counted at every step
 
 
 class OperationCounter:
@@ -191,7 +194,8 @@ class OperationCounter:
                 counts = torch.stack((zero, accumulates, zero, zero), dim=2)
         start = self._clock[name]
         self._clock[name] = start + steps
-        self._entries.append(_Entry(name, kind, start, counts))
+        held = isinstance(module, MultiStep) and steps > 1 and y.stride(0) == 0
+        self._entries.append(_Entry(name, kind, start, counts, held))
 
     # -- results -------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -215,6 +219,15 @@ class OperationCounter:
         for e in self._entries:
             if layer is None or e.layer == layer:
                 totals = [a + b for a, b in zip(totals, e.counts.sum((0, 1)).tolist())]
+        return OpsSummary(*totals)
+
+    def computed_summary(self) -> OpsSummary:
+        """Totals of the operations as they ran: a layer computed once on an input repeated over time counts its
+        first timestep only (:meth:`summary` counts it at every timestep, the model's operations)."""
+        totals = [0, 0, 0, 0]
+        for e in self._entries:
+            counts = e.counts[:1] if e.held else e.counts
+            totals = [a + b for a, b in zip(totals, counts.sum((0, 1)).tolist())]
         return OpsSummary(*totals)
 
     def by_layer(self) -> dict[str, OpsSummary]:

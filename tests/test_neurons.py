@@ -213,3 +213,51 @@ def test_if_inference_loop_is_bit_identical_to_the_per_timestep_loop(dtype):
     assert x.grad is not None
     assert not IFNeuron(theta, signed=True)._fast_inference(x.detach())
     assert not IFNeuron(theta, reset="zero")._fast_inference(x.detach())
+
+
+def test_multistep_runs_a_time_invariant_layer_once_on_input_repeated_over_time():
+    from snnrl.encoding import repeat_over_time
+    from snnrl.layers import MultiStep
+
+    torch.manual_seed(0)
+    calls: list[tuple[int, ...]] = []
+    linear = torch.nn.Linear(6, 4)
+    linear.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    x = torch.randn(3, 6, requires_grad=True)
+    once = MultiStep(linear)(repeat_over_time(x, 5))
+    assert calls == [(3, 6)] and once.shape == (5, 3, 4) and once.stride(0) == 0     # once, still repeated
+    per_step = MultiStep(linear)(repeat_over_time(x, 5).contiguous())                # a real time axis: T*B rows
+    assert calls[-1] == (15, 6)
+    torch.testing.assert_close(once, per_step)
+    g_once = torch.autograd.grad(once.pow(2).sum(), (x, linear.weight))
+    g_step = torch.autograd.grad(per_step.pow(2).sum(), (x, linear.weight))
+    for a, b in zip(g_once, g_step):                                                 # gradients summed over T
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("layer", [torch.nn.Dropout(0.5), torch.nn.BatchNorm1d(6)])
+def test_multistep_keeps_per_step_calls_for_layers_that_are_not_row_wise_deterministic(layer):
+    from snnrl.encoding import repeat_over_time
+    from snnrl.layers import MultiStep
+
+    calls: list[tuple[int, ...]] = []
+    layer.register_forward_hook(lambda m, i, o: calls.append(tuple(i[0].shape)))
+    MultiStep(layer.train())(repeat_over_time(torch.randn(3, 6), 4))    # a dropout mask per step; batch statistics
+    assert calls == [(12, 6)]
+
+
+def test_relu_twin_on_static_input_does_one_forward_pass_equal_to_t_passes():
+    from snnrl.continual.backbones import make_backbone
+    from snnrl.neurons import ReLUUnit
+
+    torch.manual_seed(0)
+    twin = make_backbone("mlp", (1, 8, 8), 10, timesteps=4, neuron="relu")
+    steps: list[int] = []
+    for m in twin.modules():
+        if isinstance(m, ReLUUnit):
+            m.register_forward_hook(lambda mod, i, o: steps.append(i[0].shape[0]))
+    x = torch.rand(5, 1, 8, 8)
+    out = twin(x)
+    reference = twin(x.unsqueeze(0).repeat(4, 1, 1, 1, 1))      # a [T, B, ...] input: every step computed
+    torch.testing.assert_close(out, reference)
+    assert out.stride(0) == 0 and steps[:2] == [4, 4]           # the ReLUs saw the repeated (stride-0) input

@@ -20,7 +20,10 @@ have no exact zeros — the case of converted actors and of backbones on zero-fr
 neurons (0 for ours).
 
 The counts come from :class:`~snnrl.opcount.OperationCounter` hooks on ``net`` while ``run()`` executes (twice:
-once counting spike inputs as accumulates, once dense), so ``run`` must be deterministic. It takes any callable,
+once counting spike inputs as accumulates, once dense), so ``run`` must be deterministic. Like the package, they
+count the work as it ran: a layer that :class:`~snnrl.layers.MultiStep` computed once on a static input repeated
+over time (a backbone's first layer under direct coding) counts once
+(:meth:`~snnrl.opcount.OperationCounter.computed_summary`). It takes any callable,
 e.g. ``lambda: actor(obs, 16)`` for a converted actor or ``lambda: backbone(images)`` for a continual backbone.
 
 Example
@@ -90,7 +93,7 @@ def neurobench_metrics(net: nn.Module, run: Callable[[], Any], *, samples: int) 
             run()
         with OperationCounter(net, dense=True) as dense:
             run()
-    ops, dense_ops = counter.summary(), dense.summary()
+    ops, dense_ops = counter.computed_summary(), dense.computed_summary()   # as NeuroBench counts: what ran
     sparsity = 1.0 - ops.spikes / ops.neuron_updates if ops.neuron_updates else 0.0
     return NeuroBenchMetrics(effective_macs=ops.macs / samples, effective_acs=ops.accumulates / samples,
                              dense_synops=dense_ops.macs / samples, activation_sparsity=sparsity,
