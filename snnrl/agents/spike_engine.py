@@ -63,8 +63,8 @@ overrides the default ``auto``."""
 
 
 def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biases, b_off, widths, thetas, n_off,
-                 tanh, action_low, action_high, order, sparse, sp_len, sp_ptr, p_off, blk_dst, blk_w, sp_val,
-                 precomputed, first_in, first_macs, carry_in, reset, timesteps, crpi, alpha, use_floor, floor,
+                 tanh, action_low, action_high, order, in_order, sparse, sp_len, sp_ptr, p_off, blk_dst, blk_w,
+                 sp_val, precomputed, first_in, first_macs, carry_in, reset, timesteps, crpi, alpha, use_floor, floor,
                  pre, action, v_end, spikes, carry_out, counts):  # pragma: no cover - compiled by numba
     """One decision for every row (see the module docstring). Writes ``pre``, ``action`` (the teacher's squashing of
     ``pre``: tanh rescaled to the action box, or a clip to it), ``v_end``, ``spikes``, ``carry_out`` and
@@ -72,14 +72,17 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
 
     Neurons are held in the engine's order: a convolution's layer channel-last (``H·W·C``), so that the outputs one
     input reaches at one position are contiguous; ``order[i]`` is neuron ``i``'s index in the actor's (channel-major)
-    order, in which carries, potentials and counts come in and go out. Synapse ``l`` is dense (rows of ``weights``)
+    order, in which carries, potentials and counts come in and go out (``in_order``: the two orders are one, as for
+    an MLP, and neurons are copied as contiguous runs). Synapse ``l`` is dense (rows of ``weights``)
     or, where ``sparse[l]``, a convolution stored by input neuron as blocks: input ``j`` adds, for each block ``e`` in
     ``sp_ptr[p_off[l] + j] : sp_ptr[p_off[l] + j + 1]``, the ``sp_len[l]`` weights ``sp_val[blk_w[e]:]`` to the
     currents ``blk_dst[e]:`` (every structural connection, zero weights kept, so the accumulate count is the op
     counter's fan-out). With ``precomputed`` the first layer's current is ``first_in`` (a convolution computed by
     torch, actor order; ``first_macs`` its MACs) and ``obs`` is not read.
 
-    Inner loops run over array *views* indexed from 0, so numba drops negative-index checks and vectorises them.
+    Inner loops run over array *views* indexed from 0, so numba drops negative-index checks and vectorises them;
+    the indices of a step's spikes are read eight neurons (one 64-bit word of spike bytes) at a time, skipping words
+    in which none fired.
     """
     batch, obs_dim = pre.shape[0], obs.shape[1]
     layers = widths.shape[0] - 1
@@ -94,9 +97,15 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
     v_start = np.empty(n_total, dtype=np.float32)
     v = np.empty(n_total, dtype=np.float32)            # potentials and spike counts in the engine's order
     n_spk = np.empty(n_total, dtype=np.float32)
-    fired = np.empty((2, widest), dtype=np.int64)
-    fire = np.empty(widest, dtype=np.uint8)           # this step's spikes as bytes: the index pass runs 2x faster
+    c_end = np.empty(n_total, dtype=np.float32)        # the CRPI carry, engine order
+    words = (widest + 7) // 8
+    fired = np.empty((2, 8 * words + 8), dtype=np.int64)
+    fire = np.zeros(8 * words, dtype=np.uint8)         # this step's spikes as bytes, read as 64-bit words
+    fire_words = fire.view(np.uint64)
     half = np.float32(0.5)
+    half_theta = np.empty(n_total, dtype=np.float32)
+    for i in range(n_total):
+        half_theta[i] = half * thetas[i]
     for b in range(batch):
         first = current[0, :widths[0]]                                 # analog input: dense, once per decision
         if precomputed:
@@ -117,11 +126,17 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                 for i in range(first.shape[0]):
                     first[i] += w_row[i] * xk
             counts[b, 0, 0] = widths[0] * obs_dim
-        c_in = carry_in[b]
-        for i in range(n_total):                                      # start potentials θ/2 + c
-            v_start[i] = half * thetas[i] + (np.float32(0.0) if reset[b] else c_in[order[i]])
-            v[i] = v_start[i]
-            n_spk[i] = 0.0
+        c_in = carry_in[b]                                            # start potentials θ/2 + c
+        if reset[b]:
+            v_start[:] = half_theta
+        elif in_order:
+            for i in range(n_total):
+                v_start[i] = half_theta[i] + c_in[i]
+        else:
+            for i in range(n_total):
+                v_start[i] = half_theta[i] + c_in[order[i]]
+        v[:] = v_start
+        n_spk[:] = 0.0
         total[:] = 0.0
         for t in range(timesteps):
             n_prev = 0
@@ -184,10 +199,14 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                     v_l[i] = vi - th_l[i] * s_i                      # V −= θ·s, as the torch path computes it
                     n_l[i] += s_i
                     s_l[i] = np.uint8(spiked)
+                for i in range(width, 8 * ((width + 7) // 8)):   # bytes past the layer: no spike
+                    fire[i] = 0
                 n = 0
-                for i in range(width):                               # the indices of the neurons that spiked
-                    out[n] = i
-                    n += s_l[i]
+                for w in range((width + 7) // 8):                    # the indices of the neurons that spiked
+                    if fire_words[w] != 0:
+                        for i in range(8 * w, 8 * w + 8):
+                            out[n] = i
+                            n += fire[i]
                 counts[b, 1 + 2 * l, 2] += width
                 counts[b, 1 + 2 * l, 3] += n
                 n_prev = n
@@ -199,20 +218,23 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                 a_b[o] = action_low[o] + half * (np.tanh(p_o) + np.float32(1.0)) * (action_high[o] - action_low[o])
             else:
                 a_b[o] = max(min(p_o, action_high[o]), action_low[o])
-        c_out, v_out, n_out = carry_out[b], v_end[b], spikes[b]
-        for i in range(n_total):                                      # CRPI carry for the next decision
-            v_out[order[i]] = v[i]
-            n_out[order[i]] = n_spk[i]
-            if crpi:
-                theta = thetas[i]
+        if crpi:                                                      # CRPI carry for the next decision
+            for i in range(n_total):
                 n_floor = floor if use_floor else n_spk[i]
-                floored = max(v[i] - v_start[i], -n_floor * theta)
-                if alpha != 1.0:
-                    floored = alpha * floored
-                h = half * theta
-                c_out[order[i]] = min(max(floored, -h), h)
-            else:
-                c_out[order[i]] = 0.0
+                floored = alpha * max(v[i] - v_start[i], -n_floor * thetas[i])   # α·x is x exactly at α = 1
+                c_end[i] = min(max(floored, -half_theta[i]), half_theta[i])
+        else:
+            c_end[:] = 0.0
+        c_out, v_out, n_out = carry_out[b], v_end[b], spikes[b]
+        if in_order:
+            v_out[:] = v
+            n_out[:] = n_spk
+            c_out[:] = c_end
+        else:
+            for i in range(n_total):
+                v_out[order[i]] = v[i]
+                n_out[order[i]] = n_spk[i]
+                c_out[order[i]] = c_end[i]
 
 
 _KERNEL = None
@@ -408,6 +430,7 @@ class SpikeEngine:
             self.first_macs = np.int64(0)
         orders = [_channel_last(shape) for shape in a.shapes]          # per IF layer: engine → actor order
         self.order = np.concatenate([o + off for o, off in zip(orders, self.n_off)])
+        self.in_order = bool(np.array_equal(self.order, np.arange(self.order.size)))
         dense, ptrs, dsts, w_ats, vals, runs, w_off, p_off = [], [], [], [], [], [], [0], [0]
         for index, layer in enumerate(synapses):
             if isinstance(layer, nn.Conv2d):
@@ -448,7 +471,7 @@ class SpikeEngine:
         self._actions = a.action_dim
         self._static = (self.clip, self.obs_low, self.obs_high, self.w_in, self.b_in, self.weights, self.w_off,
                         self.biases, self.b_off, self.layer_widths, self.thetas, self.n_off, self.tanh,
-                        self.action_low, self.action_high, self.order, self.sparse, self.sp_len, self.sp_ptr,
+                        self.action_low, self.action_high, self.order, self.in_order, self.sparse, self.sp_len, self.sp_ptr,
                         self.p_off, self.blk_dst, self.blk_w, self.sp_val, self.precomputed)
         self._crpi_key: object = False
         self._version = self._versions()
