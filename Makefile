@@ -12,12 +12,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test bench clean-venv data
 
 # CPU torch is installed first, alone, so no package can pull the multi-GB CUDA build. The last steps compile the
-# spike-driven kernel and the Soft-DTW kernels into numba's on-disk cache, so no user waits for them at first use.
+# spike-driven kernel, the fused LIF kernels and the Soft-DTW kernels into numba's on-disk cache, so no user waits for them at first use.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e ".[test]"
 	$(BIN)/python -m snnrl.agents.spike_engine
+	$(BIN)/python -m snnrl.fused_lif
 	$(BIN)/python -m snnrl.continual.soft_dtw
 	touch $(STAMP)
 

@@ -48,6 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from snnrl.fused_lif import fused_lif, fused_lif_supports
 from snnrl.surrogate import ATan, Surrogate, heaviside
 
 __all__ = [
@@ -189,6 +190,10 @@ class SpikingNeuron(nn.Module):
                              "or use step_mode='s'.")
         if x_seq.shape[0] < 1:
             raise ValueError(f"{type(self).__name__}: the time dimension is empty (T=0); need T >= 1.")
+        return self._multi_step(x_seq)
+
+    def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
+        """All timesteps of a checked ``[T, B, ...]`` input: :meth:`single_step` ``T`` times."""
         return torch.stack([self.single_step(x_seq[t]) for t in range(x_seq.shape[0])])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -336,7 +341,13 @@ class LIFNeuron(SpikingNeuron):
         Pseudo-derivative of the spike (default ATan, ``α = 2`` as in snnTorch).
     detach_reset
         Stop gradients through the reset term (snnTorch always does).
+
+    Multi-step input runs as one fused autograd node over ``T`` (:mod:`snnrl.fused_lif`: same spikes and states,
+    bitwise; the same gradients up to summation order) where the neuron allows it: subtractive reset, no input
+    decay, a detached reset, a float ``β``, no potential trace. Set ``fused = False`` to run step by step.
     """
+
+    fused: bool = True
 
     def __init__(self, beta: float = 0.5, threshold: float | torch.Tensor = 1.0, *, reset: str = "subtract",
                  reset_delay: bool = True, decay_input: bool = False, surrogate: Surrogate | None = None,
@@ -359,6 +370,20 @@ class LIFNeuron(SpikingNeuron):
 
     def initial_state(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"v": torch.zeros_like(x)}
+
+    def fusable(self) -> bool:
+        """Whether multi-step input runs fused (:mod:`snnrl.fused_lif`; see the class docstring)."""
+        return (self.fused and self.reset == "subtract" and not self.decay_input and isinstance(self.beta, float)
+                and (self.reset_delay or self.detach_reset) and self.potential_trace is None
+                and type(self)._step is LIFNeuron._step)
+
+    def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if not (self.fusable() and fused_lif_supports(x_seq)):
+            return super()._multi_step(x_seq)
+        self._ensure_state(x_seq[0])
+        spikes, self._state["v"], _ = fused_lif(x_seq, self._state["v"], self.threshold.to(x_seq), beta=self.beta,
+                                                reset_delay=self.reset_delay, surrogate=self.surrogate)
+        return spikes
 
     def _charge(self, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         beta = self.beta
@@ -416,7 +441,8 @@ class SelfPredictionNeuron(SpikingNeuron):
 
     ``P_t = M_{t−1}``; the wrapped neuron sees ``x_t + P_t``; memory ``M_t = (1−a)·M_{t−1} + a·(x_t − θ·s_t)``
     with ``a = sigmoid(ω)`` learnable per layer. ``M`` is differentiable, giving a continuous gradient path
-    across time besides the surrogate spike.
+    across time besides the surrogate spike. Around a fusable :class:`LIFNeuron`, multi-step input runs as one
+    fused autograd node (:mod:`snnrl.fused_lif`).
     """
 
     def __init__(self, neuron: SpikingNeuron, *, omega_init: float = 0.0, step_mode: str | None = None) -> None:
@@ -436,6 +462,18 @@ class SelfPredictionNeuron(SpikingNeuron):
     def reset_state(self, batch_mask: torch.Tensor | None = None) -> None:
         super().reset_state(batch_mask)
         self.neuron.reset_state(batch_mask)
+
+    def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
+        inner = self.neuron
+        if not (self.potential_trace is None and isinstance(inner, LIFNeuron) and inner.fusable()
+                and fused_lif_supports(x_seq)):
+            return super()._multi_step(x_seq)
+        self._ensure_state(x_seq[0])
+        inner._ensure_state(x_seq[0] + self._state["m"])
+        spikes, inner._state["v"], self._state["m"] = fused_lif(
+            x_seq, inner._state["v"], inner.threshold.to(x_seq), beta=inner.beta, reset_delay=inner.reset_delay,
+            surrogate=inner.surrogate, m0=self._state["m"], a=torch.sigmoid(self.omega))
+        return spikes
 
     def _step(self, x: torch.Tensor) -> torch.Tensor:
         m = self._state["m"]

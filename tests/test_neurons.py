@@ -261,3 +261,94 @@ def test_relu_twin_on_static_input_does_one_forward_pass_equal_to_t_passes():
     reference = twin(x.unsqueeze(0).repeat(4, 1, 1, 1, 1))      # a [T, B, ...] input: every step computed
     torch.testing.assert_close(out, reference)
     assert out.stride(0) == 0 and steps[:2] == [4, 4]           # the ReLUs saw the repeated (stride-0) input
+
+
+# -- the fused multi-step LIF (snnrl.fused_lif) ----------------------------------------------------------------
+def _lif_pair(reset_delay: bool, selfpred: bool, dtype: torch.dtype):
+    """The same neuron twice: the first fused, the second stepping (``fused = False``)."""
+    import copy
+
+    lif = LIFNeuron(beta=0.5, threshold=torch.rand(5) + 0.5, reset_delay=reset_delay)
+    fused = SelfPredictionNeuron(lif, omega_init=0.3) if selfpred else lif
+    stepping = copy.deepcopy(fused)
+    (stepping.neuron if selfpred else stepping).fused = False
+    return fused.to(dtype), stepping.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reset_delay", [True, False])
+@pytest.mark.parametrize("selfpred", [False, True])
+def test_fused_lif_equals_stepping_forward_bitwise_and_gradients(dtype, reset_delay, selfpred):
+    torch.manual_seed(0)
+    fused, stepping = _lif_pair(reset_delay, selfpred, dtype)
+    x = torch.randn(6, 3, 5, dtype=dtype) * 1.5
+    weights = torch.randn(2, 6, 3, 5, dtype=dtype)
+    grads, outs = [], []
+    for neuron in (fused, stepping):
+        xi = x.clone().requires_grad_()
+        first, second = neuron(xi), neuron(0.7 * xi)          # the second call continues from the first's state
+        ((first * weights[0]).sum() + (second * weights[1]).sum()).backward()
+        outs.append((first, second, neuron.get_state(), (neuron.neuron if selfpred else neuron).get_state()))
+        grads.append([xi.grad] + ([neuron.omega.grad] if selfpred else []))
+    assert outs[0][0].grad_fn is not None and "FusedLIF" in type(outs[0][0].grad_fn).__name__
+    assert outs[0][0].sum() > 0
+    for a, b in zip(outs[0][:2], outs[1][:2]):
+        assert torch.equal(a, b)
+    for state_a, state_b in zip(outs[0][2:], outs[1][2:]):
+        assert all(torch.equal(state_a[k], state_b[k]) for k in state_b)
+    tol = 1e-6 if dtype == torch.float32 else 1e-12
+    for ga, gb in zip(*grads):
+        assert torch.allclose(ga, gb, atol=tol, rtol=0), (ga - gb).abs().max()
+
+
+def test_fused_lif_gradcheck_through_x_states_and_rate():
+    """With a zero surrogate the fused backward is the exact derivative (spikes and resets are piecewise
+    constant), so finite differences check the potential, memory and rate paths."""
+    from dataclasses import dataclass
+
+    from snnrl.fused_lif import fused_lif
+    from snnrl.surrogate import Surrogate
+
+    @dataclass(frozen=True)
+    class Flat(Surrogate):
+        def derivative(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.zeros_like(x)
+
+    torch.manual_seed(1)
+    x = (torch.randn(4, 2, 3, dtype=torch.float64) * 2).requires_grad_()
+    v0 = (torch.randn(2, 3, dtype=torch.float64) * 0.3).requires_grad_()
+    m0 = (torch.randn(2, 3, dtype=torch.float64) * 0.3).requires_grad_()
+    a = torch.tensor(0.4, dtype=torch.float64, requires_grad=True)
+    theta = torch.full((3,), 0.9, dtype=torch.float64)
+
+    def smooth(x, v0, m0, a):                  # spikes are piecewise constant: check the memory and potential paths
+        _, v, m = fused_lif(x, v0, theta, beta=0.6, reset_delay=True, surrogate=Flat(), m0=m0, a=a)
+        return v, m
+
+    assert torch.autograd.gradcheck(smooth, (x, v0, m0, a))
+
+
+def test_fused_lif_is_skipped_where_it_does_not_apply():
+    from snnrl.neurons import record_potentials
+
+    plif = ParametricLIFNeuron()
+    out = plif(torch.rand(3, 2, 4, requires_grad=True))
+    assert "FusedLIF" not in type(out.grad_fn).__name__            # a learnable β steps
+    lif = LIFNeuron(decay_input=True)
+    assert not lif.fusable()
+    traced = LIFNeuron()
+    with record_potentials(traced) as trace:                      # a potential trace needs every step
+        traced(torch.rand(3, 2, 4))
+    assert len(trace[""]) == 3
+
+
+def test_fused_lif_rejects_bad_arguments():
+    from snnrl.fused_lif import fused_lif
+    from snnrl.surrogate import ATan
+
+    x = torch.rand(2, 1, 3)
+    with pytest.raises(ValueError, match="both m0 and a"):
+        fused_lif(x, torch.zeros(1, 3), torch.tensor(1.0), beta=0.5, reset_delay=True, surrogate=ATan(),
+                  m0=torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="float32/float64"):
+        fused_lif(x.half(), torch.zeros(1, 3), torch.tensor(1.0), beta=0.5, reset_delay=True, surrogate=ATan())
