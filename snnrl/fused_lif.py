@@ -12,12 +12,14 @@ steps at once.
 Equations (subtractive reset; ``u_t`` the input current, ``p_t`` the potential compared with ``θ``):
 
 * reset after the decay (``reset_delay=True``, snnTorch): ``p_t = β·p_{t−1} + u_t − θ·H(p_{t−1} − θ)``;
-* immediate reset (``reset_delay=False``, reset detached): ``p_t = β·v_{t−1} + u_t``, ``v_t = p_t − θ·s_t``;
+* immediate reset (``reset_delay=False``): ``p_t = β·v_{t−1} + u_t``, ``v_t = p_t − θ·s_t``; with ``β = 1`` this
+  is the soft-reset IF neuron (:class:`snnrl.neurons.IFNeuron`);
 * spike ``s_t = H(p_t − θ)``, backward ``∂s_t/∂p_t = σ'(p_t − θ)`` (the neuron's surrogate);
 * with self-prediction (:class:`snnrl.neurons.SelfPredictionNeuron`): ``u_t = x_t + m_{t−1}``,
   ``m_t = (1 − a)·m_{t−1} + a·(x_t − θ·s_t)``; otherwise ``u_t = x_t``.
 
-The reset term is detached in both forms, so ``∂p_t/∂p_{t−1} = β``. Gradients reach ``x``, the start states
+The delayed reset is detached, so ``∂p_t/∂p_{t−1} = β``; the immediate one is detached or not
+(``detach_reset``; not: ``∂v_t/∂p_t = 1 − θ·σ'(p_t − θ)``, as the IF neuron's step computes). Gradients reach ``x``, the start states
 ``v₀``/``m₀`` and ``a``; gradients arriving at the end states (a later call continuing from them) flow back too.
 :func:`fused_lif_supports` says where it runs (CPU float32/float64 with numba); elsewhere the neurons step.
 
@@ -72,7 +74,7 @@ def _forward_rows(x, v0, m0, theta, one, beta, a, one_minus_a, reset_delay, self
                 m_end[i] = one_minus_a * m_end[i] + a * (x_t[i] - th * s)
 
 
-def _backward_rows(grad_spikes, slope, x, spikes, m_prev, theta, beta, a, one_minus_a, selfpred,
+def _backward_rows(grad_spikes, slope, x, spikes, m_prev, theta, beta, a, one_minus_a, selfpred, reset_grad,
                    grad_v_end, grad_m_end, grad_x, grad_v0, grad_m0):  # pragma: no cover - compiled by numba
     """The backward of :func:`fused_lif` on ``[T, M]`` rows; writes ``grad_x``, ``grad_v0``, ``grad_m0`` and
     returns ``∂L/∂a`` (summed in float64)."""
@@ -85,6 +87,8 @@ def _backward_rows(grad_spikes, slope, x, spikes, m_prev, theta, beta, a, one_mi
         for i in range(width):
             gm = grad_m0[i]
             g = g_t[i] - a * theta[i] * gm if selfpred else g_t[i]
+            if reset_grad:                                   # v_t = p_t − θ·s_t, the spike not detached
+                g = g - theta[i] * grad_v0[i]
             gp = g * d_t[i] + grad_v0[i]
             if selfpred:
                 gx_t[i] = gp + a * gm
@@ -121,7 +125,7 @@ def _rows(t: torch.Tensor) -> np.ndarray:
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, v0: torch.Tensor, m0: torch.Tensor | None, a: torch.Tensor | None,
-                theta: torch.Tensor, beta: float, reset_delay: bool,
+                theta: torch.Tensor, beta: float, reset_delay: bool, detach_reset: bool,
                 surrogate: Surrogate) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         forward_rows, _ = _kernels()
         selfpred = m0 is not None
@@ -142,7 +146,7 @@ class _FusedLIF(torch.autograd.Function):
                      potentials, spikes, m_prev, v_end, m_end)
         ctx.save_for_backward(a if selfpred else None)
         ctx.arrays = (xr, theta_r, potentials, spikes, m_prev, v0_r.shape)
-        ctx.consts = (dtype(beta), a_c, one_minus_a, selfpred, theta, surrogate, x.shape)
+        ctx.consts = (dtype(beta), a_c, one_minus_a, selfpred, not (reset_delay or detach_reset), surrogate, x.shape)
         as_t = torch.from_numpy
         return (as_t(spikes).reshape(x.shape), as_t(v_end).reshape(shape),
                 as_t(m_end).reshape(shape) if selfpred else None)
@@ -153,7 +157,7 @@ class _FusedLIF(torch.autograd.Function):
         _, backward_rows = _kernels()
         (a,) = ctx.saved_tensors
         xr, theta_r, potentials, spikes, m_prev, _ = ctx.arrays
-        beta, a_c, one_minus_a, selfpred, theta, surrogate, x_shape = ctx.consts
+        beta, a_c, one_minus_a, selfpred, reset_grad, surrogate, x_shape = ctx.consts
         steps, width = xr.shape
         slope = _rows(surrogate.derivative(torch.from_numpy(potentials) - torch.from_numpy(theta_r)))
         zeros = np.zeros(width, xr.dtype)
@@ -162,19 +166,20 @@ class _FusedLIF(torch.autograd.Function):
             else zeros[:0]
         grad_x, grad_v0, grad_m0 = np.empty_like(xr), np.empty(width, xr.dtype), np.empty(g_m.size, xr.dtype)
         grad_a = backward_rows(_rows(grad_spikes), slope, xr, spikes, m_prev, theta_r, beta, a_c, one_minus_a,
-                               selfpred, g_v, g_m, grad_x, grad_v0, grad_m0)
+                               selfpred, reset_grad, g_v, g_m, grad_x, grad_v0, grad_m0)
         shape = x_shape[1:]
         gx, gv0 = torch.from_numpy(grad_x).reshape(x_shape), torch.from_numpy(grad_v0).reshape(shape)
         if not selfpred:
-            return gx, gv0, None, None, None, None, None, None
+            return gx, gv0, None, None, None, None, None, None, None
         ga = torch.tensor(grad_a, dtype=a.dtype).reshape(a.shape)
-        return gx, gv0, torch.from_numpy(grad_m0).reshape(shape), ga, None, None, None, None
+        return gx, gv0, torch.from_numpy(grad_m0).reshape(shape), ga, None, None, None, None, None
 
 
 def fused_lif(x_seq: torch.Tensor, v0: torch.Tensor, theta: torch.Tensor, *, beta: float, reset_delay: bool,
-              surrogate: Surrogate, m0: torch.Tensor | None = None,
+              surrogate: Surrogate, detach_reset: bool = True, m0: torch.Tensor | None = None,
               a: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """All timesteps of a subtractive-reset LIF layer in one autograd node (see the module docstring).
+    """All timesteps of a subtractive-reset LIF (or IF, ``β = 1``) layer in one autograd node (see the module
+    docstring).
 
     Parameters
     ----------
@@ -186,6 +191,8 @@ def fused_lif(x_seq: torch.Tensor, v0: torch.Tensor, theta: torch.Tensor, *, bet
         Threshold, broadcastable to ``[B, ...]`` (no gradient).
     beta, reset_delay, surrogate
         The neuron's decay, reset form and surrogate gradient.
+    detach_reset
+        Whether the immediate reset passes no gradient (ignored with ``reset_delay``, whose reset never does).
     m0, a
         Self-prediction memory ``[B, ...]`` and its rate ``a = sigmoid(ω)`` (0-d); both or neither.
 
@@ -202,7 +209,7 @@ def fused_lif(x_seq: torch.Tensor, v0: torch.Tensor, theta: torch.Tensor, *, bet
     dtype = x_seq.dtype
     return _FusedLIF.apply(x_seq, v0.to(dtype), None if m0 is None else m0.to(dtype),
                            None if a is None else a.to(dtype), theta.to(dtype), float(beta), bool(reset_delay),
-                           surrogate)
+                           bool(detach_reset), surrogate)
 
 
 def _warm_cache() -> int:
@@ -211,11 +218,11 @@ def _warm_cache() -> int:
         return 0
     from snnrl.surrogate import ATan
     for dtype in (torch.float32, torch.float64):
-        for selfpred in (False, True):
+        for selfpred, detach in ((False, True), (True, True), (False, False)):
             x = torch.ones(2, 1, 2, dtype=dtype, requires_grad=True)
             m0, a = (torch.zeros(1, 2, dtype=dtype), torch.tensor(0.5, dtype=dtype)) if selfpred else (None, None)
             s, _, _ = fused_lif(x, torch.zeros(1, 2, dtype=dtype), torch.tensor(1.0, dtype=dtype), beta=0.5,
-                                reset_delay=True, surrogate=ATan(), m0=m0, a=a)
+                                reset_delay=detach, surrogate=ATan(), detach_reset=detach, m0=m0, a=a)
             s.sum().backward()
     print("snnrl: fused LIF kernels compiled and cached.")
     return 0

@@ -237,7 +237,12 @@ class IFNeuron(SpikingNeuron):
         Initial potential of a fresh state, in potential units (scalar or per-neuron tensor).
     surrogate
         Surrogate gradient used when the input requires grad.
+
+    With autograd, multi-step input of a soft-reset unsigned neuron runs as one fused autograd node
+    (:mod:`snnrl.fused_lif` with ``β = 1``: same spikes and states, bitwise); set ``fused = False`` to step.
     """
+
+    fused: bool = True
 
     def __init__(self, threshold: float | torch.Tensor = 1.0, *, reset: str = "subtract", signed: bool = False,
                  v_init: float | torch.Tensor = 0.0, v_reset: float = 0.0, surrogate: Surrogate | None = None,
@@ -289,6 +294,16 @@ class IFNeuron(SpikingNeuron):
             return False
         return not (torch.is_grad_enabled() and (x_seq.requires_grad or self.threshold.requires_grad
                                                   or (v is not None and v.requires_grad)))
+
+    def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if not (self.fused and self.reset == "subtract" and not self.signed and self.potential_trace is None
+                and type(self)._step is IFNeuron._step and type(self.surrogate).__call__ is Surrogate.__call__
+                and fused_lif_supports(x_seq)):
+            return super()._multi_step(x_seq)
+        self._ensure_state(x_seq[0])
+        spikes, self._state["v"], _ = fused_lif(x_seq, self._state["v"], self.threshold.to(x_seq), beta=1.0,
+                                                reset_delay=False, surrogate=self.surrogate, detach_reset=False)
+        return spikes
 
     def _multi_step_inference(self, x_seq: torch.Tensor) -> torch.Tensor:
         """The multi-step loop without per-timestep module calls: numpy ufuncs on views of torch buffers.
@@ -344,7 +359,7 @@ class LIFNeuron(SpikingNeuron):
 
     Multi-step input runs as one fused autograd node over ``T`` (:mod:`snnrl.fused_lif`: same spikes and states,
     bitwise; the same gradients up to summation order) where the neuron allows it: subtractive reset, no input
-    decay, a detached reset, a float ``β``, no potential trace. Set ``fused = False`` to run step by step.
+    decay, a float ``β``, the standard surrogate call, no potential trace. Set ``fused = False`` to step.
     """
 
     fused: bool = True
@@ -374,15 +389,16 @@ class LIFNeuron(SpikingNeuron):
     def fusable(self) -> bool:
         """Whether multi-step input runs fused (:mod:`snnrl.fused_lif`; see the class docstring)."""
         return (self.fused and self.reset == "subtract" and not self.decay_input and isinstance(self.beta, float)
-                and (self.reset_delay or self.detach_reset) and self.potential_trace is None
-                and type(self)._step is LIFNeuron._step)
+                and self.potential_trace is None and type(self)._step is LIFNeuron._step
+                and type(self.surrogate).__call__ is Surrogate.__call__)
 
     def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
         if not (self.fusable() and fused_lif_supports(x_seq)):
             return super()._multi_step(x_seq)
         self._ensure_state(x_seq[0])
         spikes, self._state["v"], _ = fused_lif(x_seq, self._state["v"], self.threshold.to(x_seq), beta=self.beta,
-                                                reset_delay=self.reset_delay, surrogate=self.surrogate)
+                                                reset_delay=self.reset_delay, surrogate=self.surrogate,
+                                                detach_reset=self.detach_reset)
         return spikes
 
     def _charge(self, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -472,7 +488,8 @@ class SelfPredictionNeuron(SpikingNeuron):
         inner._ensure_state(x_seq[0] + self._state["m"])
         spikes, inner._state["v"], self._state["m"] = fused_lif(
             x_seq, inner._state["v"], inner.threshold.to(x_seq), beta=inner.beta, reset_delay=inner.reset_delay,
-            surrogate=inner.surrogate, m0=self._state["m"], a=torch.sigmoid(self.omega))
+            surrogate=inner.surrogate, detach_reset=inner.detach_reset, m0=self._state["m"],
+            a=torch.sigmoid(self.omega))
         return spikes
 
     def _step(self, x: torch.Tensor) -> torch.Tensor:
