@@ -513,6 +513,22 @@ def counter_overhead() -> str:
                                                             rows))
 
 
+def fused_neurons() -> str:
+    path = RESULTS / "speed" / "fused_neurons.json"
+    if not path.exists():
+        return _missing("fused neurons", "benchmarks/fused_neurons.py")
+    doc = _load(path)
+    cfg = doc["config"]
+    steps = {k[1:]: row for k, row in doc["summary"].items() if k.startswith("T")}
+    header = (f"One training step (forward, cross-entropy, backward, SGD) of the continual {cfg['backbone']}, batch "
+              f"{cfg['batch']}, {cfg['threads']} torch thread; ratios of medians from one interleaved run; fused and "
+              f"stepping logits equal bitwise, gradients to rounding (`{path.relative_to(ROOT)}`).\n\n")
+    return header + _table(["neuron", "T", "fused / stepping", "stepping / ANN twin", "fused / ANN twin"],
+                           [[name, t, *[f"{row[name][key]:.2f}×" for key in
+                                        ("fused_over_stepping", "stepping_over_twin", "fused_over_twin")]]
+                            for t, row in steps.items() for name in cfg["neurons"]])
+
+
 def nir_drift() -> str:
     path = RESULTS / "nir_drift.json"
     if not path.exists():
@@ -586,6 +602,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "engine-agreement": engine_agreement,
     "sweep-cost": sweep_cost,
     "counter-overhead": counter_overhead,
+    "fused-neurons": fused_neurons,
     "soft-dtw": soft_dtw,
     "nir-drift": nir_drift,
     "backends": backends,
