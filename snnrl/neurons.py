@@ -298,7 +298,7 @@ class IFNeuron(SpikingNeuron):
     def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
         if not (self.fused and self.reset == "subtract" and not self.signed and self.potential_trace is None
                 and type(self)._step is IFNeuron._step and type(self.surrogate).__call__ is Surrogate.__call__
-                and fused_lif_supports(x_seq)):
+                and not self.threshold.requires_grad and fused_lif_supports(x_seq)):
             return super()._multi_step(x_seq)
         self._ensure_state(x_seq[0])
         spikes, self._state["v"], _ = fused_lif(x_seq, self._state["v"], self.threshold.to(x_seq), beta=1.0,
@@ -359,7 +359,8 @@ class LIFNeuron(SpikingNeuron):
 
     Multi-step input runs as one fused autograd node over ``T`` (:mod:`snnrl.fused_lif`: same spikes and states,
     bitwise; the same gradients up to summation order) where the neuron allows it: subtractive reset, no input
-    decay, a float ``β``, the standard surrogate call, no potential trace. Set ``fused = False`` to step.
+    decay, a float ``β``, the standard surrogate call, a threshold without gradient, no potential trace. Set
+    ``fused = False`` to step.
     """
 
     fused: bool = True
@@ -390,7 +391,7 @@ class LIFNeuron(SpikingNeuron):
         """Whether multi-step input runs fused (:mod:`snnrl.fused_lif`; see the class docstring)."""
         return (self.fused and self.reset == "subtract" and not self.decay_input and isinstance(self.beta, float)
                 and self.potential_trace is None and type(self)._step is LIFNeuron._step
-                and type(self.surrogate).__call__ is Surrogate.__call__)
+                and type(self.surrogate).__call__ is Surrogate.__call__ and not self.threshold.requires_grad)
 
     def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
         if not (self.fusable() and fused_lif_supports(x_seq)):

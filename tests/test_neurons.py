@@ -349,6 +349,10 @@ def test_fused_lif_is_skipped_where_it_does_not_apply():
     signed = IFNeuron(signed=True)
     out = signed(torch.rand(3, 2, 4, requires_grad=True))
     assert "FusedLIF" not in type(out.grad_fn).__name__
+    learnt = LIFNeuron()                                          # the fused backward gives θ no gradient
+    learnt.threshold.requires_grad_(True)
+    learnt(torch.rand(3, 2, 4)).sum().backward()
+    assert learnt.threshold.grad is not None
     traced = LIFNeuron()
     with record_potentials(traced) as trace:                      # a potential trace needs every step
         traced(torch.rand(3, 2, 4))
