@@ -2,8 +2,8 @@
 1 epoch, batch 10, buffers 200 and 500, seeds 0-2.
 
 Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnrl.continual.ann_baselines`), the
-project's spiking ER / DER++ / STAER (an MLP of the chosen neuron) and their ANN twins (the same backbone, strategies, data, class
-orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate,
+project's spiking Naive / ER / DER++ / STAER (an MLP of the chosen neuron) and their ANN twins (the same backbone,
+strategies, data, class orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate,
 STAER weights and timesteps of our runs are those ``benchmarks/continual_tuning.py`` chose on a validation split held
 out of the training images (``tuning.json`` beside the summary; run it first); the twins' learning rate is their own,
 chosen there too (``--twin``) when the file holds one, else the spiking choice's. Nothing is chosen on the test set.
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     # spiking runs (the chosen neuron) and their ANN twins (ReLUs have no membrane: the LIF decay left at its default)
     # (the rate goes into the labels: a checkpoint of another rate in --work-dir is never resumed)
     for config in (base, twin):
-        tasks += continual_grid(config, strategies=["er", "derpp", "staer"],
+        tasks += continual_grid(config, strategies=["naive", "er", "derpp", "staer"],
                                 buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
                                 out_dir=args.work_dir / args.benchmark,
                                 tag=f"-lr{config.lr:g}")

@@ -282,7 +282,7 @@ def continual_standard() -> str:
                          and t["config"].get("neuron") == "relu"
                          and all(t["config"].get(k) == cfg.get(k) for k in ("strategy", "buffer_size", "timesteps"))),
                         None)
-            ratio = f"{g['wall_s']['mean'] / twin['wall_s']['mean']:.1f}×" if twin else ""
+            ratio = f"{g['wall_s']['mean'] / twin['wall_s']['mean']:.2f}×" if twin else ""
             seeds = f"{g['n_runs']}" + (f" (+{len(g['diverged'])} diverged)" if g.get("diverged") else "")
             rows.append([label, model, seeds, _pct_of(g, "class_il_accuracy"), _pct_of(g, "task_il_accuracy"),
                          _pct_of(g, "class_il_forgetting"), _pct_of(g, "class_il_bwt"), f"{g['wall_s']['mean']:.0f}",
