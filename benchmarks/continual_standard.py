@@ -3,10 +3,11 @@
 
 Rows: Avalanche's own ``Naive`` / ``Replay`` / ``DER`` on an ANN MLP (:mod:`snnrl.continual.ann_baselines`), the
 project's spiking Naive / ER / DER++ / STAER (an MLP of the chosen neuron) and their ANN twins (the same backbone,
-strategies, data, class orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The optimizer, learning rate,
-STAER weights and timesteps of our runs are those ``benchmarks/continual_tuning.py`` chose on a validation split held
-out of the training images (``tuning.json`` beside the summary; run it first); the twins' learning rate is their own,
-chosen there too (``--twin``) when the file holds one, else the spiking choice's. Nothing is chosen on the test set.
+strategies, data, class orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The
+optimizer, learning rate, STAER weights and timesteps of our runs are those ``benchmarks/continual_tuning.py`` chose
+on a validation split held out of the training images (``tuning.json`` beside the summary; run it first); the
+twins' learning rate is their own, chosen there too (``--twin``) when the file holds one, else the spiking choice's.
+Nothing is chosen on the test set.
 Runs checkpoint in ``--work-dir`` and resume; ``--workers`` runs them in a process pool. Writes
 ``benchmarks/results/continual-standard/<benchmark>/summary.json`` (CSV, heatmaps).
 

@@ -522,7 +522,8 @@ def fused_neurons() -> str:
     steps = {k[1:]: row for k, row in doc["summary"].items() if k.startswith("T")}
     header = (f"One training step (forward, cross-entropy, backward, SGD) of the continual {cfg['backbone']}, batch "
               f"{cfg['batch']}, {cfg['threads']} torch thread; each ratio the median of per-round ratios in one "
-              f"interleaved run; fused and stepping logits equal bitwise, gradients to rounding (`{path.relative_to(ROOT)}`).\n\n")
+              "interleaved run; fused and stepping logits equal bitwise, gradients to rounding "
+              f"(`{path.relative_to(ROOT)}`).\n\n")
     return header + _table(["neuron", "T", "fused / stepping", "stepping / ANN twin", "fused / ANN twin"],
                            [[name, t, *[f"{row[name][key]:.2f}×" for key in
                                         ("fused_over_stepping", "stepping_over_twin", "fused_over_twin")]]

@@ -19,9 +19,10 @@ Equations (subtractive reset; ``u_t`` the input current, ``p_t`` the potential c
   ``m_t = (1 − a)·m_{t−1} + a·(x_t − θ·s_t)``; otherwise ``u_t = x_t``.
 
 The delayed reset is detached, so ``∂p_t/∂p_{t−1} = β``; the immediate one is detached or not
-(``detach_reset``; not: ``∂v_t/∂p_t = 1 − θ·σ'(p_t − θ)``, as the IF neuron's step computes). Gradients reach ``x``, the start states
-``v₀``/``m₀`` and ``a``; gradients arriving at the end states (a later call continuing from them) flow back too.
-:func:`fused_lif_supports` says where it runs (CPU float32/float64 with numba); elsewhere the neurons step.
+(``detach_reset``; not detached: ``∂v_t/∂p_t = 1 − θ·σ'(p_t − θ)``, as the IF neuron's step computes).
+Gradients reach ``x``, the start states ``v₀``/``m₀`` and ``a``; gradients arriving at the end states (a later call
+continuing from them) flow back too. :func:`fused_lif_supports` says where it runs (CPU float32/float64 with numba);
+elsewhere the neurons step.
 
 Example
 -------

@@ -219,6 +219,15 @@ def _check_reset(reset: str) -> str:
     return reset
 
 
+def _fusable(neuron: "IFNeuron | LIFNeuron", cls: type) -> bool:
+    """What the fused path (:mod:`snnrl.fused_lif`) needs of an IF or LIF neuron: fusion on, subtractive reset, the
+    step of ``cls`` itself (no subclass step), the standard surrogate call, a threshold without gradient (the fused
+    backward gives it none) and no potential trace (it needs every step's module call)."""
+    return (neuron.fused and neuron.reset == "subtract" and type(neuron)._step is cls._step
+            and type(neuron.surrogate).__call__ is Surrogate.__call__ and not neuron.threshold.requires_grad
+            and neuron.potential_trace is None)
+
+
 class IFNeuron(SpikingNeuron):
     """Integrate-and-fire neuron (the conversion neuron).
 
@@ -296,9 +305,7 @@ class IFNeuron(SpikingNeuron):
                                                   or (v is not None and v.requires_grad)))
 
     def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
-        if not (self.fused and self.reset == "subtract" and not self.signed and self.potential_trace is None
-                and type(self)._step is IFNeuron._step and type(self.surrogate).__call__ is Surrogate.__call__
-                and not self.threshold.requires_grad and fused_lif_supports(x_seq)):
+        if not (_fusable(self, IFNeuron) and not self.signed and fused_lif_supports(x_seq)):
             return super()._multi_step(x_seq)
         self._ensure_state(x_seq[0])
         spikes, self._state["v"], _ = fused_lif(x_seq, self._state["v"], self.threshold.to(x_seq), beta=1.0,
@@ -389,9 +396,7 @@ class LIFNeuron(SpikingNeuron):
 
     def fusable(self) -> bool:
         """Whether multi-step input runs fused (:mod:`snnrl.fused_lif`; see the class docstring)."""
-        return (self.fused and self.reset == "subtract" and not self.decay_input and isinstance(self.beta, float)
-                and self.potential_trace is None and type(self)._step is LIFNeuron._step
-                and type(self.surrogate).__call__ is Surrogate.__call__ and not self.threshold.requires_grad)
+        return _fusable(self, LIFNeuron) and not self.decay_input and isinstance(self.beta, float)
 
     def _multi_step(self, x_seq: torch.Tensor) -> torch.Tensor:
         if not (self.fusable() and fused_lif_supports(x_seq)):

@@ -471,8 +471,8 @@ class SpikeEngine:
         self._actions = a.action_dim
         self._static = (self.clip, self.obs_low, self.obs_high, self.w_in, self.b_in, self.weights, self.w_off,
                         self.biases, self.b_off, self.layer_widths, self.thetas, self.n_off, self.tanh,
-                        self.action_low, self.action_high, self.order, self.in_order, self.sparse, self.sp_len, self.sp_ptr,
-                        self.p_off, self.blk_dst, self.blk_w, self.sp_val, self.precomputed)
+                        self.action_low, self.action_high, self.order, self.in_order, self.sparse, self.sp_len,
+                        self.sp_ptr, self.p_off, self.blk_dst, self.blk_w, self.sp_val, self.precomputed)
         self._crpi_key: object = False
         self._version = self._versions()
 
