@@ -49,15 +49,17 @@ __all__ = ["fused_lif", "fused_lif_supports"]
 
 
 def _forward_rows(x, v0, m0, theta, one, beta, a, one_minus_a, reset_delay, selfpred,
-                  potentials, spikes, m_prev, v_end, m_end):  # pragma: no cover - compiled by numba
+                  centred, spikes, drive, v_end, m_end):  # pragma: no cover - compiled by numba
     """The forward of :func:`fused_lif` on ``[T, M]`` rows (``M`` neurons × batch, flattened); ``one`` and every
-    scalar come in the arrays' dtype, so each operation rounds as torch's does."""
+    scalar come in the arrays' dtype, so each operation rounds as torch's does. Keeps for the backward
+    ``centred = p_t − θ`` (the surrogate's argument) and, with self-prediction, ``drive = x_t − θ·s_t − m_{t−1}``
+    (``∂m_t/∂a``)."""
     steps, width = x.shape
     v_end[:] = v0
     m_end[:] = m0
     zero = one - one
     for t in range(steps):
-        x_t, p_t, s_t, mp_t = x[t], potentials[t], spikes[t], m_prev[t]
+        x_t, c_t, s_t, dr_t = x[t], centred[t], spikes[t], drive[t]
         for i in range(width):
             th = theta[i]
             u = x_t[i] + m_end[i] if selfpred else x_t[i]
@@ -66,25 +68,26 @@ def _forward_rows(x, v0, m0, theta, one, beta, a, one_minus_a, reset_delay, self
                 p = beta * v_end[i] + u - r * th
             else:
                 p = beta * v_end[i] + u
-            s = one if p - th >= zero else zero
-            p_t[i] = p
+            c = p - th
+            s = one if c >= zero else zero
+            c_t[i] = c
             s_t[i] = s
             v_end[i] = p if reset_delay else p - s * th
             if selfpred:
-                mp_t[i] = m_end[i]
+                dr_t[i] = x_t[i] - th * s - m_end[i]
                 m_end[i] = one_minus_a * m_end[i] + a * (x_t[i] - th * s)
 
 
-def _backward_rows(grad_spikes, slope, x, spikes, m_prev, theta, beta, a, one_minus_a, selfpred, reset_grad,
+def _backward_rows(grad_spikes, slope, drive, theta, beta, a, one_minus_a, selfpred, reset_grad,
                    grad_v_end, grad_m_end, grad_x, grad_v0, grad_m0):  # pragma: no cover - compiled by numba
     """The backward of :func:`fused_lif` on ``[T, M]`` rows; writes ``grad_x``, ``grad_v0``, ``grad_m0`` and
     returns ``∂L/∂a`` (summed in float64)."""
-    steps, width = x.shape
+    steps, width = grad_x.shape
     grad_v0[:] = grad_v_end                                  # ∂L/∂p_t carried from later steps (×β below)
     grad_m0[:] = grad_m_end                                  # ∂L/∂m_t
     grad_a = 0.0
     for t in range(steps - 1, -1, -1):
-        g_t, d_t, x_t, s_t, mp_t, gx_t = grad_spikes[t], slope[t], x[t], spikes[t], m_prev[t], grad_x[t]
+        g_t, d_t, dr_t, gx_t = grad_spikes[t], slope[t], drive[t], grad_x[t]
         for i in range(width):
             gm = grad_m0[i]
             g = g_t[i] - a * theta[i] * gm if selfpred else g_t[i]
@@ -93,7 +96,7 @@ def _backward_rows(grad_spikes, slope, x, spikes, m_prev, theta, beta, a, one_mi
             gp = g * d_t[i] + grad_v0[i]
             if selfpred:
                 gx_t[i] = gp + a * gm
-                grad_a += gm * (x_t[i] - theta[i] * s_t[i] - mp_t[i])
+                grad_a += gm * dr_t[i]
                 grad_m0[i] = gp + one_minus_a * gm
             else:
                 gx_t[i] = gp
@@ -119,8 +122,14 @@ def fused_lif_supports(x: torch.Tensor) -> bool:
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:
-    """``t [T, ...]`` as a C-contiguous ``[T, M]`` numpy view (or copy)."""
-    return np.ascontiguousarray(t.detach().reshape(t.shape[0], -1).numpy())
+    """``t [T, ...]`` as a C-contiguous ``[T, M]`` numpy view (or copy); numpy's reshape is cheaper than torch's on
+    these small tensors."""
+    return np.ascontiguousarray(t.detach().numpy()).reshape(t.shape[0], -1)
+
+
+def _flat(t: torch.Tensor) -> np.ndarray:
+    """``t`` as a C-contiguous 1-D numpy view (or copy)."""
+    return np.ascontiguousarray(t.detach().numpy()).reshape(-1)
 
 
 class _FusedLIF(torch.autograd.Function):
@@ -134,46 +143,46 @@ class _FusedLIF(torch.autograd.Function):
         shape = x.shape[1:]
         xr = _rows(x)
         steps, width = xr.shape
-        theta_r = np.ascontiguousarray(theta.detach().expand(shape).reshape(-1).numpy())
-        potentials, spikes = np.empty_like(xr), np.empty_like(xr)
-        m_prev = np.empty_like(xr) if selfpred else np.empty((steps, 0), xr.dtype)
+        theta_r = _flat(theta.detach().expand(shape))
+        centred, spikes = np.empty_like(xr), np.empty_like(xr)
+        drive = np.empty_like(xr) if selfpred else np.empty((steps, 0), xr.dtype)
         v_end = np.empty(width, xr.dtype)
         m_end = np.empty(width if selfpred else 0, xr.dtype)
-        v0_r = np.ascontiguousarray(v0.detach().reshape(-1).numpy())
-        m0_r = np.ascontiguousarray(m0.detach().reshape(-1).numpy()) if selfpred else m_end[:0].copy()
+        v0_r = _flat(v0)
+        m0_r = _flat(m0) if selfpred else m_end[:0].copy()
         a_c = dtype(a.item()) if selfpred else dtype(0)
-        one_minus_a = dtype((1 - a.detach()).item()) if selfpred else dtype(0)   # as torch rounds 1 − a
+        one_minus_a = dtype(1) - a_c                       # in the arrays' dtype, as torch rounds 1 − a
         forward_rows(xr, v0_r, m0_r, theta_r, dtype(1), dtype(beta), a_c, one_minus_a, reset_delay, selfpred,
-                     potentials, spikes, m_prev, v_end, m_end)
+                     centred, spikes, drive, v_end, m_end)
         ctx.save_for_backward(a if selfpred else None)
-        ctx.arrays = (xr, theta_r, potentials, spikes, m_prev, v0_r.shape)
+        ctx.arrays = (theta_r, centred, drive)
         ctx.consts = (dtype(beta), a_c, one_minus_a, selfpred, not (reset_delay or detach_reset), surrogate, x.shape)
         as_t = torch.from_numpy
-        return (as_t(spikes).reshape(x.shape), as_t(v_end).reshape(shape),
-                as_t(m_end).reshape(shape) if selfpred else None)
+        return (as_t(spikes.reshape(x.shape)), as_t(v_end.reshape(shape)),
+                as_t(m_end.reshape(shape)) if selfpred else None)
 
     @staticmethod
     def backward(ctx: Any, grad_spikes: torch.Tensor, grad_v: torch.Tensor | None,
                  grad_m: torch.Tensor | None) -> tuple[Any, ...]:
         _, backward_rows = _kernels()
         (a,) = ctx.saved_tensors
-        xr, theta_r, potentials, spikes, m_prev, _ = ctx.arrays
+        theta_r, centred, drive = ctx.arrays
         beta, a_c, one_minus_a, selfpred, reset_grad, surrogate, x_shape = ctx.consts
-        steps, width = xr.shape
-        slope = _rows(surrogate.derivative(torch.from_numpy(potentials) - torch.from_numpy(theta_r)))
-        zeros = np.zeros(width, xr.dtype)
-        g_v = zeros if grad_v is None else np.ascontiguousarray(grad_v.reshape(-1).numpy())
-        g_m = (zeros if grad_m is None else np.ascontiguousarray(grad_m.reshape(-1).numpy())) if selfpred \
-            else zeros[:0]
-        grad_x, grad_v0, grad_m0 = np.empty_like(xr), np.empty(width, xr.dtype), np.empty(g_m.size, xr.dtype)
-        grad_a = backward_rows(_rows(grad_spikes), slope, xr, spikes, m_prev, theta_r, beta, a_c, one_minus_a,
-                               selfpred, reset_grad, g_v, g_m, grad_x, grad_v0, grad_m0)
+        steps, width = centred.shape
+        slope = _rows(surrogate.derivative(torch.from_numpy(centred)))
+        zeros = np.zeros(width, centred.dtype)
+        g_v = zeros if grad_v is None else _flat(grad_v)
+        g_m = (zeros if grad_m is None else _flat(grad_m)) if selfpred else zeros[:0]
+        grad_x, grad_v0 = np.empty_like(centred), np.empty(width, centred.dtype)
+        grad_m0 = np.empty(g_m.size, centred.dtype)
+        grad_a = backward_rows(_rows(grad_spikes), slope, drive, theta_r, beta, a_c, one_minus_a, selfpred,
+                               reset_grad, g_v, g_m, grad_x, grad_v0, grad_m0)
         shape = x_shape[1:]
-        gx, gv0 = torch.from_numpy(grad_x).reshape(x_shape), torch.from_numpy(grad_v0).reshape(shape)
+        gx, gv0 = torch.from_numpy(grad_x.reshape(x_shape)), torch.from_numpy(grad_v0.reshape(shape))
         if not selfpred:
             return gx, gv0, None, None, None, None, None, None, None
         ga = torch.tensor(grad_a, dtype=a.dtype).reshape(a.shape)
-        return gx, gv0, torch.from_numpy(grad_m0).reshape(shape), ga, None, None, None, None, None
+        return gx, gv0, torch.from_numpy(grad_m0.reshape(shape)), ga, None, None, None, None, None
 
 
 def fused_lif(x_seq: torch.Tensor, v0: torch.Tensor, theta: torch.Tensor, *, beta: float, reset_delay: bool,
