@@ -139,9 +139,9 @@ class _FusedLIF(torch.autograd.Function):
                 surrogate: Surrogate) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         forward_rows, _ = _kernels()
         selfpred = m0 is not None
-        dtype = x.detach().numpy().dtype.type
         shape = x.shape[1:]
         xr = _rows(x)
+        dtype = xr.dtype.type
         steps, width = xr.shape
         theta_r = _flat(theta.detach().expand(shape))
         centred, spikes = np.empty_like(xr), np.empty_like(xr)
@@ -223,17 +223,17 @@ def fused_lif(x_seq: torch.Tensor, v0: torch.Tensor, theta: torch.Tensor, *, bet
 
 
 def _warm_cache() -> int:
-    """Compile the kernels into numba's disk cache for float32 and float64 (``python -m snnrl.fused_lif``)."""
+    """Compile the kernels into numba's disk cache for float32 and float64 (``python -m snnrl.fused_lif``); the
+    neuron forms are run-time flags, so one call per dtype compiles everything."""
     if not numba_available("LIF layers run step by step"):
         return 0
     from snnrl.surrogate import ATan
     for dtype in (torch.float32, torch.float64):
-        for selfpred, detach in ((False, True), (True, True), (False, False)):
-            x = torch.ones(2, 1, 2, dtype=dtype, requires_grad=True)
-            m0, a = (torch.zeros(1, 2, dtype=dtype), torch.tensor(0.5, dtype=dtype)) if selfpred else (None, None)
-            s, _, _ = fused_lif(x, torch.zeros(1, 2, dtype=dtype), torch.tensor(1.0, dtype=dtype), beta=0.5,
-                                reset_delay=detach, surrogate=ATan(), detach_reset=detach, m0=m0, a=a)
-            s.sum().backward()
+        x = torch.ones(2, 1, 2, dtype=dtype, requires_grad=True)
+        s, _, _ = fused_lif(x, torch.zeros(1, 2, dtype=dtype), torch.tensor(1.0, dtype=dtype), beta=0.5,
+                            reset_delay=True, surrogate=ATan(), m0=torch.zeros(1, 2, dtype=dtype),
+                            a=torch.tensor(0.5, dtype=dtype))
+        s.sum().backward()
     print("snnrl: fused LIF kernels compiled and cached.")
     return 0
 
