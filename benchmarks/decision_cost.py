@@ -34,6 +34,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,7 @@ from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import SpikingActor, collect_activations, convert_actor, thresholds_from_activations
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import AnnPolicy, SpikingPolicy
+from snnrl.agents.spike_engine import NATIVE_MIN_BATCH, native_kernel
 from snnrl.agents.zoo import load_teacher
 from snnrl.results import write_result
 
@@ -147,6 +149,21 @@ def check_spikingjelly(ours: SpikingActor, sj: SpikingJellyActor, observations: 
         return float((ours(obs, timesteps) - sj(obs, timesteps)).abs().max())
 
 
+def _numba_policy(snn: SpikingActor, timesteps: int, obs: np.ndarray) -> SpikingPolicy:
+    """A policy whose engine runs every batch on the numba kernel (``SNNRL_NATIVE=0`` while its engine is built)."""
+    policy = SpikingPolicy(snn, timesteps=timesteps, metering=False, engine="kernel")
+    saved = os.environ.get("SNNRL_NATIVE")
+    os.environ["SNNRL_NATIVE"] = "0"
+    try:
+        policy.predict(obs)                                     # builds the engine
+    finally:
+        if saved is None:
+            del os.environ["SNNRL_NATIVE"]
+        else:
+            os.environ["SNNRL_NATIVE"] = saved
+    return policy
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--teacher", default="td3-halfcheetah")
@@ -219,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                                          ("torch", snn, None, "torch"), ("sjnet", snn_layer, None, "kernel"))[:3 + (not conv)]:
                 policy = SpikingPolicy(net, timesteps=t, crpi=crpi, metering=False, engine=path)
                 candidates[f"{tag}_predict_T{t}"] = stateful_predict(policy, source, cycle=batch == 1)
+            if not conv and batch >= NATIVE_MIN_BATCH and native_kernel() is not None:
+                candidates[f"numba_predict_T{t}"] = stateful_predict(_numba_policy(snn, t, source), source)
             if not conv:
                 candidates[f"sj_m_forward_T{t}"] = _no_grad(sj_net, obs_t, t)
         print(f"batch {batch}: timing {len(candidates)} candidates x {args.rounds} rounds x {args.calls} calls",
@@ -235,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
                 "engine_over_torch_path": paired_ratio(times, f"snn_predict_T{t}", f"torch_predict_T{t}"),
                 "snn_throughput_over_ann": 1.0 / paired_ratio(times, f"snn_predict_T{t}", "ann_predict"),
             }
+            if f"numba_predict_T{t}" in times:
+                row[f"T{t}"]["c_kernel_over_numba_kernel"] = paired_ratio(times, f"snn_predict_T{t}",
+                                                                          f"numba_predict_T{t}")
             if not conv:
                 row[f"T{t}"]["ours_over_spikingjelly_multistep"] = paired_ratio(times, f"sjnet_predict_T{t}",
                                                                                f"sj_m_forward_T{t}")

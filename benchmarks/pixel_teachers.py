@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import shutil
 import sys
 import time
@@ -42,12 +41,12 @@ from snnrl.agents.pixel_teacher import PixelDistillationConfig, distill_pixel_ac
 from snnrl.agents.policy import AnnPolicy, ConstantPolicy
 from snnrl.agents.zoo import add_to_zoo, load_teacher
 from snnrl.envs.pixels import pixel_env_id
-from snnrl.io import atomic_write_json
+from snnrl.io import atomic_write_json, snnrl_home
 from snnrl.results import load_result, write_result
 from snnrl.sweeps.statistics import fidelity_score
 
 RESULTS = Path(__file__).resolve().parent / "results" / "pixel_teachers.json"
-WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "pixel-teachers"
+WORK = snnrl_home() / "pixel-teachers"
 BAR = 0.8
 EVAL_SEED, EVAL_EPISODES = 1000, 10
 

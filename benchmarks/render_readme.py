@@ -435,6 +435,8 @@ def _decision_cost_table(path: Path, *, plot: bool) -> str:
     doc = _load(path)
     s, cfg = doc["summary"], doc["config"]
     sj = "ours_over_spikingjelly_multistep" in s[f"batch{cfg['batches'][0]}"][f"T{cfg['timesteps'][0]}"]
+    c_vs_numba = any("c_kernel_over_numba_kernel" in s[f"batch{b}"][f"T{t}"] for b in cfg["batches"]
+                     for t in cfg["timesteps"])
     rows = []
     for batch in cfg["batches"]:
         for t in cfg["timesteps"]:
@@ -442,7 +444,10 @@ def _decision_cost_table(path: Path, *, plot: bool) -> str:
             rows.append([batch, t, f"{r['snn_over_ann_predict']:.2f}×", f"{r['snn_predict_over_ann_forward']:.2f}×",
                          f"{r['crpi_over_plain']:.2f}×",
                          *([f"{r['ours_over_spikingjelly_multistep']:.3f}×"] if sj else []),
-                         f"{r['engine_over_torch_path']:.2f}×", f"{r['snn_throughput_over_ann']:.2f}×"])
+                         f"{r['engine_over_torch_path']:.2f}×",
+                         *([f"{r['c_kernel_over_numba_kernel']:.2f}×" if "c_kernel_over_numba_kernel" in r else "—"]
+                           if c_vs_numba else []),
+                         f"{r['snn_throughput_over_ann']:.2f}×"])
     cost = s["cost_model"]
     fs, ft = cost["fit_spikes"], cost["fit_timesteps"]
     net = ("-".join(map(str, cfg["net_arch"])) + " actor" if cfg.get("net_arch")
@@ -456,7 +461,7 @@ def _decision_cost_table(path: Path, *, plot: bool) -> str:
             f"{check} (`{path.relative_to(ROOT)}`).\n\n"
             + _table(["batch", "T", "SNN / ANN predict", "SNN predict / ANN forward", "CRPI / plain",
                       *(["ours / SpikingJelly multi-step"] if sj else []), "engine / torch path",
-                      "SNN throughput / ANN's"], rows)
+                      *(["C kernel / numba kernel"] if c_vs_numba else []), "SNN throughput / ANN's"], rows)
             + f"\nCost model (batch 1, T = {', '.join(map(str, cfg['sweep_timesteps']))} × threshold scale "
               f"{', '.join(f'{v:g}' for v in cfg['sweep_scales'])}): time = {fs['intercept_us']:.1f} µs + "
               f"{cost['ns_per_spike']:.1f} ns per spike (R² {fs['r2']:.3f}); a fit on T alone explains "

@@ -32,11 +32,17 @@ __all__ = [
     "load_versioned_any",
     "sha256_file",
     "describe_error",
+    "snnrl_home",
 ]
 
 
 class ArtifactError(ValueError):
     """A saved artifact could not be read: corrupt, truncated, of another kind or of another version."""
+
+
+def snnrl_home() -> Path:
+    """The toolkit's working folder for caches and resumable runs: ``$SNNRL_HOME``, else ``~/.cache/snnrl``."""
+    return Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl"))
 
 
 def describe_error(exc: BaseException, limit: int = 120) -> str:

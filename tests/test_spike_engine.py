@@ -263,3 +263,94 @@ def test_conv_rows_hold_every_connection_of_the_convolution():
     np.testing.assert_allclose(dense, expected[into][:, out], atol=1e-6)
     assert ptr[1] - ptr[0] == 1                  # the corner input reaches one output position (its 3 channels)
     assert sorted(into.tolist()) == list(range(50)) and into[1] == 25   # position 0, channel 1
+
+
+def _native_or_skip():
+    if spike_engine.native_kernel() is None:
+        pytest.skip("no C compiler: the C kernel is not built here (its fallback is tested below)")
+
+
+def _assert_same_decisions(native: SpikeEngine, numba: SpikeEngine, batch: int, obs_dim: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(0, 2, (batch, obs_dim)).astype(np.float32)
+    carry = ((rng.random((batch, native.n_neurons)) - 0.5) * 0.2).astype(np.float32)
+    reset = rng.random(batch) < 0.3
+    for timesteps in (1, 3, 4, 9):
+        for crpi in CRPIS[:4]:
+            a = native.run(obs, carry, reset, timesteps, crpi)
+            b = numba.run(obs, carry, reset, timesteps, crpi)
+            for field in ("pre_action", "action", "v_end", "spike_counts", "carry", "counts"):
+                assert np.array_equal(getattr(a, field), getattr(b, field)), (field, timesteps, crpi)
+            lean = native.run(obs, carry, reset, timesteps, crpi, detail=False)
+            assert lean.v_end is None and lean.spike_counts is None
+            assert np.array_equal(lean.action, a.action) and np.array_equal(lean.carry, a.carry)
+            assert np.array_equal(lean.counts, a.counts)
+
+
+@pytest.mark.parametrize("widths", [(3, 16, 2), (5, 37, 20, 3), (4, 20, 12, 9, 2), (6, 70, 33, 1)])
+def test_c_kernel_equals_numba_kernel_bit_for_bit(widths):
+    """Spikes, potentials, pre-actions, actions, carries and counts: identical, for widths that do and do not fill the
+    16-neuron chunks, one to three IF layers, T not a multiple of the 4-timestep groups, CRPI and resets, and a batch
+    of 70 rows at T = 9 that spans two blocks of the kernel (512 rows each)."""
+    _native_or_skip()
+    snn = _converted(11, widths, normalised=True)
+    native, numba = SpikeEngine(snn, native=True), SpikeEngine(snn, native=False)
+    assert native._native is not None and numba._native is None
+    for batch in (8, 70):
+        _assert_same_decisions(native, numba, batch, widths[0], seed=batch)
+
+
+def test_portable_c_build_without_avx512_gives_the_same_decisions(monkeypatch, tmp_path):
+    """The lane-by-lane build (no AVX-512) of the same source: the same decisions as the numba kernel."""
+    import platform
+
+    _native_or_skip()
+    if platform.machine() not in ("x86_64", "AMD64"):
+        pytest.skip("the portable build is forced off AVX-512 with x86 flags")
+    flags = tuple(f for f in jit.C_FLAGS if not f.startswith("-march")) + ("-march=x86-64",)
+    lib = jit.compile_c(spike_engine._NATIVE_SOURCE, "a portable build", flags=flags, cache=tmp_path)
+    assert lib is not None
+    monkeypatch.setattr(spike_engine, "_NATIVE", spike_engine.declare_native(lib))
+    snn = _converted(12, (5, 37, 20, 3))
+    _assert_same_decisions(SpikeEngine(snn, native=True), SpikeEngine(snn, native=False), 9, 5, seed=3)
+
+
+def test_c_kernel_falls_back_to_numba_without_a_compiler(monkeypatch, caplog, tmp_path):
+    monkeypatch.setattr(spike_engine, "_NATIVE", None)
+    monkeypatch.setattr(spike_engine, "_NATIVE_TRIED", False)
+    monkeypatch.setattr(jit, "_NOTICES", set())
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("SNNRL_HOME", str(tmp_path / "home"))
+    snn = _converted(13, (3, 16, 2))
+    with caplog.at_level(logging.WARNING, logger="snnrl"):
+        engine = SpikeEngine(snn)
+        SpikeEngine(snn)
+    notices = [r.getMessage() for r in caplog.records if "register-blocked spike kernel not built" in r.getMessage()]
+    assert len(notices) == 1 and "\n" not in notices[0] and "apt-get install gcc" in notices[0]
+    assert engine._native is None
+    out = engine.run(np.zeros((8, 3), np.float32), np.zeros((8, engine.n_neurons), np.float32), np.zeros(8, bool), 4,
+                     None)
+    assert out.v_end is not None and out.action.shape == (8, 2)
+    with pytest.raises(ValueError, match="native=True needs an MLP actor and a working C compiler"):
+        SpikeEngine(snn, native=True)
+
+
+def test_c_kernel_can_be_turned_off_by_environment(monkeypatch):
+    _native_or_skip()
+    snn = _converted(14, (3, 16, 2))
+    assert SpikeEngine(snn)._native is not None
+    monkeypatch.setenv("SNNRL_NATIVE", "0")
+    assert SpikeEngine(snn)._native is None
+    assert SpikeEngine(snn, native=True)._native is not None          # the argument wins over the environment
+
+
+def test_engine_pickles_as_its_actor_and_decides_the_same_after():
+    import pickle
+
+    snn = _converted(15, (3, 16, 2))
+    engine = SpikeEngine(snn)
+    copy = pickle.loads(pickle.dumps(engine))
+    obs, carry = np.ones((8, 3), np.float32), np.zeros((8, engine.n_neurons), np.float32)
+    a = engine.run(obs, carry, np.zeros(8, bool), 4, None)
+    b = copy.run(obs, carry, np.zeros(8, bool), 4, None)
+    assert np.array_equal(a.action, b.action) and np.array_equal(a.counts, b.counts)

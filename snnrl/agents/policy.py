@@ -226,7 +226,7 @@ class SpikingPolicy(_MeteredPolicy):
         pre-activation, end potentials, spike counts per layer) and the next state (the CRPI carry)."""
         if self.engine_path == "kernel":
             obs_np = np.ascontiguousarray(obs.detach().numpy(), dtype=np.float32)
-            out, new_state = self._kernel_decision(obs_np, state, episode_start)
+            out, new_state = self._kernel_decision(obs_np, state, episode_start, detail=True)
             engine = self._engine
             decision = Decision(torch.from_numpy(out.pre_action),
                                 [torch.from_numpy(v) for v in engine.split(out.v_end)],
@@ -249,9 +249,10 @@ class SpikingPolicy(_MeteredPolicy):
             carries = [torch.zeros_like(c) for c in carries]
         return decision, tuple(c.numpy() for c in carries)
 
-    def _kernel_decision(self, obs: np.ndarray, state: PolicyState | None,
-                         episode_start: Any) -> tuple[EngineDecision, PolicyState]:
-        """A decision on the spike-driven engine (numpy in and out; counts kept when metering)."""
+    def _kernel_decision(self, obs: np.ndarray, state: PolicyState | None, episode_start: Any,
+                         detail: bool = False) -> tuple[EngineDecision, PolicyState]:
+        """A decision on the spike-driven engine (numpy in and out; counts kept when metering; end potentials and
+        spike counts with ``detail``)."""
         engine = self._engine
         if engine is None:
             engine = self._engine = SpikeEngine(self.actor)
@@ -262,7 +263,7 @@ class SpikingPolicy(_MeteredPolicy):
             carry = np.ascontiguousarray(np.concatenate(self._carries(state, batch), axis=1), dtype=np.float32)
         mask = self._reset_rows(episode_start, batch)
         reset = np.zeros(batch, dtype=bool) if mask is None else mask
-        out = engine.run(obs, carry, reset, self.timesteps, self.crpi)
+        out = engine.run(obs, carry, reset, self.timesteps, self.crpi, detail=detail)
         new_state = tuple(engine.split(out.carry))
         self._flat = (new_state, out.carry)
         self.last_decision_ops = LayerCounts(engine.record_index, out.counts) if self.metering else {}

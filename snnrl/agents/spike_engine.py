@@ -15,13 +15,20 @@ NatureCNN) runs as one compiled (numba) call per batch:
    the operation counts of :class:`~snnrl.opcount.OperationCounter` (MACs, accumulates, neuron updates, spikes per
    layer and batch row) come out as a by-product, so metering costs nothing.
 
+Batches of an MLP actor (8 rows or more) run on a register-blocked C build of the same decision
+(``spike_engine.c``, built with the system's C compiler for this CPU, :func:`native_kernel`): layer after layer over a
+block of rows, the next layer's weights packed as chunks of 16 outputs so one chunk stays in L1 while every row adds the
+rows of its spiked inputs into registers. It adds the same numbers in the same order as the numba kernel, so the two
+agree bit for bit; without a C compiler (a one-line notice) or with ``SNNRL_NATIVE=0`` the numba kernel runs them.
+
 The torch path (:meth:`SpikingActor.decide <snnrl.agents.conversion.SpikingActor.decide>`) stays the reference and
 the path for autograd. The two sum the same numbers in another order (BLAS vs. row by row), so a potential that
 lands within a few float32 ulps of ``θ`` can fire on one path and not on the other; ``benchmarks/decision_cost.py``
 measures how often on recorded closed-loop decisions of every zoo actor.
 
-Compilation happens once and is cached on disk by numba (``make`` warms the cache at install:
-``python -m snnrl.agents.spike_engine``); a first use without a cache says so in one line. Without numba,
+Compilation happens once and is cached on disk (numba's cache; the C build under ``$SNNRL_HOME/native``); ``make``
+warms both at install (``python -m snnrl.agents.spike_engine``), and a first use without a cache says so in one
+line. Without numba,
 :func:`kernel_available` is false, a one-line notice is logged, and policies use the torch path.
 
 Example
@@ -34,12 +41,14 @@ Example
 
 from __future__ import annotations
 
+import ctypes
 import math
 import operator
 import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,9 +57,10 @@ from torch import nn
 
 from snnrl.agents.conversion import SpikingActor
 from snnrl.agents.crpi import CRPIConfig
-from snnrl.jit import compile_kernel, numba_available
+from snnrl.jit import compile_c, compile_kernel, numba_available
 
-__all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "engine_setting",
+__all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "native_kernel", "declare_native",
+           "NATIVE_MIN_BATCH", "engine_setting",
            "resolve_engine", "engine_record_names", "engine_supports", "LayerCounts"]
 
 _VERSION = operator.attrgetter("_version")   # a tensor's in-place change counter
@@ -262,6 +272,50 @@ def _kernel():
     return _KERNEL
 
 
+_NATIVE_SOURCE = Path(__file__).with_name("spike_engine.c")
+_NATIVE: Any = None
+_NATIVE_TRIED = False
+_P, _I64 = ctypes.c_void_p, ctypes.c_int64
+
+
+class _NativeMLP(ctypes.Structure):
+    """The C kernel's view of a packed MLP actor (``snnrl_mlp`` in ``spike_engine.c``)."""
+
+    _fields_ = [("obs_dim", _I64), ("layers", _I64), ("widths", _P), ("clip", _I64), ("tanh_squash", _I64),
+                ("obs_low", _P), ("obs_high", _P), ("w_in", _P), ("b_in", _P), ("packed", _P),
+                ("packed_off", _P), ("bias_pad", _P), ("bias_off", _P), ("w_out", _P), ("b_out", _P),
+                ("theta_pad", _P), ("pad_off", _P), ("n_off", _P), ("action_low", _P), ("action_high", _P)]
+
+
+def native_kernel() -> Any:
+    """The register-blocked C kernel for MLP actors (``spike_engine.c``, built for this CPU on first use and cached,
+    :func:`snnrl.jit.compile_c`), or ``None`` where it cannot be built (then the numba kernel runs MLPs too)."""
+    global _NATIVE, _NATIVE_TRIED
+    if not _NATIVE_TRIED:
+        _NATIVE_TRIED = True
+        lib = compile_c(_NATIVE_SOURCE, "the register-blocked spike kernel")
+        _NATIVE = None if lib is None else declare_native(lib)
+    return _NATIVE
+
+
+def declare_native(lib: ctypes.CDLL) -> ctypes.CDLL:
+    """``lib`` (a build of ``spike_engine.c``) with its functions' argument and result types declared."""
+    f32, i32 = ctypes.c_float, ctypes.c_int32
+    lib.snnrl_scratch_bytes.argtypes = [_I64, _P, _I64, _I64]
+    lib.snnrl_scratch_bytes.restype = _I64
+    lib.snnrl_decide_mlp.argtypes = [ctypes.POINTER(_NativeMLP), _I64, _I64, _P, _P, _P, i32, f32, i32, f32,
+                                     _P, _P, _P, _P, _P, _P, _P, _I64, _I64]
+    lib.snnrl_decide_mlp.restype = ctypes.c_int
+    return lib
+
+
+_NATIVE_ROWS = 512
+"""Rows (samples x timesteps) of one block of the C kernel: the block's spike lists and potentials stay in cache."""
+NATIVE_MIN_BATCH = 8
+"""The C kernel runs batches of at least this many rows; smaller ones go to the numba kernel, whose call costs less
+(``benchmarks/decision_cost.py`` times both)."""
+
+
 def engine_setting(engine: str | None = None) -> str:
     """The checked engine setting: ``engine``, else the environment variable ``SNNRL_ENGINE``, else ``"auto"``."""
     choice = engine or os.environ.get("SNNRL_ENGINE") or "auto"
@@ -332,15 +386,16 @@ class EngineDecision:
         ``[B, action_dim]`` float32: the output layer's mean over ``T``, and the action (the teacher's squashing).
     v_end, spike_counts, carry
         ``[B, N]`` float32: end potentials, spikes per neuron, the CRPI carry for the next decision (zeros without
-        CRPI).
+        CRPI); ``v_end`` and ``spike_counts`` may be ``None`` where :meth:`SpikeEngine.run` was asked for no
+        detail.
     counts
         ``[B, 2L+1, 4]`` int64 operation counts per record of :func:`engine_record_names`.
     """
 
     pre_action: np.ndarray
     action: np.ndarray
-    v_end: np.ndarray
-    spike_counts: np.ndarray
+    v_end: np.ndarray | None
+    spike_counts: np.ndarray | None
     carry: np.ndarray
     counts: np.ndarray
 
@@ -350,6 +405,15 @@ _NO_OBS = np.zeros((1, 0), dtype=np.float32)     # the kernel's unused observati
 
 def _f32(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().cpu().numpy(), dtype=np.float32)
+
+
+def _aligned(values: np.ndarray) -> np.ndarray:
+    """A copy of ``values`` starting on a 64-byte boundary (a cache line: a 16-float load never spans two)."""
+    room = np.empty(values.nbytes + 64, np.uint8)
+    start = -room.ctypes.data % 64
+    out = room[start:start + values.nbytes].view(values.dtype).reshape(values.shape)
+    out[:] = values
+    return out
 
 
 def _channel_last(shape: tuple[int, ...]) -> np.ndarray:
@@ -399,10 +463,16 @@ class SpikeEngine:
     actor
         The converted actor (CPU; any number of IF layers; convolutions with numeric zero padding,
         :func:`engine_supports`).
+    native
+        Run an MLP actor's batches of at least 8 rows on the register-blocked C kernel (:func:`native_kernel`):
+        ``None`` (default) where it builds, unless the environment variable ``SNNRL_NATIVE=0``; ``False`` never (the
+        numba kernel); ``True`` always (an error where it cannot be built). Both kernels give the same spikes,
+        potentials, pre-actions and counts, bit for bit: they add the same numbers in the same order.
     """
 
-    def __init__(self, actor: SpikingActor) -> None:
+    def __init__(self, actor: SpikingActor, native: bool | None = None) -> None:
         self.actor = actor
+        self.native = native
         self.widths = [n.threshold.numel() for n in actor.neurons]
         self.record_names = engine_record_names(len(self.widths))
         self.record_index = {name: r for r, name in enumerate(self.record_names)}
@@ -410,6 +480,10 @@ class SpikeEngine:
         self.offsets = np.cumsum([0, *self.widths]).astype(np.int64)
         self.n_off = self.offsets[:-1].copy()
         self._pack()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles as its actor (the packing, with the C kernel's pointers, is rebuilt where it is loaded)."""
+        return SpikeEngine, (self.actor, self.native)
 
     def _versions(self) -> tuple[int, ...]:
         return tuple(map(_VERSION, self._tensors))
@@ -474,19 +548,83 @@ class SpikeEngine:
                         self.action_low, self.action_high, self.order, self.in_order, self.sparse, self.sp_len,
                         self.sp_ptr, self.p_off, self.blk_dst, self.blk_w, self.sp_val, self.precomputed)
         self._crpi_key: object = False
+        self._pack_native()
         self._version = self._versions()
+
+    def _pack_native(self) -> None:
+        """The C kernel's packing of an MLP (``snnrl_mlp``): hidden weights as chunks of 16 outputs
+        (``[chunk][input][16]``, zeros past the layer, one more input of zeros), padded biases, thresholds padded with
+        ``+inf`` (they never fire)."""
+        mlp = not self.precomputed and not self.sparse.any() and max(self.widths) < 2 ** 16
+        wanted = self.native if self.native is not None else os.environ.get("SNNRL_NATIVE", "1") != "0"
+        lib = native_kernel() if wanted and mlp else None
+        if self.native and lib is None:
+            raise ValueError("native=True needs an MLP actor and a working C compiler (see the notice above); use "
+                             "native=None to fall back to the numba kernel.")
+        self._native = lib
+        if lib is None:
+            return
+        widths = self.widths
+        layers = len(widths)
+        pad = [-(-w // 16) * 16 for w in widths]
+        packed, bias_pad, theta_pad = [np.zeros(16, np.float32)], [np.zeros(16, np.float32)], []
+        for l in range(layers):
+            theta = np.full(pad[l], np.inf, np.float32)
+            theta[:widths[l]] = self.thetas[self.n_off[l]:self.n_off[l] + widths[l]]
+            theta_pad.append(theta)
+        for l in range(1, layers):
+            rows = self.weights[self.w_off[l - 1]:self.w_off[l - 1] + widths[l - 1] * widths[l]]
+            block = np.zeros((widths[l - 1] + 1, pad[l]), np.float32)       # the last row: zeros
+            block[:-1, :widths[l]] = rows.reshape(widths[l - 1], widths[l])
+            packed.append(np.ascontiguousarray(block.reshape(-1, pad[l] // 16, 16).transpose(1, 0, 2)).ravel())
+            bias = np.zeros(pad[l], np.float32)
+            bias[:widths[l]] = self.biases[self.b_off[l - 1]:self.b_off[l - 1] + widths[l]]
+            bias_pad.append(bias)
+        w_in = np.zeros((self.w_in.shape[0], pad[0]), np.float32)
+        w_in[:, :widths[0]] = self.w_in
+        b_in = np.zeros(pad[0], np.float32)
+        b_in[:widths[0]] = self.b_in
+        keep = {
+            "widths": self.layer_widths, "obs_low": self.obs_low, "obs_high": self.obs_high, "w_in": _aligned(w_in),
+            "b_in": b_in, "packed": _aligned(np.concatenate(packed)), "bias_pad": np.concatenate(bias_pad),
+            "packed_off": np.cumsum([0, *map(len, packed[:-1])]).astype(np.int64),   # layer 0: the unused zeros
+            "bias_off": np.cumsum([0, *map(len, bias_pad[:-1])]).astype(np.int64),
+            "w_out": np.concatenate([self.weights[self.w_off[layers - 1]:], np.zeros(self._actions, np.float32)]),
+            "b_out": np.ascontiguousarray(self.biases[self.b_off[layers - 1]:]),
+            "theta_pad": np.concatenate(theta_pad), "pad_off": np.cumsum([0, *pad[:-1]]).astype(np.int64),
+            "n_off": self.n_off, "action_low": self.action_low, "action_high": self.action_high}
+        self._native_arrays = keep                          # the struct points into these
+        self._native_net = _NativeMLP(self.actor.obs_dim, layers, *(
+            keep["widths"].ctypes.data, int(self.clip), int(self.tanh), *(keep[k].ctypes.data for k in (
+                "obs_low", "obs_high", "w_in", "b_in", "packed", "packed_off", "bias_pad", "bias_off", "w_out",
+                "b_out", "theta_pad", "pad_off", "n_off", "action_low", "action_high"))))
+        self._native_ref = ctypes.byref(self._native_net)
+        self._scratch: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+
+    def _native_scratch(self, rows_per_sample: int, block: int) -> tuple[int, int]:
+        """The address and size of a scratch buffer for ``block`` samples of ``rows_per_sample`` timesteps (kept)."""
+        key = (rows_per_sample, block)
+        if key not in self._scratch:
+            size = self._native.snnrl_scratch_bytes(len(self.widths), self._native_arrays["widths"].ctypes.data,
+                                                    rows_per_sample, block)
+            room = np.empty(size, np.uint8)
+            self._scratch[key] = (room, room.ctypes.data, size)
+        return self._scratch[key][1:]
 
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """Per-layer views ``[B, width]`` of a ``[B, N]`` array."""
         return [flat[:, self.offsets[i]:self.offsets[i + 1]] for i in range(len(self.widths))]
 
     def run(self, obs: np.ndarray, carry: np.ndarray, reset: np.ndarray, timesteps: int,
-            crpi: CRPIConfig | None) -> EngineDecision:
+            crpi: CRPIConfig | None, *, detail: bool = True) -> EngineDecision:
         """One decision on ``obs [B, obs_dim]`` float32 from carries ``[B, N]`` (rows with ``reset`` start at
-        ``θ/2``), ``timesteps`` IF steps, CRPI or plain conversion (all arrays C-contiguous)."""
+        ``θ/2``), ``timesteps`` IF steps, CRPI or plain conversion (all arrays C-contiguous). ``detail=False``: the
+        end potentials and spike counts may be left out (``None``), as a policy's ``predict`` does not read them."""
         if self._versions() != self._version:
             self._pack()
         batch = obs.shape[0]
+        if self._native is not None and batch >= NATIVE_MIN_BATCH:
+            return self._run_native(obs, carry, reset, timesteps, crpi, detail)
         outputs = np.empty((2, batch, self._actions), dtype=np.float32)            # pre-action, action
         neurons = np.empty((3, batch, self.n_neurons), dtype=np.float32)           # v_end, spikes, carry
         counts = np.zeros((batch, len(self.record_names), 4), dtype=np.int64)
@@ -500,6 +638,35 @@ class SpikeEngine:
         kernel(obs, *self._static, np.ascontiguousarray(first, dtype=np.float32), self.first_macs, carry, reset,
                timesteps, *self._crpi_args(crpi), outputs[0], outputs[1], neurons[0], neurons[1], neurons[2], counts)
         return EngineDecision(outputs[0], outputs[1], neurons[0], neurons[1], neurons[2], counts)
+
+    def _run_native(self, obs: np.ndarray, carry: np.ndarray, reset: np.ndarray, timesteps: int,
+                    crpi: CRPIConfig | None, detail: bool) -> EngineDecision:
+        """:meth:`run` on the C kernel: every output in one buffer (one address to look up)."""
+        batch, actions, neurons = obs.shape[0], self._actions, self.n_neurons
+        block = max(1, min(batch, _NATIVE_ROWS // timesteps))
+        scratch, size = self._native_scratch(timesteps, block)
+        obs = np.ascontiguousarray(obs, dtype=np.float32)           # no copies when they already are
+        carry = np.ascontiguousarray(carry, dtype=np.float32)
+        reset = np.ascontiguousarray(reset, dtype=np.bool_)
+        floats = batch * (2 * actions + (3 if detail else 1) * neurons)
+        at_counts = -(-floats // 2) * 8                                # float32s, then int64 counts
+        buffer = np.empty(at_counts + batch * len(self.record_names) * 32, np.uint8)
+        base = buffer.ctypes.data
+        out = buffer[:floats * 4].view(np.float32)
+        ba, bn = batch * actions, batch * neurons
+        alpha, floor_on, floor = self._crpi_args(crpi)[1:]
+        status = self._native.snnrl_decide_mlp(
+            self._native_ref, batch, timesteps, obs.ctypes.data, carry.ctypes.data, reset.ctypes.data,
+            crpi is not None, alpha, floor_on, floor, base, base + 4 * ba, base + 8 * ba + 8 * bn if detail else None,
+            base + 8 * ba + 4 * bn if detail else None, base + 8 * ba, base + at_counts, scratch, size, block)
+        if status != 0:
+            raise RuntimeError("the C spike kernel refused its scratch buffer (a bug: please report it).")
+        shape = (batch, neurons)
+        return EngineDecision(out[:ba].reshape(batch, actions), out[ba:2 * ba].reshape(batch, actions),
+                              out[2 * ba + 2 * bn:2 * ba + 3 * bn].reshape(shape) if detail else None,
+                              out[2 * ba + bn:2 * ba + 2 * bn].reshape(shape) if detail else None,
+                              out[2 * ba:2 * ba + bn].reshape(shape),
+                              buffer[at_counts:].view(np.int64).reshape(batch, len(self.record_names), 4))
 
     def _crpi_args(self, crpi: CRPIConfig | None) -> tuple[bool, np.float32, bool, np.float32]:
         """The kernel's CRPI arguments (cached for the last ``crpi`` seen)."""
@@ -519,9 +686,12 @@ def _warm_cache() -> int:
     actor = SpikingActor(layer, [], nn.Linear(2, 1), [torch.ones(2)], obs_low=None, obs_high=None,
                          action_low=-torch.ones(1), action_high=torch.ones(1), squash="tanh")
     engine = SpikeEngine(actor)
-    for crpi in (None, CRPIConfig(), CRPIConfig(floor_spikes=1.0)):
-        engine.run(np.zeros((1, 2), np.float32), np.zeros((1, 2), np.float32), np.zeros(1, bool), 2, crpi)
-    print("snnrl: spike-driven kernel compiled and cached.")
+    for batch in (1, NATIVE_MIN_BATCH):            # the numba kernel, then the C kernel where it builds
+        for crpi in (None, CRPIConfig(), CRPIConfig(floor_spikes=1.0)):
+            engine.run(np.zeros((batch, 2), np.float32), np.zeros((batch, 2), np.float32), np.zeros(batch, bool), 2,
+                       crpi)
+    built = "and the C kernel " if native_kernel() is not None else ""
+    print(f"snnrl: spike-driven kernel {built}compiled and cached.")
     return 0
 
 

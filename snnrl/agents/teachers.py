@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from snnrl.io import ArtifactError, atomic_write_json, describe_error
+from snnrl.io import ArtifactError, atomic_write_json, describe_error, snnrl_home
 
 __all__ = ["TeacherSpec", "TEACHER_SPECS", "TrainingProgress", "default_workdir", "train_teacher"]
 
@@ -166,8 +166,7 @@ class TrainingProgress:
 
 def default_workdir(name: str) -> Path:
     """Work directory of a teacher's training run: ``$SNNRL_HOME/teachers/<name>``."""
-    home = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl"))
-    return home / "teachers" / name
+    return snnrl_home() / "teachers" / name
 
 
 def _make_model(spec: TeacherSpec, env: Any) -> Any:
