@@ -12,7 +12,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: demo test bench clean-venv data
 
 # CPU torch is installed first, alone, so no package can pull the multi-GB CUDA build. The last steps compile the
-# spike-driven kernel, the fused LIF kernels and the Soft-DTW kernels into numba's on-disk cache, so no user waits for them at first use.
+# spike-driven kernels (numba's, and the C one with the system's compiler into $SNNRL_HOME/native), the fused LIF
+# kernels and the Soft-DTW kernels into their on-disk caches, so no user waits for them at first use.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install "torch==2.13.0"
@@ -23,9 +24,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Fashion-MNIST ships as Debian's package dataset-fashion-mnist (no download at run time); libosmesa6 is the
-# software OpenGL that MuJoCo's offscreen rendering uses for pixel observations (MUJOCO_GL=osmesa).
+# software OpenGL that MuJoCo's offscreen rendering uses for pixel observations (MUJOCO_GL=osmesa); gcc builds the
+# spike engine's C kernel (without it the numba kernel runs, slower at batch >= 8).
 DEBIAN_PACKAGES := $(if $(wildcard $(FASHION_MNIST)),,dataset-fashion-mnist) \
-                   $(if $(wildcard /usr/lib/*/libOSMesa.so*),,libosmesa6)
+                   $(if $(wildcard /usr/lib/*/libOSMesa.so*),,libosmesa6) \
+                   $(if $(shell command -v cc 2>/dev/null),,gcc)
 data:
 	@if [ -n "$(strip $(DEBIAN_PACKAGES))" ]; then \
 	  if [ -n "$(APT_GET)" ]; then ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEBIAN_PACKAGES)) \
