@@ -156,8 +156,11 @@ static void masks_to_lists(const uint16_t *masks, int64_t nb, int64_t timesteps,
             out->start[bb * groups + g] = at;
             out->most[bb * groups + g] = longest;
             uint32_t *o = out->idx + at;
-            for (int64_t k = 0; k < longest; k++)
-                for (int64_t u = 0; u < GROUP; u++) o[k * GROUP + u] = (uint32_t)(k < n[u] ? r[u][k] : width) * (LANES * 4);
+            for (int64_t u = 0; u < GROUP; u++) {
+                int64_t k = 0;
+                for (; k < n[u]; k++) o[k * GROUP + u] = (uint32_t)r[u][k] * (LANES * 4);
+                for (; k < longest; k++) o[k * GROUP + u] = (uint32_t)width * (LANES * 4);
+            }
             at += longest * GROUP;
         }
         out->fired[bb] = fired;
@@ -291,7 +294,7 @@ int snnrl_decide_mlp(
             for (; c + 4 <= c0n; c += 4) first_chunks(net->w_in, net->b_in, x, obs_dim, c0n, c, 4, s.cur0 + bb * c0n * LANES);
             for (; c < c0n; c++) first_chunks(net->w_in, net->b_in, x, obs_dim, c0n, c, 1, s.cur0 + bb * c0n * LANES);
             counts[(b * records + 0) * 4 + 0] = w0 * obs_dim;
-            float *vs = s.v_start + bb * padded;
+            float *vs = (crpi ? s.v_start : s.v) + bb * padded;   /* the start is kept for the CRPI carry only */
             const float *c_in = carry_in + b * n_total;
             memset(vs, 0, padded * sizeof(float));
             for (int64_t l = 0; l < layers; l++) {
@@ -303,7 +306,7 @@ int snnrl_decide_mlp(
                 else
                     for (int64_t i = 0; i < w; i++) vs_l[i] = half * th[i] + c_in[o + i];
             }
-            memcpy(s.v + bb * padded, vs, padded * sizeof(float));
+            if (crpi) memcpy(s.v + bb * padded, vs, padded * sizeof(float));
             memset(s.n_spk + bb * padded, 0, padded * sizeof(float));
         }
         /* IF layer 0: a constant input current */
@@ -372,11 +375,11 @@ int snnrl_decide_mlp(
                 const int64_t w = widths[l], o = b * n_total + net->n_off[l], p = pad_off[l];
                 if (v_end) memcpy(v_end + o, v + p, w * sizeof(float));    /* NULL: not wanted */
                 if (spikes) memcpy(spikes + o, n + p, w * sizeof(float));
-                float *c = carry_out + o;
-                if (!crpi) {
-                    memset(c, 0, w * sizeof(float));
+                if (!crpi) {                                   /* no carry: zeros (NULL: the caller has them) */
+                    if (carry_out) memset(carry_out + o, 0, w * sizeof(float));
                     continue;
                 }
+                float *c = carry_out + o;
                 const float *th = net->theta_pad + p, *v_l = v + p, *vs_l = vs + p, *n_l = n + p;
                 for (int64_t i = 0; i < w; i++) {           /* c = clip(α·max(V − V₀, −n·θ), ±θ/2) */
                     const float h = half * th[i], n_floor = use_floor ? floor_spikes : n_l[i];

@@ -648,7 +648,8 @@ class SpikeEngine:
         obs = np.ascontiguousarray(obs, dtype=np.float32)           # no copies when they already are
         carry = np.ascontiguousarray(carry, dtype=np.float32)
         reset = np.ascontiguousarray(reset, dtype=np.bool_)
-        floats = batch * (2 * actions + (3 if detail else 1) * neurons)
+        zero_carry = crpi is None and not detail      # no carry to compute: a shared array of zeros stands for it
+        floats = batch * (2 * actions + (3 if detail else 0 if zero_carry else 1) * neurons)
         at_counts = -(-floats // 2) * 8                                # float32s, then int64 counts
         buffer = np.empty(at_counts + batch * len(self.record_names) * 32, np.uint8)
         base = buffer.ctypes.data
@@ -658,15 +659,26 @@ class SpikeEngine:
         status = self._native.snnrl_decide_mlp(
             self._native_ref, batch, timesteps, obs.ctypes.data, carry.ctypes.data, reset.ctypes.data,
             crpi is not None, alpha, floor_on, floor, base, base + 4 * ba, base + 8 * ba + 8 * bn if detail else None,
-            base + 8 * ba + 4 * bn if detail else None, base + 8 * ba, base + at_counts, scratch, size, block)
+            base + 8 * ba + 4 * bn if detail else None, None if zero_carry else base + 8 * ba, base + at_counts,
+            scratch, size, block)
         if status != 0:
             raise RuntimeError("the C spike kernel refused its scratch buffer (a bug: please report it).")
         shape = (batch, neurons)
         return EngineDecision(out[:ba].reshape(batch, actions), out[ba:2 * ba].reshape(batch, actions),
                               out[2 * ba + 2 * bn:2 * ba + 3 * bn].reshape(shape) if detail else None,
                               out[2 * ba + bn:2 * ba + 2 * bn].reshape(shape) if detail else None,
-                              out[2 * ba:2 * ba + bn].reshape(shape),
+                              self._zeros(shape) if zero_carry else out[2 * ba:2 * ba + bn].reshape(shape),
                               buffer[at_counts:].view(np.int64).reshape(batch, len(self.record_names), 4))
+
+    def _zeros(self, shape: tuple[int, int]) -> np.ndarray:
+        """A read-only ``[B, N]`` array of zeros, kept per batch size (the carry of a decision without CRPI)."""
+        if getattr(self, "_zero_arrays", None) is None:
+            self._zero_arrays: dict[tuple[int, int], np.ndarray] = {}
+        if shape not in self._zero_arrays:
+            zeros = np.zeros(shape, np.float32)
+            zeros.flags.writeable = False
+            self._zero_arrays[shape] = zeros
+        return self._zero_arrays[shape]
 
     def _crpi_args(self, crpi: CRPIConfig | None) -> tuple[bool, np.float32, bool, np.float32]:
         """The kernel's CRPI arguments (cached for the last ``crpi`` seen)."""
