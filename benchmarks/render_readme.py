@@ -153,13 +153,20 @@ def fidelity(folder: str = "fidelity", command: str = "benchmarks/conversion_fid
 
 def _tuning_rules(docs: list[dict]) -> str:
     """The tuning rule each document was measured under (its JSON's ``tuning_rule``), naming the teachers when the
-    table mixes files of two rules."""
+    table mixes files of two rules; likewise the recipe's candidates (``recipe_candidates``; absent in files that
+    predate the QCFS candidates)."""
     rules: dict[str, list[str]] = {}
     for doc in docs:
         rules.setdefault(doc["tuning_rule"], []).append(f"`{doc['teacher']}`")
-    if len(rules) == 1:
-        return f"rule: {next(iter(rules))}"
-    return "rules: " + "; ".join(f"{rule} for {', '.join(teachers)}" for rule, teachers in rules.items())
+    text = (f"rule: {next(iter(rules))}" if len(rules) == 1 else
+            "rules: " + "; ".join(f"{rule} for {', '.join(teachers)}" for rule, teachers in rules.items()))
+    with_qcfs = [f"`{d['teacher']}`" for d in docs if any("qcfs" in c for c in d.get("recipe_candidates", []))]
+    if with_qcfs and len(with_qcfs) < len(docs):
+        text += (f"; the recipe's candidates include the QCFS-distilled actors for {', '.join(with_qcfs)} only, the "
+                 "other files predate them")
+    elif with_qcfs:
+        text += "; the recipe's candidates include the QCFS-distilled actors"
+    return text
 
 
 PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum pixel-td3-reacher "

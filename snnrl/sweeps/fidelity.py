@@ -46,10 +46,14 @@ CRPI_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 """Candidates of the CRPI-alone row's ``alpha``."""
 
 RECIPE_CANDIDATES = (Recipe(), Recipe("mse"), *(Recipe(alpha=a) for a in CRPI_ALPHAS),
-                     *(Recipe("mse", "spiking", bias, alpha) for bias in (False, True) for alpha in (None, 0.5, 1.0)))
+                     *(Recipe("mse", "spiking", bias, alpha) for bias in (False, True) for alpha in (None, 0.5, 1.0)),
+                     *(Recipe("mse", "qcfs", alpha=alpha) for alpha in (None, 0.5, 1.0)))
 """Candidates of the recommended recipe, simplest first: plain conversion, MSE thresholds, CRPI alone (the
 CRPI row's candidates, so the recipe cannot lose to it or to plain conversion on the tuning episodes), then MSE
-thresholds and a distilled spiking actor, with or without bias calibration, without CRPI or with ``alpha`` 0.5 or 1."""
+thresholds and a distilled spiking actor, with or without bias calibration, without CRPI or with ``alpha`` 0.5 or 1,
+and MSE thresholds and a QCFS-distilled actor (the issue's conversion-aware distillation: T-level clip-floor-shift
+activations fitted, then converted) without CRPI or with ``alpha`` 0.5 or 1. Documents record the labels they were
+tuned over (``recipe_candidates``; files without it predate the QCFS candidates)."""
 
 TUNING_RULE = ("within one standard error of the best mean tuning return, the lowest RMS action error against "
                "the ANN; ties to the earlier candidate")
@@ -155,8 +159,9 @@ def convert_tuned(actor: TeacherActor, env_id: str, timesteps: Sequence[int], *,
             progress(f"T={t}: {recipe.label} (tuning return {picked['tuning_return']:.4g}, RMS action error "
                      f"{picked['tuning_action_rms']:.3g})")
     meta = {"env_id": env_id, "calibration_seed": builder.calibration_seed, "calibration_steps": calibration_steps,
-            "tuning_seeds": [tuning_seed, tuning_seed + tuning_episodes - 1],
-            "tuning_rule": TUNING_RULE, "tuning": tuning, "distillation": asdict(distillation)}
+            "tuning_seeds": [tuning_seed, tuning_seed + tuning_episodes - 1], "tuning_rule": TUNING_RULE,
+            "recipe_candidates": [r.label for r in RECIPE_CANDIDATES], "tuning": tuning,
+            "distillation": asdict(distillation)}
     return policies, meta
 
 
@@ -194,7 +199,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
         reference = report(ConstantPolicy(actor.action_dim, actor.obs_dim, obs_shape=actor.obs_shape),
                            with_teacher=False)
     out: dict[str, Any] = {"env_id": env_id, "time_limit": time_limit, "config": asdict(config),
-                           "tuning_rule": TUNING_RULE, "reference_policy": "zero action", "ann": ann,
+                           "tuning_rule": TUNING_RULE, "recipe_candidates": [r.label for r in RECIPE_CANDIDATES],
+                           "reference_policy": "zero action", "ann": ann,
                            "reference": reference, "per_timesteps": []}
     done = {b["timesteps"]: b for b in (resume or {}).get("per_timesteps", [])}
 
@@ -229,7 +235,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
 
 def resumable(partial: dict[str, Any], env_id: str, config: FidelityConfig) -> bool:
     """Whether a checkpoint or finished document of :func:`run_fidelity_protocol` (read back from JSON) was measured
-    on ``env_id`` with ``config`` under today's :data:`TUNING_RULE`, so a run can resume from it.
+    on ``env_id`` with ``config`` under today's :data:`TUNING_RULE` and :data:`RECIPE_CANDIDATES`, so a run can
+    resume from it.
 
     The list of ``T`` may differ: each ``T`` is measured on its own (calibration, distillation and episodes are
     seeded independently of the other ``T``), so a run keeps the blocks of the ``T`` it asks for and measures the
@@ -237,5 +244,6 @@ def resumable(partial: dict[str, Any], env_id: str, config: FidelityConfig) -> b
     def settings(c: Any) -> Any:
         return {k: v for k, v in c.items() if k != "timesteps"} if isinstance(c, dict) else c
     return (partial.get("env_id") == env_id and partial.get("tuning_rule") == TUNING_RULE
+            and partial.get("recipe_candidates") == [r.label for r in RECIPE_CANDIDATES]
             and settings(partial.get("config")) == settings(json.loads(json.dumps(asdict(config)))))
 
