@@ -354,3 +354,19 @@ def test_engine_pickles_as_its_actor_and_decides_the_same_after():
     a = engine.run(obs, carry, np.zeros(8, bool), 4, None)
     b = copy.run(obs, carry, np.zeros(8, bool), 4, None)
     assert np.array_equal(a.action, b.action) and np.array_equal(a.counts, b.counts)
+
+
+def test_c_kernel_decisions_from_several_threads_at_once_are_each_right():
+    """Each thread has its own scratch buffer: eight threads deciding on one engine get the single-thread answers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _native_or_skip()
+    snn = _converted(16, (5, 37, 20, 3))
+    engine = SpikeEngine(snn, native=True)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(0, 2, (16, 5)).astype(np.float32) for _ in range(8)]
+    carry, reset = np.zeros((16, engine.n_neurons), np.float32), np.zeros(16, bool)
+    alone = [engine.run(x, carry, reset, 6, None).action for x in inputs]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda x: engine.run(x, carry, reset, 6, None).action, inputs * 4))
+    assert all(np.array_equal(a, b) for a, b in zip(alone * 4, together))

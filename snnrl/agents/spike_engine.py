@@ -28,8 +28,8 @@ measures how often on recorded closed-loop decisions of every zoo actor.
 
 Compilation happens once and is cached on disk (numba's cache; the C build under ``$SNNRL_HOME/native``); ``make``
 warms both at install (``python -m snnrl.agents.spike_engine``), and a first use without a cache says so in one
-line. Without numba,
-:func:`kernel_available` is false, a one-line notice is logged, and policies use the torch path.
+line. Without numba, :func:`kernel_available` is false, a one-line notice is logged, and policies use the torch
+path.
 
 Example
 -------
@@ -46,6 +46,7 @@ import math
 import operator
 import os
 import sys
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -599,17 +600,20 @@ class SpikeEngine:
                 "obs_low", "obs_high", "w_in", "b_in", "packed", "packed_off", "bias_pad", "bias_off", "w_out",
                 "b_out", "theta_pad", "pad_off", "n_off", "action_low", "action_high"))))
         self._native_ref = ctypes.byref(self._native_net)
-        self._scratch: dict[tuple[int, int], tuple[np.ndarray, int, int]] = {}
+        self._scratch = threading.local()                   # per thread: concurrent decisions never share one
+        self._zero_arrays: dict[tuple[int, int], np.ndarray] = {}
 
     def _native_scratch(self, rows_per_sample: int, block: int) -> tuple[int, int]:
-        """The address and size of a scratch buffer for ``block`` samples of ``rows_per_sample`` timesteps (kept)."""
+        """The address and size of this thread's scratch buffer for ``block`` samples of ``rows_per_sample``
+        timesteps (kept for the next call)."""
+        buffers = self._scratch.__dict__.setdefault("buffers", {})
         key = (rows_per_sample, block)
-        if key not in self._scratch:
+        if key not in buffers:
             size = self._native.snnrl_scratch_bytes(len(self.widths), self._native_arrays["widths"].ctypes.data,
                                                     rows_per_sample, block)
             room = np.empty(size, np.uint8)
-            self._scratch[key] = (room, room.ctypes.data, size)
-        return self._scratch[key][1:]
+            buffers[key] = (room, room.ctypes.data, size)
+        return buffers[key][1:]
 
     def split(self, flat: np.ndarray) -> list[np.ndarray]:
         """Per-layer views ``[B, width]`` of a ``[B, N]`` array."""
@@ -672,8 +676,6 @@ class SpikeEngine:
 
     def _zeros(self, shape: tuple[int, int]) -> np.ndarray:
         """A read-only ``[B, N]`` array of zeros, kept per batch size (the carry of a decision without CRPI)."""
-        if getattr(self, "_zero_arrays", None) is None:
-            self._zero_arrays: dict[tuple[int, int], np.ndarray] = {}
         if shape not in self._zero_arrays:
             zeros = np.zeros(shape, np.float32)
             zeros.flags.writeable = False
