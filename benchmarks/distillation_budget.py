@@ -31,7 +31,9 @@ from snnrl.results import write_result
 
 CANDIDATES = {"rounds3-epochs4-lr1e-4": DistillationConfig(rounds=3, epochs=4, lr=1e-4),
               "rounds6-epochs8-lr1e-4": DistillationConfig(rounds=6, epochs=8, lr=1e-4),
-              "rounds3-epochs4-lr3e-4": DistillationConfig(rounds=3, epochs=4, lr=3e-4)}
+              "rounds3-epochs4-lr3e-4": DistillationConfig(rounds=3, epochs=4, lr=3e-4),
+              "rounds3-epochs16-lr3e-4": DistillationConfig(rounds=3, epochs=16, lr=3e-4),
+              "rounds3-epochs32-lr3e-4": DistillationConfig(rounds=3, epochs=32, lr=3e-4)}
 OUT = Path(__file__).resolve().parent / "results" / "fidelity" / "distillation_budget.json"
 
 
