@@ -275,7 +275,7 @@ def _assert_same_decisions(native: SpikeEngine, numba: SpikeEngine, batch: int, 
     obs = rng.normal(0, 2, (batch, obs_dim)).astype(np.float32)
     carry = ((rng.random((batch, native.n_neurons)) - 0.5) * 0.2).astype(np.float32)
     reset = rng.random(batch) < 0.3
-    for timesteps in (1, 3, 4, 9):
+    for timesteps in (1, 3, 4, 9, 70):                          # 70: blocks of 7 samples, 18 groups of 4 steps
         for crpi in CRPIS[:4]:
             a = native.run(obs, carry, reset, timesteps, crpi)
             b = numba.run(obs, carry, reset, timesteps, crpi)

@@ -71,13 +71,15 @@ typedef struct {
     uint16_t *masks;                     /* [rows][most chunks] one layer's spikes, 16 neurons per mask */
     uint16_t *row;                       /* [T][pad(widest) + 16] one sample's rows while sorting them */
     float *acc;                          /* [4][groups * GROUP][16] four samples' input currents of one chunk */
+    int64_t *order;                      /* [2][T] one sample's row lengths and their order, while sorting */
+    float *x;                            /* [obs_dim] one clipped observation */
     lists_t lists[2];                    /* the previous and the current layer */
     double *total;                       /* [actions] */
 } scratch_t;
 
 /* Bytes of scratch for `block` samples, and the layout when `base` is given. */
-static int64_t scratch_layout(int64_t layers, const int64_t *widths, int64_t timesteps, int64_t block,
-                              char *base, scratch_t *s) {
+static int64_t scratch_layout(int64_t layers, const int64_t *widths, int64_t obs_dim, int64_t timesteps,
+                              int64_t block, char *base, scratch_t *s) {
     int64_t padded = 0, widest = 0;
     for (int64_t l = 0; l < layers; l++) {
         padded += chunks_of(widths[l]) * LANES;
@@ -88,7 +90,7 @@ static int64_t scratch_layout(int64_t layers, const int64_t *widths, int64_t tim
     scratch_t sizing;                                   /* only sizes wanted: lay out into a throw-away record */
     if (!s) s = &sizing;
     void **at[] = {(void **)&s->v, (void **)&s->v_start, (void **)&s->n_spk, (void **)&s->cur0, (void **)&s->masks,
-                   (void **)&s->row, (void **)&s->acc, (void **)&s->total,
+                   (void **)&s->row, (void **)&s->acc, (void **)&s->total, (void **)&s->order, (void **)&s->x,
                    (void **)&s->lists[0].idx, (void **)&s->lists[0].start, (void **)&s->lists[0].most,
                    (void **)&s->lists[0].slot, (void **)&s->lists[0].fired,
                    (void **)&s->lists[1].idx, (void **)&s->lists[1].start, (void **)&s->lists[1].most,
@@ -96,6 +98,7 @@ static int64_t scratch_layout(int64_t layers, const int64_t *widths, int64_t tim
     const int64_t sizes[] = {
         block * padded * 4, block * padded * 4, block * padded * 4, block * chunks_of(widths[0]) * LANES * 4,
         rows * chunks_of(widest) * 2, timesteps * (wide + LANES) * 2, 4 * slots * LANES * 4, widths[layers] * 8,
+        2 * timesteps * 8, obs_dim * 4,
         groups * GROUP * widest * 4, groups * 8, groups * 8, rows * 4, block * 8,
         groups * GROUP * widest * 4, groups * 8, groups * 8, rows * 4, block * 8};
     int64_t total = 0;
@@ -106,17 +109,19 @@ static int64_t scratch_layout(int64_t layers, const int64_t *widths, int64_t tim
     return total + 64;                                 /* + room to align the base */
 }
 
-/* Bytes of scratch `snnrl_decide_mlp` needs for `block` samples. */
-int64_t snnrl_scratch_bytes(int64_t layers, const int64_t *widths, int64_t timesteps, int64_t block) {
-    return scratch_layout(layers, widths, timesteps, block, 0, 0);
+/* Bytes of scratch `snnrl_decide_mlp` needs for `block` samples of `obs_dim` observations. */
+int64_t snnrl_scratch_bytes(int64_t layers, const int64_t *widths, int64_t obs_dim, int64_t timesteps,
+                            int64_t block) {
+    return scratch_layout(layers, widths, obs_dim, timesteps, block, 0, 0);
 }
 
 /* One layer's masks -> its lists (lists_t), padded with `width`; adds each sample's spikes to counts[b, record, 3]. */
 static void masks_to_lists(const uint16_t *masks, int64_t nb, int64_t timesteps, int64_t width, int64_t stride,
-                           uint16_t *row, lists_t *out, int64_t *counts, int64_t records, int64_t record, int64_t b0) {
+                           uint16_t *row, int64_t *sorting, lists_t *out, int64_t *counts, int64_t records,
+                           int64_t record, int64_t b0) {
     const int64_t chunks = chunks_of(width), wide = chunks * LANES + LANES, groups = groups_of(timesteps);
     int64_t at = 0;
-    int64_t len[timesteps], order[timesteps];
+    int64_t *len = sorting, *order = sorting + timesteps;
     for (int64_t bb = 0; bb < nb; bb++) {
         int64_t fired = 0;
         for (int64_t t = 0; t < timesteps; t++) {      /* each timestep's spiking inputs, ascending */
@@ -273,9 +278,10 @@ int snnrl_decide_mlp(
     const int64_t padded = pad_off[layers - 1] + chunks_of(widths[layers - 1]) * LANES;
     int64_t stride = 0;                               /* mask stride: the most chunks of a layer */
     for (int64_t l = 0; l < layers; l++) stride = chunks_of(widths[l]) > stride ? chunks_of(widths[l]) : stride;
-    if (block < 1 || scratch_bytes < snnrl_scratch_bytes(layers, widths, timesteps, block)) return -1;
+    if (block < 1 || scratch_bytes < snnrl_scratch_bytes(layers, widths, obs_dim, timesteps, block)) return -1;
     scratch_t s;
-    scratch_layout(layers, widths, timesteps, block, (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63), &s);
+    scratch_layout(layers, widths, obs_dim, timesteps, block, (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
+                   &s);
     const float half = 0.5f;
 
     for (int64_t b0 = 0; b0 < batch; b0 += block) {
@@ -285,7 +291,7 @@ int snnrl_decide_mlp(
         /* the first layer (dense, once; inputs in order, as numba adds them), start potentials θ/2 + c */
         for (int64_t bb = 0; bb < nb; bb++) {
             const int64_t b = b0 + bb;
-            float x[obs_dim > 0 ? obs_dim : 1];
+            float *x = s.x;
             for (int64_t k = 0; k < obs_dim; k++) {
                 const float xk = obs[b * obs_dim + k];
                 x[k] = net->clip ? fminf(fmaxf(xk, net->obs_low[k]), net->obs_high[k]) : xk;
@@ -320,7 +326,7 @@ int snnrl_decide_mlp(
             counts[((b0 + bb) * records + 1) * 4 + 2] += w0 * timesteps;
         }
         int prev = 0;
-        masks_to_lists(s.masks, nb, timesteps, w0, stride, s.row, &s.lists[prev], counts, records, 1, b0);
+        masks_to_lists(s.masks, nb, timesteps, w0, stride, s.row, s.order, &s.lists[prev], counts, records, 1, b0);
         /* hidden IF layers: the spiked inputs' packed weight rows, chunk by chunk */
         for (int64_t l = 1; l < layers; l++) {
             const int64_t w_prev = widths[l - 1], w = widths[l];
@@ -343,7 +349,8 @@ int snnrl_decide_mlp(
                 counts[(b * records + 2 * l + 1) * 4 + 2] += w * timesteps;
             }
             prev ^= 1;
-            masks_to_lists(s.masks, nb, timesteps, w, stride, s.row, &s.lists[prev], counts, records, 2 * l + 1, b0);
+            masks_to_lists(s.masks, nb, timesteps, w, stride, s.row, s.order, &s.lists[prev], counts, records, 2 * l + 1,
+                           b0);
         }
         /* the accumulating output layer (float64, timestep after timestep), the squashing, the CRPI carry */
         const lists_t *in = &s.lists[prev];

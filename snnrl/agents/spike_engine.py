@@ -302,7 +302,7 @@ def native_kernel() -> Any:
 def declare_native(lib: ctypes.CDLL) -> ctypes.CDLL:
     """``lib`` (a build of ``spike_engine.c``) with its functions' argument and result types declared."""
     f32, i32 = ctypes.c_float, ctypes.c_int32
-    lib.snnrl_scratch_bytes.argtypes = [_I64, _P, _I64, _I64]
+    lib.snnrl_scratch_bytes.argtypes = [_I64, _P, _I64, _I64, _I64]
     lib.snnrl_scratch_bytes.restype = _I64
     lib.snnrl_decide_mlp.argtypes = [ctypes.POINTER(_NativeMLP), _I64, _I64, _P, _P, _P, i32, f32, i32, f32,
                                      _P, _P, _P, _P, _P, _P, _P, _I64, _I64]
@@ -610,7 +610,7 @@ class SpikeEngine:
         key = (rows_per_sample, block)
         if key not in buffers:
             size = self._native.snnrl_scratch_bytes(len(self.widths), self._native_arrays["widths"].ctypes.data,
-                                                    rows_per_sample, block)
+                                                    self.actor.obs_dim, rows_per_sample, block)
             room = np.empty(size, np.uint8)
             buffers[key] = (room, room.ctypes.data, size)
         return buffers[key][1:]
