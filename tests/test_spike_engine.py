@@ -342,6 +342,9 @@ def test_c_kernel_can_be_turned_off_by_environment(monkeypatch):
     monkeypatch.setenv("SNNRL_NATIVE", "0")
     assert SpikeEngine(snn)._native is None
     assert SpikeEngine(snn, native=True)._native is not None          # the argument wins over the environment
+    monkeypatch.setenv("SNNRL_NATIVE", "off")
+    with pytest.raises(ValueError, match="SNNRL_NATIVE must be 0 or 1, got 'off'"):
+        SpikingPolicy(snn, timesteps=4)                               # checked when the policy is made
 
 
 def test_engine_pickles_as_its_actor_and_decides_the_same_after():

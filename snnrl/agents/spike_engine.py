@@ -61,7 +61,7 @@ from snnrl.agents.crpi import CRPIConfig
 from snnrl.jit import compile_c, compile_kernel, numba_available
 
 __all__ = ["ENGINES", "SpikeEngine", "EngineDecision", "kernel_available", "native_kernel", "declare_native",
-           "NATIVE_MIN_BATCH", "engine_setting",
+           "NATIVE_MIN_BATCH", "native_setting", "engine_setting",
            "resolve_engine", "engine_record_names", "engine_supports", "LayerCounts"]
 
 _VERSION = operator.attrgetter("_version")   # a tensor's in-place change counter
@@ -317,8 +317,18 @@ NATIVE_MIN_BATCH = 8
 (``benchmarks/decision_cost.py`` times both)."""
 
 
+def native_setting() -> bool:
+    """Whether the C kernel may run (the environment variable ``SNNRL_NATIVE``: ``1``, the default, or ``0``)."""
+    flag = os.environ.get("SNNRL_NATIVE", "1")
+    if flag not in ("0", "1"):
+        raise ValueError(f"SNNRL_NATIVE must be 0 or 1, got {flag!r}: unset it, or 0 to keep batches on numba.")
+    return flag == "1"
+
+
 def engine_setting(engine: str | None = None) -> str:
-    """The checked engine setting: ``engine``, else the environment variable ``SNNRL_ENGINE``, else ``"auto"``."""
+    """The checked engine setting: ``engine``, else the environment variable ``SNNRL_ENGINE``, else ``"auto"``
+    (``SNNRL_NATIVE`` is checked too, :func:`native_setting`)."""
+    native_setting()
     choice = engine or os.environ.get("SNNRL_ENGINE") or "auto"
     if choice not in ENGINES:
         source = "engine=" if engine else "SNNRL_ENGINE"
@@ -557,7 +567,7 @@ class SpikeEngine:
         (``[chunk][input][16]``, zeros past the layer, one more input of zeros), padded biases, thresholds padded with
         ``+inf`` (they never fire)."""
         mlp = not self.precomputed and not self.sparse.any() and max(self.widths) < 2 ** 16
-        wanted = self.native if self.native is not None else os.environ.get("SNNRL_NATIVE", "1") != "0"
+        wanted = self.native if self.native is not None else native_setting()
         lib = native_kernel() if wanted and mlp else None
         if self.native and lib is None:
             raise ValueError("native=True needs an MLP actor and a working C compiler (see the notice above); use "
