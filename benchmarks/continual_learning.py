@@ -19,15 +19,16 @@ on a 2-core machine; the test sets are complete.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from snnrl.io import snnrl_home
+
 RESULTS = Path(__file__).resolve().parent / "results" / "continual"
-WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual"
+WORK = snnrl_home() / "runs" / "continual"
 
 
 def protocol(staer_beta: float) -> dict[str, list[tuple[str, dict]]]:

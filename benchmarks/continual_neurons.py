@@ -16,15 +16,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 import torch
 
+from snnrl.io import snnrl_home
+
 RESULTS = Path(__file__).resolve().parent / "results" / "continual-neurons"
 TUNING = Path(__file__).resolve().parent / "results" / "continual-standard" / "split-mnist" / "tuning.json"
-WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-neurons"
+WORK = snnrl_home() / "runs" / "continual-neurons"
 
 
 def main(argv: list[str] | None = None) -> int:

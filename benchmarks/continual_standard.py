@@ -22,15 +22,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from snnrl.io import snnrl_home
+
 RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
-WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-standard"
+WORK = snnrl_home() / "runs" / "continual-standard"
 
 
 def main(argv: list[str] | None = None) -> int:

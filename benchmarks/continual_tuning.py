@@ -36,15 +36,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from snnrl.io import snnrl_home
+
 RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
-WORK = Path(os.environ.get("SNNRL_HOME", Path.home() / ".cache" / "snnrl")) / "runs" / "continual-tuning"
+WORK = snnrl_home() / "runs" / "continual-tuning"
 KNOBS = ("optimizer", "lr", "staer_beta", "staer_alpha1", "timesteps")   # the ContinualConfig fields tuned (stage 1)
 STAGE2_KNOBS = KNOBS + ("neuron", "lif_beta", "ce_mode")
 _DEFAULT = {"optimizer": "adamw", "lr": 3e-3, "staer_beta": 1e-4, "staer_alpha1": 0.5, "timesteps": 4}
