@@ -43,12 +43,17 @@ def numba_available(fallback: str) -> bool:
     try:
         import numba  # noqa: F401
     except ImportError:
-        if fallback not in _NOTICES:
-            _NOTICES.add(fallback)
-            logger.warning(f"snnrl: numba is not installed, so {fallback} (slower; same results). Install it with "
-                           "`pip install numba` for the compiled kernels.")
+        _notice_once(fallback, f"snnrl: numba is not installed, so {fallback} (slower; same results). Install it "
+                               "with `pip install numba` for the compiled kernels.")
         return False
     return True
+
+
+def _notice_once(key: str, message: str) -> None:
+    """Log the one-line ``message`` the first time ``key`` is seen in this process."""
+    if key not in _NOTICES:
+        _NOTICES.add(key)
+        logger.warning(message)
 
 
 def compile_kernel(fn: Callable[..., Any], what: str, *, cache: bool = True) -> Any:
@@ -125,8 +130,6 @@ def compile_c(source: Path, what: str, *, flags: tuple[str, ...] = C_FLAGS, cach
 
 
 def _no_compiler(what: str, why: str) -> None:
-    if what not in _NOTICES:
-        _NOTICES.add(what)
-        logger.warning(f"snnrl: {what} not built: {why}; the numba kernel runs instead (slower; same results). "
+    _notice_once(what, f"snnrl: {what} not built: {why}; the numba kernel runs instead (slower; same results). "
                        "Install a C compiler (Debian: `apt-get install gcc`) for it.")
     return None

@@ -37,8 +37,8 @@ from snnrl.agents.recipe import Recipe, RecipeBuilder
 from snnrl.encoding import check_timesteps
 from snnrl.sweeps.statistics import fidelity_score
 
-__all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "RECIPE_CANDIDATES", "run_fidelity_protocol", "resumable",
-           "episode_stats", "tune", "convert_tuned"]
+__all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "RECIPE_CANDIDATES", "candidate_labels",
+           "run_fidelity_protocol", "resumable", "episode_stats", "tune", "convert_tuned"]
 
 logger = logging.getLogger("snnrl")
 
@@ -54,6 +54,11 @@ thresholds and a distilled spiking actor, with or without bias calibration, with
 and MSE thresholds and a QCFS-distilled actor (the issue's conversion-aware distillation: T-level clip-floor-shift
 activations fitted, then converted) without CRPI or with ``alpha`` 0.5 or 1. Documents record the labels they were
 tuned over (``recipe_candidates``; files without it predate the QCFS candidates)."""
+
+def candidate_labels() -> list[str]:
+    """The labels of :data:`RECIPE_CANDIDATES`, as documents record them."""
+    return [r.label for r in RECIPE_CANDIDATES]
+
 
 TUNING_RULE = ("within one standard error of the best mean tuning return, the lowest RMS action error against "
                "the ANN; ties to the earlier candidate")
@@ -160,7 +165,7 @@ def convert_tuned(actor: TeacherActor, env_id: str, timesteps: Sequence[int], *,
                      f"{picked['tuning_action_rms']:.3g})")
     meta = {"env_id": env_id, "calibration_seed": builder.calibration_seed, "calibration_steps": calibration_steps,
             "tuning_seeds": [tuning_seed, tuning_seed + tuning_episodes - 1], "tuning_rule": TUNING_RULE,
-            "recipe_candidates": [r.label for r in RECIPE_CANDIDATES], "tuning": tuning,
+            "recipe_candidates": candidate_labels(), "tuning": tuning,
             "distillation": asdict(distillation)}
     return policies, meta
 
@@ -199,7 +204,7 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
         reference = report(ConstantPolicy(actor.action_dim, actor.obs_dim, obs_shape=actor.obs_shape),
                            with_teacher=False)
     out: dict[str, Any] = {"env_id": env_id, "time_limit": time_limit, "config": asdict(config),
-                           "tuning_rule": TUNING_RULE, "recipe_candidates": [r.label for r in RECIPE_CANDIDATES],
+                           "tuning_rule": TUNING_RULE, "recipe_candidates": candidate_labels(),
                            "reference_policy": "zero action", "ann": ann,
                            "reference": reference, "per_timesteps": []}
     done = {b["timesteps"]: b for b in (resume or {}).get("per_timesteps", [])}
@@ -244,6 +249,6 @@ def resumable(partial: dict[str, Any], env_id: str, config: FidelityConfig) -> b
     def settings(c: Any) -> Any:
         return {k: v for k, v in c.items() if k != "timesteps"} if isinstance(c, dict) else c
     return (partial.get("env_id") == env_id and partial.get("tuning_rule") == TUNING_RULE
-            and partial.get("recipe_candidates") == [r.label for r in RECIPE_CANDIDATES]
+            and partial.get("recipe_candidates") == candidate_labels()
             and settings(partial.get("config")) == settings(json.loads(json.dumps(asdict(config)))))
 
