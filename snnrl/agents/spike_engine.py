@@ -663,25 +663,30 @@ class SpikeEngine:
         carry = np.ascontiguousarray(carry, dtype=np.float32)
         reset = np.ascontiguousarray(reset, dtype=np.bool_)
         zero_carry = crpi is None and not detail      # no carry to compute: a shared array of zeros stands for it
-        floats = batch * (2 * actions + (3 if detail else 0 if zero_carry else 1) * neurons)
-        at_counts = -(-floats // 2) * 8                                # float32s, then int64 counts
+        ba, bn = batch * actions, batch * neurons
+        rows = bn if detail else 0                                       # end potentials and spike counts
+        # one float32 buffer: pre-action, action, carry (unless zero), spike counts, end potentials; then the counts
+        at_carry = 2 * ba
+        at_spikes = at_carry + (0 if zero_carry else bn)
+        at_v_end = at_spikes + rows
+        floats = at_v_end + rows
+        at_counts = -(-floats // 2) * 8                                  # bytes
         buffer = np.empty(at_counts + batch * len(self.record_names) * 32, np.uint8)
         base = buffer.ctypes.data
         out = buffer[:floats * 4].view(np.float32)
-        ba, bn = batch * actions, batch * neurons
         alpha, floor_on, floor = self._crpi_args(crpi)[1:]
-        status = self._native.snnrl_decide_mlp(
+        status = self._native.snnrl_decide_mlp(                         # None (NULL): the kernel skips that output
             self._native_ref, batch, timesteps, obs.ctypes.data, carry.ctypes.data, reset.ctypes.data,
-            crpi is not None, alpha, floor_on, floor, base, base + 4 * ba, base + 8 * ba + 8 * bn if detail else None,
-            base + 8 * ba + 4 * bn if detail else None, None if zero_carry else base + 8 * ba, base + at_counts,
-            scratch, size, block)
+            crpi is not None, alpha, floor_on, floor, base, base + 4 * ba, base + 4 * at_v_end if detail else None,
+            base + 4 * at_spikes if detail else None, None if zero_carry else base + 4 * at_carry,
+            base + at_counts, scratch, size, block)
         if status != 0:
             raise RuntimeError("the C spike kernel refused its scratch buffer (a bug: please report it).")
         shape = (batch, neurons)
         return EngineDecision(out[:ba].reshape(batch, actions), out[ba:2 * ba].reshape(batch, actions),
-                              out[2 * ba + 2 * bn:2 * ba + 3 * bn].reshape(shape) if detail else None,
-                              out[2 * ba + bn:2 * ba + 2 * bn].reshape(shape) if detail else None,
-                              self._zeros(shape) if zero_carry else out[2 * ba:2 * ba + bn].reshape(shape),
+                              out[at_v_end:at_v_end + bn].reshape(shape) if detail else None,
+                              out[at_spikes:at_spikes + bn].reshape(shape) if detail else None,
+                              self._zeros(shape) if zero_carry else out[at_carry:at_carry + bn].reshape(shape),
                               buffer[at_counts:].view(np.int64).reshape(batch, len(self.record_names), 4))
 
     def _zeros(self, shape: tuple[int, int]) -> np.ndarray:
