@@ -3,9 +3,10 @@
  * The same decision as the numba kernel `_decide_rows`, with the same additions in the same order, so both give the
  * same spikes, potentials and pre-actions; only the loop order differs. Rows are (sample, timestep) pairs. Layer by
  * layer over a block of rows: the IF layer's spikes of every row are stored as a bit mask per 16 neurons, then
- * turned into index lists; the next layer's weights, packed as chunks of 16 outputs (`[chunk][input][16]`, 25.6 kB
+ * turned into index lists (a sample's timesteps ordered by spike count and grouped four at a time, so a group's rows
+ * are of similar length); the next layer's weights, packed as chunks of 16 outputs (`[chunk][input][16]`, 25.6 kB
  * for 400 inputs), are read chunk by chunk, so one chunk stays in L1 while every row of the block adds the rows of
- * its spiked inputs into registers (four rows at a time: four independent chains of additions). Compiled with
+ * its spiked inputs into registers (a group's four rows: four independent chains of additions). Compiled with
  * -ffp-contract=off: a multiply and an add stay two roundings, as numba and torch compute them.
  *
  * With AVX-512 the 16 neurons of a chunk are one register; without it the same steps run lane by lane.
@@ -297,8 +298,9 @@ int snnrl_decide_mlp(
                 x[k] = net->clip ? fminf(fmaxf(xk, net->obs_low[k]), net->obs_high[k]) : xk;
             }
             int64_t c = 0;                                /* four chunks in registers; w_in padded to chunks */
-            for (; c + 4 <= c0n; c += 4) first_chunks(net->w_in, net->b_in, x, obs_dim, c0n, c, 4, s.cur0 + bb * c0n * LANES);
-            for (; c < c0n; c++) first_chunks(net->w_in, net->b_in, x, obs_dim, c0n, c, 1, s.cur0 + bb * c0n * LANES);
+            float *cur = s.cur0 + bb * c0n * LANES;
+            for (; c + 4 <= c0n; c += 4) first_chunks(net->w_in, net->b_in, x, obs_dim, c0n, c, 4, cur);
+            for (; c < c0n; c++) first_chunks(net->w_in, net->b_in, x, obs_dim, c0n, c, 1, cur);
             counts[(b * records + 0) * 4 + 0] = w0 * obs_dim;
             float *vs = (crpi ? s.v_start : s.v) + bb * padded;   /* the start is kept for the CRPI carry only */
             const float *c_in = carry_in + b * n_total;
@@ -349,8 +351,8 @@ int snnrl_decide_mlp(
                 counts[(b * records + 2 * l + 1) * 4 + 2] += w * timesteps;
             }
             prev ^= 1;
-            masks_to_lists(s.masks, nb, timesteps, w, stride, s.row, s.order, &s.lists[prev], counts, records, 2 * l + 1,
-                           b0);
+            masks_to_lists(s.masks, nb, timesteps, w, stride, s.row, s.order, &s.lists[prev], counts, records,
+                           2 * l + 1, b0);
         }
         /* the accumulating output layer (float64, timestep after timestep), the squashing, the CRPI carry */
         const lists_t *in = &s.lists[prev];
