@@ -154,7 +154,7 @@ def fidelity(folder: str = "fidelity", command: str = "benchmarks/conversion_fid
 def _tuning_rules(docs: list[dict]) -> str:
     """The tuning rule each document was measured under (its JSON's ``tuning_rule``), naming the teachers when the
     table mixes files of two rules; likewise the recipe's candidates (``recipe_candidates``; absent in files that
-    predate the QCFS candidates)."""
+    predate the QCFS candidates) and the distillation budget (``config.distillation``)."""
     rules: dict[str, list[str]] = {}
     for doc in docs:
         rules.setdefault(doc["tuning_rule"], []).append(f"`{doc['teacher']}`")
@@ -166,6 +166,13 @@ def _tuning_rules(docs: list[dict]) -> str:
                  "other files predate them")
     elif with_qcfs:
         text += "; the recipe's candidates include the QCFS-distilled actors"
+    budgets: dict[str, list[str]] = {}
+    for doc in docs:
+        d = doc["config"]["distillation"]
+        budgets.setdefault(f"{d['rounds']} DAgger rounds of {d['epochs']} epochs, lr {d['lr']:g}", []).append(
+            f"`{doc['teacher']}`")
+    text += ("; distillation " + next(iter(budgets)) if len(budgets) == 1 else
+             "; distillation budgets: " + "; ".join(f"{b} for {', '.join(t)}" for b, t in budgets.items()))
     return text
 
 
