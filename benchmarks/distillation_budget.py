@@ -4,7 +4,10 @@ tuning episodes only.
 For each teacher, the ``mse+spiking`` recipe at T=4 is built with each candidate budget and evaluated on episodes
 seeded 100-129 (the fidelity protocol's tuning seeds, never its reported 0-29); the rule: the candidate with the
 highest mean return as a share of the ANN's on the same episodes, averaged over the teachers. Writes
-``benchmarks/results/fidelity/distillation_budget.json``.
+``benchmarks/results/fidelity/distillation_budget.json``. A rerun keeps the rows of that file whose teacher,
+candidate and settings are unchanged (each candidate's run is seeded, so re-running it gives the same return) and
+runs only the others: candidates added later join the comparison without re-running the rest (``--fresh`` runs
+everything again).
 
 Usage::
 
@@ -14,6 +17,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import asdict
@@ -33,7 +37,11 @@ CANDIDATES = {"rounds3-epochs4-lr1e-4": DistillationConfig(rounds=3, epochs=4, l
               "rounds6-epochs8-lr1e-4": DistillationConfig(rounds=6, epochs=8, lr=1e-4),
               "rounds3-epochs4-lr3e-4": DistillationConfig(rounds=3, epochs=4, lr=3e-4),
               "rounds3-epochs16-lr3e-4": DistillationConfig(rounds=3, epochs=16, lr=3e-4),
-              "rounds3-epochs32-lr3e-4": DistillationConfig(rounds=3, epochs=32, lr=3e-4)}
+              "rounds3-epochs32-lr3e-4": DistillationConfig(rounds=3, epochs=32, lr=3e-4),
+              "rounds3-epochs16-lr3e-4-cosine": DistillationConfig(rounds=3, epochs=16, lr=3e-4,
+                                                                   lr_schedule="cosine"),
+              "rounds3-epochs16-lr1e-3-cosine": DistillationConfig(rounds=3, epochs=16, lr=1e-3,
+                                                                   lr_schedule="cosine")}
 OUT = Path(__file__).resolve().parent / "results" / "fidelity" / "distillation_budget.json"
 
 
@@ -42,21 +50,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("teachers", nargs="*", default=["td3-halfcheetah", "td3-walker2d"])
     parser.add_argument("--timesteps", type=int, default=4)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--fresh", action="store_true", help="run every candidate, keeping no row of --out")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    kept = _kept_rows(args.out, args.timesteps) if not args.fresh else {}
     rows = []
     for name in args.teachers:
         actor, entry = load_teacher(name)
         env = entry["env_id"]
-        ann = float(np.mean([e.episode_return for e in run_episodes(AnnPolicy(actor, metering=False), env,
-                                                                    episodes=30, seed=100)]))
+        ann = next((r["ann_tuning_return"] for (teacher, _), r in kept.items() if teacher == name), None)
+        if ann is None:
+            ann = float(np.mean([e.episode_return for e in run_episodes(AnnPolicy(actor, metering=False), env,
+                                                                        episodes=30, seed=100)]))
         for label, config in CANDIDATES.items():
+            old = kept.get((name, label))
+            if old is not None and old["config"] == asdict(config) and old["zoo_sha256"] == entry["sha256"]:
+                rows.append(old)
+                print(f"{name} {label}: kept from {args.out.name}", flush=True)
+                continue
             start = time.perf_counter()
             builder = RecipeBuilder(actor, env, distillation=config)
             policy = builder.policy(Recipe("mse", "spiking"), args.timesteps, metering=False)
             ret = float(np.mean([e.episode_return for e in run_episodes(policy, env, episodes=30, seed=100)]))
             rows.append({"teacher": name, "candidate": label, "config": asdict(config), "tuning_return": ret,
-                         "ann_tuning_return": ann, "share": ret / ann, "wall_s": time.perf_counter() - start})
+                         "ann_tuning_return": ann, "share": ret / ann, "wall_s": time.perf_counter() - start,
+                         "zoo_sha256": entry["sha256"]})
             print(f"{name} {label}: {ret:.4g} ({100 * ret / ann:.1f}% of the ANN's {ann:.4g})", flush=True)
     scores = {label: float(np.mean([r["share"] for r in rows if r["candidate"] == label])) for label in CANDIDATES}
     chosen = max(CANDIDATES, key=lambda label: scores[label])
@@ -66,6 +84,17 @@ def main(argv: list[str] | None = None) -> int:
                          "rule": "highest mean tuning return / ANN tuning return, averaged over the teachers"},
                  raw=rows, summary={"scores": scores, "chosen": chosen})
     return 0
+
+
+def _kept_rows(path: Path, timesteps: int) -> dict[tuple[str, str], dict]:
+    """Rows of an earlier run at the same ``timesteps`` by (teacher, candidate); rows without the teacher file's
+    hash (written before it was recorded) are not kept."""
+    if not path.exists():
+        return {}
+    doc = json.loads(path.read_text())
+    if doc["config"]["timesteps"] != timesteps:
+        return {}
+    return {(r["teacher"], r["candidate"]): r for r in doc["raw"] if "zoo_sha256" in r}
 
 
 if __name__ == "__main__":

@@ -169,8 +169,9 @@ def _tuning_rules(docs: list[dict]) -> str:
     budgets: dict[str, list[str]] = {}
     for doc in docs:
         d = doc["config"]["distillation"]
-        budgets.setdefault(f"{d['rounds']} DAgger rounds of {d['epochs']} epochs, lr {d['lr']:g}", []).append(
-            f"`{doc['teacher']}`")
+        schedule = "" if d.get("lr_schedule", "constant") == "constant" else f" ({d['lr_schedule']} schedule)"
+        budgets.setdefault(f"{d['rounds']} DAgger rounds of {d['epochs']} epochs, lr {d['lr']:g}{schedule}",
+                           []).append(f"`{doc['teacher']}`")
     text += ("; distillation " + next(iter(budgets)) if len(budgets) == 1 else
              "; distillation budgets: " + "; ".join(f"{b} for {', '.join(t)}" for b, t in budgets.items()))
     return text

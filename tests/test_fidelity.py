@@ -3,6 +3,8 @@ recipes, the tuning rule, and `snnrl convert` -> file -> load."""
 
 from __future__ import annotations
 
+import copy
+
 import json
 from dataclasses import replace
 
@@ -177,6 +179,32 @@ def test_spiking_distillation_reduces_the_action_error_on_held_out_states():
         after = ((student.spiking_actor()(test, 2) - target) ** 2).mean()
     assert after < 0.7 * before
 
+
+
+def test_cosine_schedule_anneals_the_rate_of_a_fit():
+    from snnrl.agents.distillation import fit_actions
+
+    actor = random_actor()
+    states = torch.randn(64, 3)
+    with torch.no_grad():
+        labels = actor(states) * 0.5
+
+    def fitted(batch_size: int, schedule: str, epochs: int = 2) -> torch.nn.Module:
+        student = copy.deepcopy(actor)
+        fit_actions(student, states, labels, DistillationConfig(epochs=epochs, batch_size=batch_size, lr=1e-2,
+                                                                lr_schedule=schedule),
+                    torch.Generator().manual_seed(0), actor.action_low, actor.action_high)
+        return student
+
+    def same(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+        return all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+    # one mini-batch in all: its one step is at the full rate, as without a schedule
+    assert same(fitted(64, "cosine", epochs=1), fitted(64, "constant", epochs=1))
+    # several: the later steps are smaller, so the weights end elsewhere
+    assert not same(fitted(16, "cosine"), fitted(16, "constant"))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        DistillationConfig(lr_schedule="linear")
 
 # -- score, recipes, files -------------------------------------------------------------------------------------
 def test_fidelity_score_is_right_for_negative_rewards():

@@ -40,9 +40,11 @@ from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.encoding import check_timesteps
 
-__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions", "SeededEpisodes", "STUDENTS"]
+__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions", "SeededEpisodes", "STUDENTS",
+           "LR_SCHEDULES"]
 
 STUDENTS = ("spiking", "qcfs")
+LR_SCHEDULES = ("constant", "cosine")
 
 logger = logging.getLogger("snnrl")
 
@@ -65,6 +67,9 @@ class DistillationConfig:
         Adam mini-batch size and learning rate. The defaults (3 rounds, 16 epochs, lr 3e-4) won on tuning episodes
         (seeds 100-129) over (3, 4, 1e-4), (6, 8, 1e-4), (3, 4, 3e-4) and (3, 32, 3e-4) at T=4 on td3-halfcheetah
         and td3-walker2d, by the mean return as a share of the ANN's (``benchmarks/distillation_budget.py``).
+    lr_schedule
+        ``"constant"``, or ``"cosine"``: every fit anneals the rate from ``lr`` to 0 over its mini-batches
+        (Loshchilov & Hutter 2017, without restarts; each round's fit starts afresh).
     seed
         First environment seed of the rollouts and the seed of the mini-batch order.
     """
@@ -75,6 +80,7 @@ class DistillationConfig:
     epochs: int = 16
     batch_size: int = 256
     lr: float = 3e-4
+    lr_schedule: str = "constant"
     seed: int = 20_000
 
     def __post_init__(self) -> None:
@@ -83,6 +89,8 @@ class DistillationConfig:
                 raise ValueError(f"DistillationConfig.{name} must be >= 1, got {getattr(self, name)}.")
         if not self.lr > 0:
             raise ValueError(f"DistillationConfig.lr must be > 0, got {self.lr}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"DistillationConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
 
 
 class QCFS(nn.Module):
@@ -200,8 +208,12 @@ class _SpikingStudent(nn.Module):
 def fit_actions(student: nn.Module, states: torch.Tensor, targets: torch.Tensor, config: Any,
                 generator: torch.Generator, low: torch.Tensor, high: torch.Tensor) -> float:
     """Adam on the MSE of the actions scaled to [-1, 1]; returns the last mini-batch loss. ``config`` gives
-    ``epochs``, ``batch_size`` and ``lr`` (e.g. a :class:`DistillationConfig`)."""
+    ``epochs``, ``batch_size``, ``lr`` and optionally ``lr_schedule`` (e.g. a :class:`DistillationConfig`;
+    without it the rate is constant)."""
     optimiser = torch.optim.Adam(student.parameters(), lr=config.lr)
+    batches = -(-states.shape[0] // config.batch_size)
+    schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * batches)
+                if getattr(config, "lr_schedule", "constant") == "cosine" else None)
     scale = (high - low) / 2
     loss = torch.tensor(float("nan"))
     for _ in range(config.epochs):
@@ -212,6 +224,8 @@ def fit_actions(student: nn.Module, states: torch.Tensor, targets: torch.Tensor,
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+            if schedule is not None:
+                schedule.step()
     return float(loss.detach())
 
 
