@@ -14,6 +14,8 @@ after every experience, a cosine schedule for SGD); ``--stage 4`` tries those of
 choice again from it (coordinate ascent: a second change that helped alone is tried on top of the first).
 ``--stage 5`` tries slower rates from the stage-4 choice (its rate times each of :data:`STAGE5_LR_FACTORS`): the
 cosine schedule and the class-balanced buffer changed the training the rate had been chosen for.
+``--stage 6`` adds DER++'s logit replay beside the alignment (``staer_logit_alpha``, 0.1 or 0.5) to the stage-5
+choice, the choice itself re-run first.
 ``--twin`` then chooses the ANN twins' own learning rate under the same rule, with the twin (the chosen settings,
 the neurons replaced by ReLUs) in place of the spiking backbone: the choice's rate, then the other rates of
 :data:`TWIN_RATES`, on seeds ``--seeds``; a candidate run that diverges (its loss or output NaN or infinite)
@@ -30,6 +32,7 @@ Usage::
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 3 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 4 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 5 --seeds 3
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 6 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --twin --seeds 3
 """
 
@@ -67,7 +70,10 @@ STAGE5_LR_FACTORS = (0.5, 0.3)
 """Stage 5: the rate of the stage-4 choice times each factor (after the choice itself, re-run)."""
 TWIN_RATES = (0.1, 0.05, 0.03, 0.01)
 """``--twin``: the ANN twins' candidate rates (the spiking choice's own is tried first)."""
-STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS, 5: STAGE3_KNOBS}
+STAGE6_KNOBS = STAGE3_KNOBS + ("staer_logit_alpha",)
+STAGE6_CHANGES = ({}, {"staer_logit_alpha": 0.1}, {"staer_logit_alpha": 0.5})
+"""Stage 6: DER++'s logit replay beside the alignment, from the stage-5 choice (first: the choice itself, re-run)."""
+STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS, 5: STAGE3_KNOBS, 6: STAGE6_KNOBS}
 VALIDATION = 0.1
 
 
@@ -91,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--work-dir", type=Path, default=WORK)
     p.add_argument("--out", type=Path, default=None)
-    p.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5), default=1,
-                   help="1: the coarse grid; 2-5: one change at a time from the previous stage's choice in the "
+    p.add_argument("--stage", type=int, choices=(1, 2, 3, 4, 5, 6), default=1,
+                   help="1: the coarse grid; 2-6: one change at a time from the previous stage's choice in the "
                         "--out file")
     p.add_argument("--twin", action="store_true",
                    help="choose the ANN twins' learning rate from the choice in the --out file (after the stages)")
@@ -124,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
             changes = STAGE2_CHANGES
         elif args.stage == 5:
             changes = [{}] + [{"lr": float(f"{winner['lr'] * f:.6g}")} for f in STAGE5_LR_FACTORS]
+        elif args.stage == 6:
+            changes = list(STAGE6_CHANGES)
         else:
             changes = [{}] + [c for c in STAGE3_CHANGES[1:] if any(
                 winner[k] != v for k, v in c.items())]                # stage 4: those not yet in the choice
@@ -158,20 +166,24 @@ def main(argv: list[str] | None = None) -> int:
             "test set never read); ties: the earlier candidate")
     raw = {"candidates": rows}
     seeds = {"seeds": list(range(args.seeds))}
+    kept = False
     if earlier is not None:
         rule = (earlier["config"]["rule"] + f"; stage {args.stage}: the same rule over one change at a time from the "
                 f"stage-{args.stage - 1} {'winner' if args.stage == 2 else 'choice'} (re-run first), on seeds "
                 f"0-{args.seeds - 1}")
-        raw = {**{k: v for k, v in earlier["raw"].items() if not k.startswith("twin")},  # a new choice: no twin yet
+        kept = best is rows[0]                       # the earlier choice stands: so does its twins' rate
+        raw = {**{k: v for k, v in earlier["raw"].items() if kept or not k.startswith("twin")},
                f"stage{args.stage}_candidates": rows}
-        seeds = {**{k: v for k, v in earlier["config"].items() if k.endswith("seeds") and not k.startswith("twin")},
+        seeds = {**{k: v for k, v in earlier["config"].items()
+                    if (k.endswith("seeds") or (kept and k == "twin_rule")) and (kept or not k.startswith("twin"))},
                  f"stage{args.stage}_seeds": seeds["seeds"]}
+    twin = {k: v for k, v in earlier["summary"].items() if k.startswith("twin")} if kept else {}
     write_result(out, benchmark="continual-tuning",
                  config={"benchmark": args.benchmark, "strategy": "staer", "buffer_size": 200,
                          "validation": VALIDATION, **seeds, "stages": args.stage, "rule": rule},
                  seed=0, raw=raw,
                  summary={"chosen": {k: best[k] for k in knobs},
-                          "chosen_validation_class_il": best["mean"]})
+                          "chosen_validation_class_il": best["mean"], **twin})
     for r in rows:
         print(f"{r['label']:40s} {100 * r['mean']:.2f}")
     print("chosen:", {k: best[k] for k in knobs}, f"-> {out}")

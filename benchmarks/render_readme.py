@@ -205,7 +205,7 @@ def distillation_budget() -> str:
             + f"\nChosen (highest mean share): `{doc['summary']['chosen']}`.\n")
 
 
-_RUN_DEFAULTS = {"buffer_update": BUFFER_UPDATE}
+_RUN_DEFAULTS = {"buffer_update": BUFFER_UPDATE, "staer_logit_alpha": 0.0}
 """What a continual run recorded before a knob existed ran at."""
 
 
@@ -264,9 +264,9 @@ def continual_standard() -> str:
         if tuning.exists():
             t = _load(tuning)
             c = t["summary"]["chosen"]
-            extra = "".join(f", {name} {c[key]:g}" for key, name in (("staer_alpha1", "STAER α1"),
-                                                                      ("timesteps", "T"), ("lif_beta", "LIF β"))
-                            if key in c)
+            extra = "".join(f", {name} {c[key]:g}" for key, name in (
+                ("staer_alpha1", "STAER α1"), ("staer_logit_alpha", "STAER logit replay"), ("timesteps", "T"),
+                ("lif_beta", "LIF β")) if key in c)
             extra += "".join(f", {name} {c[key]}" for key, name in (("neuron", "neuron"), ("ce_mode", "CE"),
                                                                     ("buffer_update", "buffer update")) if key in c)
             title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "

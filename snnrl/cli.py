@@ -553,7 +553,8 @@ def _cmd_continual(args: argparse.Namespace) -> int:
             train_per_class=args.train_per_class, test_per_class=args.test_per_class, ce_mode=args.ce_mode,
             data_root=args.data_root, staer_alignment=not args.no_alignment,
             staer_expansion_contraction=not args.no_expansion, staer_beta=args.staer_beta,
-            staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2, derpp_alpha=args.derpp_alpha,
+            staer_alpha1=args.staer_alpha1, staer_alpha2=args.staer_alpha2,
+            staer_logit_alpha=args.staer_logit_alpha, derpp_alpha=args.derpp_alpha,
             derpp_beta=args.derpp_beta, ahsar=args.ahsar, neuron=args.neuron, lif_beta=args.lif_beta,
             optimizer=args.optimizer, validation=args.validation, buffer_update=args.buffer_update)
         tasks = continual_grid(base, strategies=args.strategy, buffer_sizes=args.buffer_size,
@@ -781,6 +782,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="STAER temporal-contraction weight (default %(default)s)")
     cl.add_argument("--staer-alpha2", type=_WEIGHT, default=ContinualConfig.staer_alpha2,
                     help="STAER temporal-expansion weight (default %(default)s)")
+    cl.add_argument("--staer-logit-alpha", type=_WEIGHT, default=ContinualConfig.staer_logit_alpha,
+                    help="STAER: weight of DER++'s logit replay beside the alignment (default %(default)s: off)")
     cl.add_argument("--derpp-alpha", type=_WEIGHT, default=ContinualConfig.derpp_alpha,
                     help="DER++ logit-matching weight (default %(default)s)")
     cl.add_argument("--derpp-beta", type=_WEIGHT, default=ContinualConfig.derpp_beta,

@@ -93,6 +93,7 @@ BAD_VALUES: dict[tuple[str, str], list[str]] = {
     ("continual", "--staer-beta"): ["-1"],
     ("continual", "--staer-alpha1"): ["-1"],
     ("continual", "--staer-alpha2"): ["nan"],
+    ("continual", "--staer-logit-alpha"): ["-0.5"],
     ("continual", "--derpp-alpha"): ["-1"],
     ("continual", "--derpp-beta"): ["-1"],
     ("continual", "--tag"): ["a/b"],

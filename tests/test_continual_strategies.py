@@ -219,6 +219,25 @@ def test_staer_ablation_switches_change_only_their_own_term():
     torch.testing.assert_close(only_double - er_loss, beta * (d_t + a2 * d_double) / (1 + a2))
 
 
+
+def test_staer_logit_replay_adds_derpp_mse_on_the_same_replayed_batch():
+    beta, la = 0.5, 0.3
+    er_loss = _er_loss(_net(seed=0), *_inputs(B, seed=2))
+    plain, _, state, _ = _staer_loss(STAERConfig(beta=beta))
+    with_logits, plugin, state_l, _ = _staer_loss(STAERConfig(beta=beta, logit_alpha=la))
+    assert torch.equal(state, state_l)
+    (index,) = _replay_index(state, len(plugin.buffer), B)
+    current = _net(seed=0)(plugin.buffer.data["x"][index]).transpose(0, 1)
+    mse = ((current - plugin.buffer.data["logits"][index]) ** 2).mean()
+    assert mse > 1e-3
+    torch.testing.assert_close(with_logits - plain, la * mse)
+    # alignment off: the logit term alone on top of ER
+    only, *_ = _staer_loss(STAERConfig(beta=beta, logit_alpha=la, alignment=False))
+    torch.testing.assert_close(only - er_loss, la * mse)
+    with pytest.raises(ValueError, match="staer_logit_alpha"):
+        ContinualConfig(staer_logit_alpha=-1.0)
+    assert "-logits0.3-" in ContinualConfig(strategy="staer", staer_logit_alpha=0.3).label
+
 def test_derpp_logit_and_buffer_terms_equal_a_hand_computation():
     alpha, beta = 0.3, 0.7
     model = _net(seed=0)

@@ -58,7 +58,8 @@ class STAERConfig:
     """STAER, named as in the methods notes, with the reference values as defaults.
 
     ``alignment=False`` drops the Soft-DTW term (ablation); ``expansion_contraction=False`` keeps only the
-    ``T``-vs-``T`` term (``α1 = α2 = 0``, ablation).
+    ``T``-vs-``T`` term (``α1 = α2 = 0``, ablation). ``logit_alpha`` adds DER++'s logit replay beside the
+    alignment, ``logit_alpha·MSE(f(x), z_T)`` on the same replayed batch (not in the reference: 0, off).
     """
 
     buffer_size: int = 200
@@ -70,3 +71,4 @@ class STAERConfig:
     normalize: bool = True
     alignment: bool = True
     expansion_contraction: bool = True
+    logit_alpha: float = 0.0

@@ -60,6 +60,8 @@ class ContinualConfig:
         ``mean`` (cross-entropy of time-averaged logits) or ``per_timestep`` (TSCE).
     staer_alpha1, staer_alpha2, staer_beta, sdtw_gamma, staer_alignment, staer_expansion_contraction
         STAER's ``α1``, ``α2``, ``β``, Soft-DTW ``γ`` and the two ablation switches.
+    staer_logit_alpha
+        Weight of DER++'s logit replay inside STAER (``STAERConfig.logit_alpha``; 0: off, as the reference).
     derpp_alpha, derpp_beta
         DER++'s logit-MSE and buffer-CE weights.
     ahsar
@@ -98,6 +100,7 @@ class ContinualConfig:
     staer_alpha1: float = STAERConfig.alpha1
     staer_alpha2: float = STAERConfig.alpha2
     staer_beta: float = STAERConfig.beta
+    staer_logit_alpha: float = STAERConfig.logit_alpha
     sdtw_gamma: float = STAERConfig.gamma
     staer_alignment: bool = STAERConfig.alignment
     staer_expansion_contraction: bool = STAERConfig.expansion_contraction
@@ -134,6 +137,8 @@ class ContinualConfig:
         for name in ("epochs", "batch_size", "n_experiences"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        if not self.staer_logit_alpha >= 0:
+            raise ValueError(f"staer_logit_alpha must be >= 0 (0: off), got {self.staer_logit_alpha!r}.")
 
     @property
     def label(self) -> str:
@@ -142,8 +147,10 @@ class ContinualConfig:
         neuron = ("" if self.neuron == "lif" else f"-{self.neuron}") + (
             f"-lifbeta{self.lif_beta:g}" if self.neuron in LIF_NEURONS and self.lif_beta != LIF_BETA else "")
         optimizer = "" if self.optimizer == "adamw" else f"-{self.optimizer}"
+        logits = f"-logits{self.staer_logit_alpha:g}" if self.strategy == "staer" and self.staer_logit_alpha else ""
         validation = "" if self.validation is None else "-val"
-        return f"{self.strategy}{buffer}{neuron}{optimizer}{'-ahsar' if self.ahsar else ''}{validation}-s{self.seed}"
+        return (f"{self.strategy}{buffer}{logits}{neuron}{optimizer}{'-ahsar' if self.ahsar else ''}{validation}"
+                f"-s{self.seed}")
 
 
 def _build(config: ContinualConfig, progress: bool,
@@ -179,7 +186,8 @@ def _build(config: ContinualConfig, progress: bool,
         derpp=DERPPConfig(buffer_size=config.buffer_size, alpha=config.derpp_alpha, beta=config.derpp_beta),
         staer=STAERConfig(buffer_size=config.buffer_size, alpha1=config.staer_alpha1, alpha2=config.staer_alpha2,
                           beta=config.staer_beta, gamma=config.sdtw_gamma, alignment=config.staer_alignment,
-                          expansion_contraction=config.staer_expansion_contraction),
+                          expansion_contraction=config.staer_expansion_contraction,
+                          logit_alpha=config.staer_logit_alpha),
         extra_plugins=[AHSARPlugin()] if config.ahsar else None)
     return bench, dataset, model, strategy, buffer
 

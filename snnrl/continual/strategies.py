@@ -14,7 +14,8 @@
   ``β·(D(f(x)_T, z_T) + α1·D(f(x[:B/2])_T, z_{T/2}) + α2·D(f(x[:B/2])_T, z_{2T})) / (1 + α1 + α2)`` with the
   Soft-DTW divergence ``D``; the buffer stores the logits of the input played for ``T/2``, ``T`` and ``2T``
   steps (temporal contraction / expansion). One buffer holds everything (the reference keeps a second,
-  equally large buffer for the logits; one buffer keeps memory equal to the baselines').
+  equally large buffer for the logits; one buffer keeps memory equal to the baselines'). Optionally DER++'s
+  logit replay beside it: ``+ logit_alpha·MSE(f(x), z_T)`` on the same replayed batch.
 * :class:`CosineRestartPlugin` — optimizer state reset and a cosine learning-rate schedule rebuilt each
   experience (the reference's AdamW + cosine).
 
@@ -259,11 +260,15 @@ class STAERPlugin(ERPlugin):
 
     def before_backward(self, strategy: Any, **kwargs: Any) -> None:
         cfg = self.config
-        if not cfg.alignment or not len(self.buffer):
+        if not (cfg.alignment or cfg.logit_alpha) or not len(self.buffer):
             return
         device = strategy.mb_x.device
         samples = {k: v.to(device) for k, v in self.buffer.sample(self._batch_size(strategy)).items()}
         current = sequence_logits(strategy.model, samples["x"]).transpose(0, 1)                        # [B,T,C]
+        if cfg.logit_alpha:
+            strategy.loss += cfg.logit_alpha * F.mse_loss(current, samples["logits"])
+        if not cfg.alignment:
+            return
         loss = self.divergence(current, samples["logits"])
         weight = 1.0
         if cfg.expansion_contraction:
