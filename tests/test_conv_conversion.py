@@ -287,7 +287,7 @@ def test_distilling_a_pixel_actor_fits_in_frame_units_and_keeps_its_first_layer(
         labels = actor(data)
     thresholds = thresholds_from_activations(actor.hidden_activations(data))
     snn = convert_actor(actor, thresholds)
-    config = distillation.DistillationConfig(epochs=3, batch_size=32)
+    config = distillation.DistillationConfig(epochs=3, batch_size=32, lr=3e-4, lr_schedule="constant")
 
     def error_after(fit) -> float:
         student = distillation._SpikingStudent(snn, 8)

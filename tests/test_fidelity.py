@@ -173,8 +173,8 @@ def test_spiking_distillation_reduces_the_action_error_on_held_out_states():
     with torch.no_grad():
         labels, target = actor(train), actor(test)
         before = ((snn(test, 2) - target) ** 2).mean()
-    fit_actions(student, train, labels, DistillationConfig(epochs=3, lr=1e-3), torch.Generator().manual_seed(0),
-         actor.action_low, actor.action_high)
+    fit_actions(student, train, labels, DistillationConfig(epochs=3, lr=1e-3, lr_schedule="constant"),
+                torch.Generator().manual_seed(0), actor.action_low, actor.action_high)
     with torch.no_grad():
         after = ((student.spiking_actor()(test, 2) - target) ** 2).mean()
     assert after < 0.7 * before
