@@ -547,3 +547,19 @@ def test_a_diverging_run_stops_with_a_clear_error(strategy):
     assert scored["diverged"] and scored["class_il_accuracy"] == 0.0 and "lower the learning rate" in scored["error"]
     fine = run_continual_task_or_diverged(ContinualTask(replace(config, lr=3e-3)))
     assert "diverged" not in fine and fine["class_il_accuracy"] > 0.1          # above chance (10 classes)
+
+
+def test_a_checkpoint_ignores_only_the_fields_another_strategy_reads():
+    from dataclasses import asdict
+
+    from snnrl.continual.experiment import _same_config
+
+    er = ContinualConfig(strategy="er", staer_beta=0.1)
+    stored = {k: v for k, v in asdict(er).items() if k != "staer_logit_alpha"}     # saved before the field existed
+    assert _same_config(stored, er)
+    assert _same_config(stored, replace(er, staer_logit_alpha=0.5))              # ER never reads it
+    assert not _same_config(stored, replace(er, staer_beta=0.3))                 # older fields are still compared
+    staer = replace(er, strategy="staer")
+    stored_staer = {**stored, "strategy": "staer"}
+    assert _same_config(stored_staer, staer)
+    assert not _same_config(stored_staer, replace(staer, staer_logit_alpha=0.5))  # STAER does

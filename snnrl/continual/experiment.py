@@ -198,14 +198,21 @@ def _ahsar_plugin(strategy: Any) -> Any:
     return next((p for p in strategy.plugins if isinstance(p, AHSARPlugin)), None)
 
 
+_STRATEGY_FIELDS = {"staer": ("staer_logit_alpha",)}
+"""Fields added after runs were checkpointed that only their strategy reads: another strategy's run resumes
+whatever they hold."""
+
+
 def _same_config(stored: Any, config: ContinualConfig) -> bool:
-    """``stored`` (a checkpoint's config) equals ``config``; fields added later count as their defaults."""
+    """``stored`` (a checkpoint's config) equals ``config``; fields added later count as their defaults, and
+    those only another strategy reads (:data:`_STRATEGY_FIELDS`) are not compared."""
     if not isinstance(stored, dict):
         return False
     expected = asdict(config)
     defaults = asdict(ContinualConfig())
-    return all(stored[k] == v if k in stored else v == defaults[k] for k, v in expected.items()) and \
-        set(stored) <= set(expected)
+    ignored = {k for strategy, keys in _STRATEGY_FIELDS.items() if strategy != config.strategy for k in keys}
+    return all(stored[k] == v if k in stored else v == defaults[k] for k, v in expected.items()
+               if k not in ignored) and set(stored) <= set(expected)
 
 
 _CHECKPOINT_KEYS = ("config", "model", "buffer", "torch_rng", "python_rng", "encoding_rng", "state")
