@@ -40,8 +40,8 @@ from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
 from snnrl.encoding import check_timesteps
 
-__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions", "SeededEpisodes", "STUDENTS",
-           "LR_SCHEDULES"]
+__all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions",
+           "SeededEpisodes", "STUDENTS", "LR_SCHEDULES"]
 
 STUDENTS = ("spiking", "qcfs")
 LR_SCHEDULES = ("constant", "cosine")
