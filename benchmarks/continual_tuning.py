@@ -172,10 +172,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"stage-{args.stage - 1} {'winner' if args.stage == 2 else 'choice'} (re-run first), on seeds "
                 f"0-{args.seeds - 1}")
         kept = best is rows[0]                       # the earlier choice stands: so does its twins' rate
-        raw = {**{k: v for k, v in earlier["raw"].items() if kept or not k.startswith("twin")},
-               f"stage{args.stage}_candidates": rows}
+
+        def carried(key: str) -> bool:               # a new choice drops the twins' rate (chosen for the old one)
+            return kept or not key.startswith("twin")
+
+        raw = {**{k: v for k, v in earlier["raw"].items() if carried(k)}, f"stage{args.stage}_candidates": rows}
         seeds = {**{k: v for k, v in earlier["config"].items()
-                    if (k.endswith("seeds") or (kept and k == "twin_rule")) and (kept or not k.startswith("twin"))},
+                    if (k.endswith("seeds") or k == "twin_rule") and carried(k)},
                  f"stage{args.stage}_seeds": seeds["seeds"]}
     twin = {k: v for k, v in earlier["summary"].items() if k.startswith("twin")} if kept else {}
     write_result(out, benchmark="continual-tuning",

@@ -151,30 +151,36 @@ def fidelity(folder: str = "fidelity", command: str = "benchmarks/conversion_fid
                           "recipe full episodes", "lag-1 plain", "lag-1 recipe", "recipe nJ/dec", "ANN nJ/dec"], rows)
 
 
+def _by_teacher(docs: list[dict], key) -> str:
+    """``key(doc)`` if every document shares it, else each value followed by the teachers it holds for."""
+    groups: dict[str, list[str]] = {}
+    for doc in docs:
+        groups.setdefault(key(doc), []).append(f"`{doc['teacher']}`")
+    if len(groups) == 1:
+        return next(iter(groups))
+    return "; ".join(f"{value} for {', '.join(teachers)}" for value, teachers in groups.items())
+
+
+def _budget(doc: dict) -> str:
+    d = doc["config"]["distillation"]
+    schedule = "" if d.get("lr_schedule", "constant") == "constant" else f" ({d['lr_schedule']} schedule)"
+    return f"{d['rounds']} DAgger rounds of {d['epochs']} epochs, lr {d['lr']:g}{schedule}"
+
+
 def _tuning_rules(docs: list[dict]) -> str:
     """The tuning rule each document was measured under (its JSON's ``tuning_rule``), naming the teachers when the
     table mixes files of two rules; likewise the recipe's candidates (``recipe_candidates``; absent in files that
     predate the QCFS candidates) and the distillation budget (``config.distillation``)."""
-    rules: dict[str, list[str]] = {}
-    for doc in docs:
-        rules.setdefault(doc["tuning_rule"], []).append(f"`{doc['teacher']}`")
-    text = (f"rule: {next(iter(rules))}" if len(rules) == 1 else
-            "rules: " + "; ".join(f"{rule} for {', '.join(teachers)}" for rule, teachers in rules.items()))
+    rules = {doc["tuning_rule"] for doc in docs}
+    text = ("rule: " if len(rules) == 1 else "rules: ") + _by_teacher(docs, lambda doc: doc["tuning_rule"])
     with_qcfs = [f"`{d['teacher']}`" for d in docs if any("qcfs" in c for c in d.get("recipe_candidates", []))]
     if with_qcfs and len(with_qcfs) < len(docs):
         text += (f"; the recipe's candidates include the QCFS-distilled actors for {', '.join(with_qcfs)} only, the "
                  "other files predate them")
     elif with_qcfs:
         text += "; the recipe's candidates include the QCFS-distilled actors"
-    budgets: dict[str, list[str]] = {}
-    for doc in docs:
-        d = doc["config"]["distillation"]
-        schedule = "" if d.get("lr_schedule", "constant") == "constant" else f" ({d['lr_schedule']} schedule)"
-        budgets.setdefault(f"{d['rounds']} DAgger rounds of {d['epochs']} epochs, lr {d['lr']:g}{schedule}",
-                           []).append(f"`{doc['teacher']}`")
-    text += ("; distillation " + next(iter(budgets)) if len(budgets) == 1 else
-             "; distillation budgets: " + "; ".join(f"{b} for {', '.join(t)}" for b, t in budgets.items()))
-    return text
+    budgets = {_budget(doc) for doc in docs}
+    return text + ("; distillation " if len(budgets) == 1 else "; distillation budgets: ") + _by_teacher(docs, _budget)
 
 
 PIXEL_FIDELITY = ("benchmarks/conversion_fidelity.py --protocol pixel-td3-invertedpendulum pixel-td3-reacher "

@@ -55,6 +55,7 @@ and MSE thresholds and a QCFS-distilled actor (the issue's conversion-aware dist
 activations fitted, then converted) without CRPI or with ``alpha`` 0.5 or 1. Documents record the labels they were
 tuned over (``recipe_candidates``; files without it predate the QCFS candidates)."""
 
+
 def candidate_labels() -> list[str]:
     """The labels of :data:`RECIPE_CANDIDATES`, as documents record them."""
     return [r.label for r in RECIPE_CANDIDATES]
