@@ -6,7 +6,8 @@ project's spiking Naive / ER / DER++ / STAER (an MLP of the chosen neuron) and t
 strategies, data, class orders, seeds and budget with the neurons replaced by ReLUs, ``neuron="relu"``). The
 optimizer, learning rate, STAER weights and timesteps of our runs are those ``benchmarks/continual_tuning.py`` chose
 on a validation split held out of the training images (``tuning.json`` beside the summary; run it first); the
-twins' learning rate is their own, chosen there too (``--twin``) when the file holds one, else the spiking choice's.
+twins' learning rate is their own, chosen there too (``--twin``) when the file holds one, else the spiking choice's;
+a buffer size tuned on its own there (``--buffer-stage``) runs every one of our strategies with its changes.
 Nothing is chosen on the test set.
 Runs checkpoint in ``--work-dir`` and resume; ``--workers`` runs them in a process pool. Writes
 ``benchmarks/results/continual-standard/<benchmark>/summary.json`` (CSV, heatmaps).
@@ -34,6 +35,30 @@ RESULTS = Path(__file__).resolve().parent / "results" / "continual-standard"
 WORK = snnrl_home() / "runs" / "continual-standard"
 
 
+def our_tasks(base, twin, summary: dict, buffer_sizes, seeds, work_dir: Path) -> list:
+    """Our spiking runs (``base``) and their ANN twins (``twin``) as ``continual_grid`` tasks, strategy by strategy.
+
+    A buffer size tuned on its own (``summary["chosen_by_buffer"]``, ``continual_tuning.py --buffer-stage``) runs
+    with its changes, except that the twins keep the rate chosen for them (``summary["twin_chosen"]``). The rate, and
+    a STAER weight that differs from the choice, go into the labels: a checkpoint of other settings in ``work_dir``
+    is never resumed.
+    """
+    from snnrl.sweeps.continual import continual_grid
+
+    by_buffer, twin_chosen = summary.get("chosen_by_buffer", {}), summary.get("twin_chosen", {})
+    tasks = []
+    for config in (base, twin):
+        for strategy in ("naive", "er", "derpp", "staer"):
+            for buffer in (buffer_sizes if strategy != "naive" else buffer_sizes[:1]):
+                change = {k: v for k, v in by_buffer.get(str(buffer), {}).items()
+                          if not (config is twin and k in twin_chosen)}
+                run = replace(config, **change)
+                beta = f"-beta{run.staer_beta:g}" if strategy == "staer" and run.staer_beta != base.staer_beta else ""
+                tasks += continual_grid(run, strategies=[strategy], buffer_sizes=[buffer], seeds=seeds,
+                                        out_dir=work_dir, tag=f"-lr{run.lr:g}{beta}")
+    return tasks
+
+
 def main(argv: list[str] | None = None) -> int:
     from snnrl.backends import LocalBackend
     from snnrl.continual.ann_baselines import AnnBaselineConfig, run_ann_baseline
@@ -41,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.results import load_result
     from snnrl.reports.continual import format_continual_summary, write_continual_reports
-    from snnrl.sweeps.continual import continual_grid, run_continual_grid, run_continual_task_or_diverged
+    from snnrl.sweeps.continual import run_continual_grid, run_continual_task_or_diverged
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="split-mnist")
@@ -72,14 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                 label = AnnBaselineConfig(strategy=strategy, buffer_size=buffer).label.rsplit("-s", 1)[0]
                 groups.setdefault(label, []).append(result)
                 print(f"{label} seed {seed}: class-IL {100 * result['class_il_accuracy']:.2f}", flush=True)
-    tasks = []
     # spiking runs (the chosen neuron) and their ANN twins (ReLUs have no membrane: the LIF decay left at its default)
-    # (the rate goes into the labels: a checkpoint of another rate in --work-dir is never resumed)
-    for config in (base, twin):
-        tasks += continual_grid(config, strategies=["naive", "er", "derpp", "staer"],
-                                buffer_sizes=args.buffer_sizes, seeds=range(args.seeds),
-                                out_dir=args.work_dir / args.benchmark,
-                                tag=f"-lr{config.lr:g}")
+    tasks = our_tasks(base, twin, tuning["summary"], args.buffer_sizes, range(args.seeds),
+                      args.work_dir / args.benchmark)
     backend = LocalBackend(workers=args.workers)
     try:
         spiking = run_continual_grid(tasks, backend=backend, run=run_continual_task_or_diverged,

@@ -16,6 +16,10 @@ choice again from it (coordinate ascent: a second change that helped alone is tr
 cosine schedule and the class-balanced buffer changed the training the rate had been chosen for.
 ``--stage 6`` adds DER++'s logit replay beside the alignment (``staer_logit_alpha``, 0.1 or 0.5) to the stage-5
 choice, the choice itself re-run first.
+``--buffer-stage 500`` then tunes the larger buffer on its own, as the DER paper tunes every buffer size: the same
+rule with spiking STAER at that buffer, one change at a time (:data:`BUFFER_STAGE_CHANGES`) from the last stage's
+choice (re-run first), on seeds ``--seeds``; the winner's changes are stored as ``chosen_by_buffer`` in the file's
+summary and used for every one of our runs at that buffer (the ANN twins keep their own rate).
 ``--twin`` then chooses the ANN twins' own learning rate under the same rule, with the twin (the chosen settings,
 the neurons replaced by ReLUs) in place of the spiking backbone: the choice's rate, then the other rates of
 :data:`TWIN_RATES`, on seeds ``--seeds``; a candidate run that diverges (its loss or output NaN or infinite)
@@ -34,6 +38,7 @@ Usage::
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 5 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --stage 6 --seeds 3
     .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --twin --seeds 3
+    .venv/bin/python benchmarks/continual_tuning.py --benchmark split-mnist --buffer-stage 500 --seeds 3
 """
 
 from __future__ import annotations
@@ -73,6 +78,11 @@ TWIN_RATES = (0.1, 0.05, 0.03, 0.01)
 STAGE6_KNOBS = STAGE3_KNOBS + ("staer_logit_alpha",)
 STAGE6_CHANGES = ({}, {"staer_logit_alpha": 0.1}, {"staer_logit_alpha": 0.5})
 """Stage 6: DER++'s logit replay beside the alignment, from the stage-5 choice (first: the choice itself, re-run)."""
+BUFFER_STAGE_CHANGES = ({}, {"lr": "x2"}, {"staer_beta": 0.3}, {"staer_logit_alpha": 1.0},
+                        {"buffer_update": "reservoir"})
+"""``--buffer-stage``: one change at a time from the last stage's choice at the larger buffer (first: the choice
+itself, re-run; ``"x2"``: twice the choice's rate): a larger buffer replays more and forgets less, which can want a
+faster rate, a stronger alignment or logit replay, or the DER paper's reservoir buffer."""
 STAGE_KNOBS = {1: KNOBS, 2: STAGE2_KNOBS, 3: STAGE3_KNOBS, 4: STAGE3_KNOBS, 5: STAGE3_KNOBS, 6: STAGE6_KNOBS}
 VALIDATION = 0.1
 
@@ -102,8 +112,19 @@ def main(argv: list[str] | None = None) -> int:
                         "--out file")
     p.add_argument("--twin", action="store_true",
                    help="choose the ANN twins' learning rate from the choice in the --out file (after the stages)")
+    p.add_argument("--buffer-stage", type=int, default=None, metavar="SIZE",
+                   help="tune the buffer SIZE on its own from the choice in the --out file (after the stages)")
     args = p.parse_args(argv)
     out = args.out or RESULTS / args.benchmark / "tuning.json"
+    if args.buffer_stage is not None:
+        if args.stage != 1 or args.twin:
+            p.error("--buffer-stage: leave --stage and --twin out; it starts from the last stage's choice")
+        if args.buffer_stage < 1 or args.buffer_stage == 200:
+            p.error(f"--buffer-stage: expected a buffer size other than the stages' 200, got {args.buffer_stage}")
+        if not out.exists():
+            p.error(f"--buffer-stage: no {out}; run the stages first (`benchmarks/continual_tuning.py --benchmark "
+                    f"{args.benchmark}`)")
+        return _tune_buffer(args, out)
     if args.twin:
         if args.stage != 1:
             p.error(f"--twin: leave --stage out (got {args.stage}); --twin starts from the last stage's choice")
@@ -237,6 +258,56 @@ def _tune_twin(args: argparse.Namespace, out: Path) -> int:
     for r in rows:
         print(f"{r['label']:40s} {100 * r['mean']:.2f}")
     print("ANN twins' rate:", best["lr"], f"-> {out}")
+    return 0
+
+
+def _tune_buffer(args: argparse.Namespace, out: Path) -> int:
+    """``--buffer-stage``: one change at a time at that buffer; adds ``chosen_by_buffer`` to the file's summary."""
+    from snnrl.backends import LocalBackend
+    from snnrl.continual.experiment import ContinualConfig
+    from snnrl.results import load_result, write_result
+    from snnrl.sweeps.continual import continual_grid, run_continual_grid
+
+    earlier = load_result(out, benchmark="continual-tuning")
+    chosen = earlier["summary"]["chosen"]
+    size = args.buffer_stage
+    changes = [{k: (float(f"{chosen['lr'] * 2:.6g}") if v == "x2" else v) for k, v in c.items()}
+               for c in BUFFER_STAGE_CHANGES]
+    changes = [c for c in changes if not c or any(chosen.get(k) != v for k, v in c.items())]
+    torch.set_num_threads(1)
+    base = ContinualConfig(benchmark=args.benchmark, strategy="staer", buffer_size=size, validation=VALIDATION,
+                           **chosen)
+    tasks = []
+    for change in changes:
+        config = replace(base, **change)
+        tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[size], seeds=range(args.seeds),
+                                out_dir=args.work_dir / args.benchmark, tag=_tag(config, _DEFAULT))
+    backend = LocalBackend(workers=args.workers)
+    try:
+        groups = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
+            f"{label} seed {task.config.seed}: validation class-IL {100 * r['class_il_accuracy']:.2f} "
+            f"({r['wall_s']:.0f} s)", flush=True))
+    finally:
+        backend.close()
+    rows = []
+    for change, (label, runs) in zip(changes, groups.items()):
+        accs = [r["class_il_accuracy"] for r in runs]
+        rows.append({"label": label, "change": change, "validation_class_il": accs, "mean": sum(accs) / len(accs),
+                     "wall_s": [r["wall_s"] for r in runs]})
+    best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
+    rule = (f"buffer {size} on its own: the same rule with spiking STAER at buffer {size} over one change at a "
+            f"time from the last stage's choice (re-run first), on seeds 0-{args.seeds - 1}; the winner's changes "
+            f"apply to all our runs at buffer {size}")
+    by_buffer = {**earlier["summary"].get("chosen_by_buffer", {}), str(size): best["change"]}
+    write_result(out, benchmark="continual-tuning",
+                 config={**earlier["config"], f"buffer{size}_rule": rule,
+                         f"buffer{size}_seeds": list(range(args.seeds))}, seed=0,
+                 raw={**earlier["raw"], f"buffer{size}_candidates": rows},
+                 summary={**earlier["summary"], "chosen_by_buffer": by_buffer,
+                          f"buffer{size}_chosen_validation_class_il": best["mean"]})
+    for r in rows:
+        print(f"{r['label']:40s} {100 * r['mean']:.2f}")
+    print(f"buffer {size}:", best["change"] or "the choice unchanged", f"-> {out}")
     return 0
 
 

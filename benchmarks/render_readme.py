@@ -277,6 +277,11 @@ def continual_standard() -> str:
                                                                     ("buffer_update", "buffer update")) if key in c)
             title += (f". Our runs' optimizer {c['optimizer']}, lr {c['lr']:g}, STAER β {c['staer_beta']:g}{extra} "
                       f"were chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
+            for size, change in t["summary"].get("chosen_by_buffer", {}).items():
+                if change:
+                    title += f"; at buffer {size}, " + ", ".join(
+                        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in change.items()) + (
+                        " instead (chosen on the same split; the ANN twins keep their own rate)")
             stage2 = _tuning_stages(t)
             ours = next(g["config"] for label, g in groups.items() if label.startswith("snn-"))
             used = {k: ours.get(k, _RUN_DEFAULTS.get(k)) for k in c}     # older results lack newer knobs
@@ -336,6 +341,16 @@ def _tuning_stages(tuning: dict) -> str:
             parts.append(f"**{text}**" if r is best else text)
         lines.append(f"\nStage {stage} of the tuning (one change at a time, validation class-IL %, mean over seeds "
                      f"{seeds[0]}–{seeds[-1]}): " + "; ".join(parts) + ".\n")
+    for key in sorted(k for k in tuning["raw"] if k.startswith("buffer") and k.endswith("_candidates")):
+        size = key[len("buffer"):-len("_candidates")]
+        rows = tuning["raw"][key]
+        best = max(rows, key=lambda r: r["mean"])                       # max keeps the first of equal means
+        seeds = tuning["config"][f"buffer{size}_seeds"]
+        parts = [(", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in r["change"].items())
+                  or "the choice re-run") + f" {100 * r['mean']:.2f}" for r in rows]
+        lines.append(f"\nBuffer {size} tuned on its own ({tuning['config'][f'buffer{size}_rule']}; validation "
+                     f"class-IL %, mean over seeds {seeds[0]}–{seeds[-1]}): " + "; ".join(
+                         f"**{t}**" if r is best else t for t, r in zip(parts, rows)) + ".\n")
     twins = tuning["raw"].get("twin_candidates")
     if twins:
         best = max(twins, key=lambda r: r["mean"])

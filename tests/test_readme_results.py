@@ -37,3 +37,14 @@ def test_conversion_blocks_name_a_scaled_calibration():
     assert render._calibration_label(doc) == ""
     doc["config"]["conversion"]["threshold_scale"] = 0.6
     assert render._calibration_label(doc) == " θ×0.6"
+
+
+def test_a_buffer_tuned_on_its_own_is_rendered_with_its_winner_in_bold():
+    render = _renderer()
+    tuning = {"config": {"stages": 1, "seeds": [0], "buffer500_seeds": [0, 1, 2], "buffer500_rule": "the rule"},
+              "raw": {"buffer500_candidates": [{"change": {}, "mean": 0.90},
+                                               {"change": {"lr": 0.1}, "mean": 0.92},
+                                               {"change": {"buffer_update": "reservoir"}, "mean": 0.91}]}}
+    text = render._tuning_stages(tuning)
+    assert "Buffer 500 tuned on its own (the rule;" in text
+    assert "the choice re-run 90.00; **lr 0.1 92.00**; buffer_update reservoir 91.00." in text
