@@ -73,6 +73,20 @@ def test_reacher_is_seen_from_above_so_its_target_shows():
 
 
 @needs_gl
+def test_swimmer_is_followed_from_above_so_its_body_fills_the_frame():
+    def body_pixels(steps: int, **kwargs) -> int:
+        env = make_pixel_env("Swimmer-v5", PixelConfig(action_repeat=1), **kwargs)
+        frame = env.reset(seed=3)[0]
+        for t in range(steps):                                   # swims away from where it started
+            frame = env.step(np.full(2, 0.5 if t // 5 % 2 else -0.5))[0]
+        f = frame[-3:].astype(int)
+        return int(((f[0] > f[2] + 60) & (f[1] > f[2] + 20)).sum())   # the orange body
+
+    assert body_pixels(0) >= 250 and body_pixels(200) >= 250    # snnrl.envs.pixels.CAMERAS: the camera follows it
+    assert body_pixels(0, default_camera_config={}) < 120        # Swimmer-v5's own view: a thin line far away
+
+
+@needs_gl
 def test_pixel_wrapper_refuses_an_env_that_does_not_render_frames():
     import gymnasium as gym
 

@@ -39,15 +39,19 @@ from gymnasium import spaces
 __all__ = ["PixelConfig", "PixelObservation", "RenderingError", "make_pixel_env", "GL_FIX", "PIXEL_TASKS", "CAMERAS",
            "pixel_env_id", "register_pixel_envs"]
 
-PIXEL_TASKS = ("InvertedPendulum", "InvertedDoublePendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d")
+PIXEL_TASKS = ("InvertedPendulum", "InvertedDoublePendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d",
+               "Swimmer")
 """MuJoCo tasks registered with pixel observations (``snnrl/<Task>Pixels-v5``)."""
 
 CAMERAS: dict[str, dict[str, Any]] = {
     "Reacher": {"distance": 0.6, "elevation": -90.0, "azimuth": 90.0, "lookat": (0.0, 0.0, 0.0), "trackbodyid": -1},
+    "Swimmer": {"distance": 4.0, "elevation": -90.0, "azimuth": 90.0, "lookat": (0.0, 0.0, 0.0), "trackbodyid": 1},
 }
 """Cameras replacing a task's default view in :func:`make_pixel_env` (``default_camera_config``): Reacher's default
 view shows the arena from afar, its target 1 pixel wide at 84x84; from above, as DeepMind Control's reacher, the
-reachable disk fills the frame and the target is 3 pixels wide."""
+reachable disk fills the frame and the target is 3 pixels wide. Swimmer's default view looks along the floor from
+afar (the swimmer a thin line); from above, following its head, the body fills a third of the frame and the floor's
+squares sliding under it show its speed."""
 
 GL_FIX = ("install Debian's libosmesa6 (`apt-get install libosmesa6`, which `make` does) and set MUJOCO_GL=osmesa, "
           "or set MUJOCO_GL=egl on a machine with a working EGL driver")
