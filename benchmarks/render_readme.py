@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from snnrl.continual.configs import BUFFER_UPDATE, LIF_NEURONS
+from snnrl.reports.schema import FIDELITY_KIND
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -111,7 +112,8 @@ def conversion(folder: str = "conversion") -> str:
 
 
 def _fidelity_docs(folder: str = "fidelity") -> list[dict]:
-    return [_load(p) for p in sorted((RESULTS / folder).glob("*.json")) if p.name != "distillation_budget.json"]
+    docs = [_load(p) for p in sorted((RESULTS / folder).glob("*.json"))]
+    return [d for d in docs if d.get("kind") == FIDELITY_KIND]     # not the budget or action-noise files beside them
 
 
 def _pct(value: float | None) -> str:
@@ -198,6 +200,29 @@ def fidelity_ablation() -> str:
             for doc in docs for block in doc["per_timesteps"]]
     return _table(["teacher", "T", "plain", "CRPI (α tuned)", "MSE thresholds", "bias calibration (max θ)",
                    "QCFS distillation", "spiking distillation", "recipe (tuned)"], rows)
+
+
+def action_noise() -> str:
+    path = RESULTS / "fidelity" / "action_noise.json"
+    if not path.exists():
+        return _missing("action noise", "benchmarks/action_noise.py")
+    doc = _load(path)
+    cfg = doc["config"]
+    shown = (4, 8)
+    rows = []
+    for t in doc["summary"]:
+        fixed = [r for r in t["rows"] if r["matches_recipe_at_t"] is None]
+        at = {r["matches_recipe_at_t"]: r for r in t["rows"]}
+        rows.append([f"`{t['teacher']}`"] + [_pct(r["fidelity"]) for r in fixed] + [
+            cell for T in shown for cell in (f"{at[T]['sigma']:.3f}", _pct(at[T]["recipe_fidelity"]),
+                                             _pct(at[T]["fidelity"]))])
+    return (f"The ANN with white noise ({cfg['noise']}), {cfg['episodes']} episodes on seeds {cfg['seed']}–"
+            f"{cfg['seed'] + cfg['episodes'] - 1} (the protocol's reported seeds); fidelity against the protocol's "
+            f"zero-action returns. The recipe's RMS error and fidelity are the protocol's (`{path.relative_to(ROOT)}`, "
+            f"every T in the file).\n\n"
+            + _table(["teacher"] + [f"ANN, noise {f:g} of half range" for f in cfg["sigmas"]]
+                     + [c for T in shown for c in (f"T={T}: recipe's RMS error", f"T={T}: recipe",
+                                                   f"T={T}: ANN, noise of that RMS")], rows))
 
 
 def distillation_budget() -> str:
@@ -638,6 +663,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "fidelity-ablation": fidelity_ablation,
     "pixel-fidelity": lambda: fidelity("pixel-fidelity", PIXEL_FIDELITY),
     "distillation-budget": distillation_budget,
+    "action-noise": action_noise,
     "quantization": quantization,
     "homeostasis": homeostasis,
     "decision-cost": decision_cost,
