@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     base = ContinualConfig(benchmark=args.benchmark, **chosen)
     twin = replace(base, neuron="relu", lif_beta=LIF_BETA, **twin_chosen)
     print(f"settings chosen on the validation split ({tuning_path}): {chosen}; ANN twins: "
-          f"{twin_chosen or 'the same'}", flush=True)
+          f"{twin_chosen or 'the same'}; buffers tuned on their own: "
+          f"{tuning['summary'].get('chosen_by_buffer') or 'none'}", flush=True)
     torch.set_num_threads(1)
     groups: dict[str, list[dict]] = {}
     for strategy in ("naive", "replay", "der"):
