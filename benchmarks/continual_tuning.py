@@ -295,7 +295,7 @@ def _tune_buffer(args: argparse.Namespace, out: Path) -> int:
         rows.append({"label": label, "change": change, "validation_class_il": accs, "mean": sum(accs) / len(accs),
                      "wall_s": [r["wall_s"] for r in runs]})
     best = max(rows, key=lambda r: r["mean"])          # max keeps the first of equal means
-    rule = (f"buffer {size} on its own: the same rule with spiking STAER at buffer {size} over one change at a "
+    rule = (f"the same rule with spiking STAER at buffer {size} over one change at a "
             f"time from the last stage's choice (re-run first), on seeds 0-{args.seeds - 1}; the winner's changes "
             f"apply to all our runs at buffer {size}")
     by_buffer = {**earlier["summary"].get("chosen_by_buffer", {}), str(size): best["change"]}
