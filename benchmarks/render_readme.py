@@ -225,6 +225,21 @@ def action_noise() -> str:
                                                    f"T={T}: ANN, noise of that RMS")], rows))
 
 
+def exact_speed() -> str:
+    path = RESULTS / "speed" / "exact_speed.json"
+    if not path.exists():
+        return _missing("exact-mode speed", "benchmarks/exact_speed.py")
+    doc = _load(path)
+    s = doc["summary"]
+    rows = [[r["batch"], "on" if r["metering"] else "off", f"{r['decisions_per_s']:.2f}",
+             f"{r['ann_decisions_per_s']:,.0f}"] for r in doc["raw"]]
+    return (f"`{s['teacher']}`, gate-level actor (`ExactSpikingPolicy.predict`), median of "
+            f"{doc['config']['repeats']} calls, 1 torch thread (`{path.relative_to(ROOT)}`). Batching "
+            f"{s['batch']} decisions into the same words raises throughput {s['batched_over_batch1_throughput']:.1f}×"
+            f" ({'meets' if s['meets_bar'] else 'below'} the issue's {s['bar']:.0f}× bar).\n\n"
+            + _table(["batch", "metering", "decisions / s", "ANN decisions / s"], rows))
+
+
 def distillation_budget() -> str:
     path = RESULTS / "fidelity" / "distillation_budget.json"
     if not path.exists():
@@ -664,6 +679,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "pixel-fidelity": lambda: fidelity("pixel-fidelity", PIXEL_FIDELITY),
     "distillation-budget": distillation_budget,
     "action-noise": action_noise,
+    "exact-speed": exact_speed,
     "quantization": quantization,
     "homeostasis": homeostasis,
     "decision-cost": decision_cost,
