@@ -15,7 +15,7 @@ Writes ``benchmarks/results/fidelity/action_noise.json``.
 Usage::
 
     .venv/bin/python benchmarks/action_noise.py                       # every teacher with a fidelity file
-    .venv/bin/python benchmarks/action_noise.py td3-halfcheetah td3-hopper
+    .venv/bin/python benchmarks/action_noise.py td3-halfcheetah td3-hopper     # the others' rows kept
 """
 
 from __future__ import annotations
@@ -101,7 +101,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"`benchmarks/conversion_fidelity.py {missing[0]} --protocol` first, or name one of "
                 f"{', '.join(files)}")
     torch.set_num_threads(1)
-    teachers = [measure(n, files[n]) for n in names]
+    measured = {n: measure(n, files[n]) for n in names}
+    kept = {}                                  # a teacher not named keeps its rows while its protocol file is unchanged
+    if args.out.exists() and args.teachers:
+        for t in json.loads(args.out.read_text(encoding="utf-8"))["summary"]:
+            if t["teacher"] in files and t["teacher"] not in measured and \
+                    t["teacher_sha256"] == files[t["teacher"]]["zoo_entry"].get("sha256"):
+                kept[t["teacher"]] = t
+    teachers = [{**kept, **measured}[n] for n in sorted({**kept, **measured})]
     write_result(args.out, benchmark="action_noise",
                  config={"sigmas": list(SIGMAS), "episodes": EPISODES, "seed": SEED, "noise_seed": NOISE_SEED,
                          "noise": "independent Gaussian per action dimension and step, clipped to the bounds"},
