@@ -95,11 +95,25 @@ def _tag(config, defaults: dict) -> str:
     return tag + ("-tsce" if config.ce_mode == "per_timestep" else "")   # the neuron and its decay: config.label
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run_tasks(tasks: list, workers: int, **kwargs) -> dict[str, list[dict]]:
+    """Run ``continual_grid`` tasks on ``workers`` processes (``kwargs`` to ``run_continual_grid``), printing each
+    run's validation accuracy; returns the runs grouped by label."""
     from snnrl.backends import LocalBackend
+    from snnrl.sweeps.continual import run_continual_grid
+
+    backend = LocalBackend(workers=workers)
+    try:
+        return run_continual_grid(tasks, backend=backend, **kwargs, on_run=lambda label, task, r: print(
+            f"{label} seed {task.config.seed}: validation class-IL {100 * r['class_il_accuracy']:.2f}"
+            f"{' (diverged)' if r.get('diverged') else ''} ({r['wall_s']:.0f} s)", flush=True))
+    finally:
+        backend.close()
+
+
+def main(argv: list[str] | None = None) -> int:
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.results import load_result, write_result
-    from snnrl.sweeps.continual import continual_grid, run_continual_grid
+    from snnrl.sweeps.continual import continual_grid
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--benchmark", default="split-mnist")
@@ -168,13 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         config = replace(base, **candidate)
         tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[200], seeds=range(args.seeds),
                                 out_dir=args.work_dir / args.benchmark, tag=_tag(config, _DEFAULT))
-    backend = LocalBackend(workers=args.workers)
-    try:
-        groups = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
-            f"{label} seed {task.config.seed}: validation class-IL {100 * r['class_il_accuracy']:.2f} "
-            f"({r['wall_s']:.0f} s)", flush=True))
-    finally:
-        backend.close()
+    groups = _run_tasks(tasks, args.workers)
     rows = []
     for candidate, label in zip(candidates, groups):
         runs = groups[label]
@@ -216,11 +224,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _tune_twin(args: argparse.Namespace, out: Path) -> int:
     """``--twin``: the ANN twins' rate under the stages' rule; adds ``twin_chosen`` to the file's summary."""
-    from snnrl.backends import LocalBackend
     from snnrl.continual.configs import LIF_BETA
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.results import load_result, write_result
-    from snnrl.sweeps.continual import continual_grid, run_continual_grid, run_continual_task_or_diverged
+    from snnrl.sweeps.continual import continual_grid, run_continual_task_or_diverged
 
     earlier = load_result(out, benchmark="continual-tuning")
     chosen = earlier["summary"]["chosen"]
@@ -233,15 +240,7 @@ def _tune_twin(args: argparse.Namespace, out: Path) -> int:
         config = replace(base, lr=lr)
         tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[200], seeds=range(args.seeds),
                                 out_dir=args.work_dir / args.benchmark, tag=_tag(config, _DEFAULT))
-    backend = LocalBackend(workers=args.workers)
-    try:
-        groups = run_continual_grid(tasks, backend=backend, run=run_continual_task_or_diverged,
-                                    on_run=lambda label, task, r: print(
-                                        f"{label} seed {task.config.seed}: validation class-IL "
-                                        f"{100 * r['class_il_accuracy']:.2f}{' (diverged)' if r.get('diverged') else ''}"
-                                        f" ({r['wall_s']:.0f} s)", flush=True))
-    finally:
-        backend.close()
+    groups = _run_tasks(tasks, args.workers, run=run_continual_task_or_diverged)
     rows = []
     for lr, (label, runs) in zip(rates, groups.items()):
         accs = [r["class_il_accuracy"] for r in runs]
@@ -263,10 +262,9 @@ def _tune_twin(args: argparse.Namespace, out: Path) -> int:
 
 def _tune_buffer(args: argparse.Namespace, out: Path) -> int:
     """``--buffer-stage``: one change at a time at that buffer; adds ``chosen_by_buffer`` to the file's summary."""
-    from snnrl.backends import LocalBackend
     from snnrl.continual.experiment import ContinualConfig
     from snnrl.results import load_result, write_result
-    from snnrl.sweeps.continual import continual_grid, run_continual_grid
+    from snnrl.sweeps.continual import continual_grid
 
     earlier = load_result(out, benchmark="continual-tuning")
     chosen = earlier["summary"]["chosen"]
@@ -282,13 +280,7 @@ def _tune_buffer(args: argparse.Namespace, out: Path) -> int:
         config = replace(base, **change)
         tasks += continual_grid(config, strategies=["staer"], buffer_sizes=[size], seeds=range(args.seeds),
                                 out_dir=args.work_dir / args.benchmark, tag=_tag(config, _DEFAULT))
-    backend = LocalBackend(workers=args.workers)
-    try:
-        groups = run_continual_grid(tasks, backend=backend, on_run=lambda label, task, r: print(
-            f"{label} seed {task.config.seed}: validation class-IL {100 * r['class_il_accuracy']:.2f} "
-            f"({r['wall_s']:.0f} s)", flush=True))
-    finally:
-        backend.close()
+    groups = _run_tasks(tasks, args.workers)
     rows = []
     for change, (label, runs) in zip(changes, groups.items()):
         accs = [r["class_il_accuracy"] for r in runs]
