@@ -116,6 +116,11 @@ def _fidelity_docs(folder: str = "fidelity") -> list[dict]:
     return [d for d in docs if d.get("kind") == FIDELITY_KIND]     # not the budget or action-noise files beside them
 
 
+def _setting(key: str, value: Any) -> str:
+    """``"lr 0.1"``: a tuned knob and its value, floats in their shortest form."""
+    return f"{key} {value:g}" if isinstance(value, float) else f"{key} {value}"
+
+
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
@@ -319,8 +324,7 @@ def continual_standard() -> str:
                       f"were chosen on a validation split ({t['config']['rule']}; `{tuning.relative_to(ROOT)}`)")
             for size, change in t["summary"].get("chosen_by_buffer", {}).items():
                 if change:
-                    title += f"; at buffer {size}, " + ", ".join(
-                        f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in change.items()) + (
+                    title += f"; at buffer {size}, " + ", ".join(_setting(k, v) for k, v in change.items()) + (
                         " instead (chosen on the same split; the ANN twins keep their own rate)")
             stage2 = _tuning_stages(t)
             ours = next(g["config"] for label, g in groups.items() if label.startswith("snn-"))
@@ -373,9 +377,8 @@ def _tuning_stages(tuning: dict) -> str:
         seeds = tuning["config"].get(f"stage{stage}_seeds", tuning["config"]["seeds"])
         parts = []
         for r in rows:
-            change = ", ".join(f"{k} {r[k]:g}" if isinstance(r[k], float) else f"{k} {r[k]}"
-                               for k in r if k not in ("label", "validation_class_il", "mean", "wall_s")
-                               and r.get(k) != base.get(k)) or (
+            change = ", ".join(_setting(k, r[k]) for k in r if r.get(k) != base.get(k)
+                               and k not in ("label", "validation_class_il", "mean", "wall_s")) or (
                 f"the stage-{stage - 1} {'winner' if stage == 2 else 'choice'} re-run")
             text = f"{change} {100 * r['mean']:.2f}"
             parts.append(f"**{text}**" if r is best else text)
@@ -386,8 +389,8 @@ def _tuning_stages(tuning: dict) -> str:
         rows = tuning["raw"][key]
         best = max(rows, key=lambda r: r["mean"])                       # max keeps the first of equal means
         seeds = tuning["config"][f"buffer{size}_seeds"]
-        parts = [(", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in r["change"].items())
-                  or "the choice re-run") + f" {100 * r['mean']:.2f}" for r in rows]
+        parts = [(", ".join(_setting(k, v) for k, v in r["change"].items()) or "the choice re-run")
+                 + f" {100 * r['mean']:.2f}" for r in rows]
         lines.append(f"\nBuffer {size} tuned on its own ({tuning['config'][f'buffer{size}_rule']}; validation "
                      f"class-IL %, mean over seeds {seeds[0]}–{seeds[-1]}): " + "; ".join(
                          f"**{t}**" if r is best else t for t, r in zip(parts, rows)) + ".\n")
