@@ -35,6 +35,18 @@ def check_png():
     return _check_png
 
 
+def load_benchmark(name: str):
+    """The script ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def random_actor(seed: int = 0, widths=(3, 16, 16, 2)):
     """A ReLU TeacherActor with random weights (``widths``: observation, hidden..., action), actions in [-1, 1]."""
     import numpy as np

@@ -1,18 +1,7 @@
 """benchmarks/action_noise.py: the noisy ANN adds white noise of the stated size and keeps actions in bounds."""
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location("action_noise", ROOT / "benchmarks" / "action_noise.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import load_benchmark
 
 
 class _Constant:
@@ -21,7 +10,7 @@ class _Constant:
 
 
 def test_noisy_policy_adds_white_noise_of_sigma_and_clips_to_the_bounds():
-    module = _script()
+    module = load_benchmark("action_noise")
     low, high = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
     policy = module.NoisyPolicy(_Constant(), 0.1, low, high, seed=0)
     actions = np.concatenate([policy.predict(np.zeros((100, 3)))[0] for _ in range(50)])

@@ -8,6 +8,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import load_benchmark
 
 from snnrl.continual.backbones import (SpikingConvNet, SpikingMLP, SpikingResNet19, make_backbone)
 from snnrl.layers import InputError
@@ -76,17 +77,6 @@ def test_resnet19_narrow_variant_trains_in_train_mode():
     assert net.features[0].layer.weight.grad is not None
 
 
-def _resnet19_benchmark():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "continual_resnet19.py"
-    spec = importlib.util.spec_from_file_location("continual_resnet19", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_resnet19_staer_runs_end_to_end_on_a_cifar_format_fixture(tmp_path, capsys):
     """The full-width ResNet19 (the STAER paper's backbone) through ``snnrl continual`` on generated CIFAR-10 files."""
     import json
@@ -94,7 +84,7 @@ def test_resnet19_staer_runs_end_to_end_on_a_cifar_format_fixture(tmp_path, caps
     from snnrl.cli import main
     from snnrl.continual.datasets import load_dataset
 
-    bench = _resnet19_benchmark()
+    bench = load_benchmark("continual_resnet19")
     root = bench.write_cifar10_fixture(tmp_path / "data", train_per_class=1, test_per_class=1)
     data = load_dataset("split-cifar10", root=root)
     assert sorted(data.train_y.tolist()) == list(range(10)) and data.train_x.shape == (10, 3, 32, 32)
