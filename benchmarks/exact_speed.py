@@ -4,8 +4,9 @@ The issue on the spike-driven engine asks to move the exact mode's gate circuits
 a bit-parallel one makes them at least 100x faster. Every gate is already evaluated bit-parallel (:mod:`snnrl.exact.
 gates`: one uint64 word carries 64 lanes, a layer's outputs side by side), so what batching more decisions into the
 same words buys is the measure: this script times :class:`snnrl.exact.ExactSpikingPolicy` on observations of a zoo
-teacher at batch 1 and at ``--batch`` (one call), each the median of ``--repeats`` calls, 1 torch thread, with the
-ANN's ``predict`` on the same observations for scale. Writes ``benchmarks/results/speed/exact_speed.json``.
+teacher at batch 1 and at ``--batch`` (one call), each the median of ``--repeats`` calls after a warm-up call, 1
+torch thread, with the ANN's ``predict`` on the same observations for scale (median of ``--repeats`` rounds of 100
+calls). Writes ``benchmarks/results/speed/exact_speed.json``.
 
 Usage: ``.venv/bin/python benchmarks/exact_speed.py [--teacher td3-invertedpendulum] [--batch 64] [--repeats 3]``
 """
@@ -15,22 +16,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from _timing import time_interleaved  # benchmarks/_timing.py (script directory)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "speed" / "exact_speed.json"
 
 
-def _median_s(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def _median_s(fn, repeats: int, calls: int = 1) -> float:
+    """Median seconds per call of ``fn`` over ``repeats`` rounds of ``calls`` calls, after one warm-up call."""
+    return statistics.median(time_interleaved({"fn": fn}, rounds=repeats, calls=calls, warmup=1)["fn"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         for batch in (1, args.batch):
             x = obs[:batch]
             seconds = _median_s(lambda x=x: exact.predict(x), args.repeats)
-            ann_s = _median_s(lambda x=x: ann.predict(x), max(args.repeats, 100))
+            ann_s = _median_s(lambda x=x: ann.predict(x), args.repeats, calls=100)
             rows.append({"metering": metering, "batch": batch, "seconds_per_call": seconds,
                          "decisions_per_s": batch / seconds, "ann_decisions_per_s": batch / ann_s})
             print(f"metering {metering!s:5s} batch {batch:3d}: {batch / seconds:8.2f} decisions/s "

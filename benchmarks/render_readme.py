@@ -239,7 +239,7 @@ def exact_speed() -> str:
     rows = [[r["batch"], "on" if r["metering"] else "off", f"{r['decisions_per_s']:.2f}",
              f"{r['ann_decisions_per_s']:,.0f}"] for r in doc["raw"]]
     return (f"`{s['teacher']}`, gate-level actor (`ExactSpikingPolicy.predict`), median of "
-            f"{doc['config']['repeats']} calls, 1 torch thread (`{path.relative_to(ROOT)}`). Batching "
+            f"{doc['config']['repeats']} calls after a warm-up call, 1 torch thread (`{path.relative_to(ROOT)}`). Batching "
             f"{s['batch']} decisions into the same words raises throughput {s['batched_over_batch1_throughput']:.1f}×"
             f" ({'meets' if s['meets_bar'] else 'below'} the issue's {s['bar']:.0f}× bar).\n\n"
             + _table(["batch", "metering", "decisions / s", "ANN decisions / s"], rows))
