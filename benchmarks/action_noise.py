@@ -85,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from snnrl.io import ArtifactError
     from snnrl.reports.schema import FIDELITY_KIND
-    from snnrl.results import write_result
+    from snnrl.results import load_result, write_result
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("teachers", nargs="*", help="zoo names (default: every teacher with a fidelity protocol file)")
@@ -101,13 +102,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"`benchmarks/conversion_fidelity.py {missing[0]} --protocol` first, or name one of "
                 f"{', '.join(files)}")
     torch.set_num_threads(1)
-    measured = {n: measure(n, files[n]) for n in names}
     kept = {}                                  # a teacher not named keeps its rows while its protocol file is unchanged
-    if args.out.exists() and args.teachers:
-        for t in json.loads(args.out.read_text(encoding="utf-8"))["summary"]:
-            if t["teacher"] in files and t["teacher"] not in measured and \
+    if args.out.exists() and args.teachers:    # read (and checked) before any episode runs
+        try:
+            earlier = load_result(args.out, benchmark="action_noise")["summary"]
+        except ArtifactError as exc:
+            p.error(f"--out: {exc} Delete it, or name another --out.")
+        for t in earlier:
+            if t["teacher"] in files and t["teacher"] not in names and \
                     t["teacher_sha256"] == files[t["teacher"]]["zoo_entry"].get("sha256"):
                 kept[t["teacher"]] = t
+    measured = {n: measure(n, files[n]) for n in names}
     teachers = [{**kept, **measured}[n] for n in sorted({**kept, **measured})]
     write_result(args.out, benchmark="action_noise",
                  config={"sigmas": list(SIGMAS), "episodes": EPISODES, "seed": SEED, "noise_seed": NOISE_SEED,
