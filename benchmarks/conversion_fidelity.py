@@ -16,7 +16,8 @@ A ``--threshold-scale`` other than 1 writes to ``<teacher>-threshold<scale>/`` b
 ``--protocol`` runs the tuned fidelity protocol instead (:mod:`snnrl.sweeps.fidelity`: every knob chosen on
 episodes seeded 100-129, rows reported on seeds 0-29, fidelity score against the zero action) and writes
 ``benchmarks/results/fidelity/<teacher>.json``; a teacher whose file exists is skipped (resume), ``--force``
-re-runs it; each finished ``T`` is checkpointed in ``<teacher>.json.partial``, from which a killed run resumes;
+re-runs it; each finished ``T`` is checkpointed in ``<teacher>.json.partial``, from which a killed run resumes
+when run again with the same flags (``--force`` included; under ``--force`` a partial file of other flags is replaced);
 ``--extend`` adds the ``T`` a finished file lacks (the same flags otherwise) and keeps the ones it has::
 
     .venv/bin/python benchmarks/conversion_fidelity.py --protocol                 # every teacher, T 2 4 8 16
@@ -114,11 +115,14 @@ def _protocol(names: list[str], args: argparse.Namespace) -> int:
         actor, entry = load_teacher(name)
         partial = out / f"{name}.json.partial"                  # finished T of an interrupted run (resumed)
         source = path if args.extend and path.exists() and not partial.exists() else partial   # --extend: keep its T
-        resume = json.loads(source.read_text(encoding="utf-8")) if source.exists() and not args.force else None
+        resume = json.loads(source.read_text(encoding="utf-8")) if source.exists() else None
         if resume is not None and not resumable(resume, entry["env_id"], config):
-            print(f"{source}: measured with another config; give the same flags, or --force to start afresh",
-                  file=sys.stderr)
-            return 2
+            if not (args.force and source == partial):
+                print(f"{source}: measured with another config; give the same flags, or --force to start afresh",
+                      file=sys.stderr)
+                return 2
+            print(f"{name}: {partial} was measured with another config; starting afresh (--force)")
+            resume = None
         if resume is not None:
             print(f"{name}: resuming {source} (T = {[b['timesteps'] for b in resume['per_timesteps']]} done)")
         doc = run_fidelity_protocol(actor, entry["env_id"], config, resume=resume,

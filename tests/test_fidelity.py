@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
@@ -372,3 +372,38 @@ def test_fidelity_protocol_document(monkeypatch):
     fewer = fidelity.run_fidelity_protocol(actor, entry["env_id"], replace(config, ablation=("plain",)),
                                            on_row=lambda t, name, row: seen.append(name))
     assert seen == ["plain", "crpi", "recipe"] and set(fewer["per_timesteps"][0]["rows"]) == set(seen)
+
+
+def test_protocol_script_resumes_a_killed_forced_run(monkeypatch, tmp_path, capsys):
+    """``conversion_fidelity.py --protocol --force``: a checkpoint of the same flags is resumed (a killed forced run
+    loses no finished T); one of other flags stops the run in one line without --force and is replaced with it."""
+    import snnrl.sweeps.fidelity as fidelity
+    from conftest import load_benchmark
+
+    script = load_benchmark("conversion_fidelity")
+    calls = []
+
+    def protocol(actor, env_id, config, *, resume=None, **kwargs):
+        calls.append(resume)
+        raise KeyboardInterrupt                                      # stands in for the measured run
+
+    monkeypatch.setattr(fidelity, "run_fidelity_protocol", protocol)
+    flags = ["--protocol", "td3-invertedpendulum", "--timesteps", "2", "--out", str(tmp_path)]
+    config = fidelity.FidelityConfig(timesteps=(2,))
+    checkpoint = {"env_id": "InvertedPendulum-v5", "tuning_rule": fidelity.TUNING_RULE,
+                  "recipe_candidates": fidelity.candidate_labels(),
+                  "config": json.loads(json.dumps(asdict(config))), "per_timesteps": []}
+    assert fidelity.resumable(checkpoint, "InvertedPendulum-v5", config)
+    (tmp_path / "td3-invertedpendulum.json").write_text("{}")                 # a finished file: --force re-runs
+    (tmp_path / "td3-invertedpendulum.json.partial").write_text(json.dumps(checkpoint))
+    with pytest.raises(KeyboardInterrupt):
+        script.main([*flags, "--force"])
+    assert calls == [checkpoint]
+    other = {**checkpoint, "config": {**checkpoint["config"], "episodes": 3}}
+    (tmp_path / "td3-invertedpendulum.json.partial").write_text(json.dumps(other))
+    (tmp_path / "td3-invertedpendulum.json").unlink()
+    assert script.main(flags) == 2 and calls == [checkpoint]                # refused before any work
+    assert "another config" in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt):
+        script.main([*flags, "--force"])
+    assert calls == [checkpoint, None]
