@@ -42,7 +42,16 @@ CANDIDATES = {"rounds3-epochs4-lr1e-4": DistillationConfig(rounds=3, epochs=4, l
               "rounds3-epochs16-lr3e-4-cosine": DistillationConfig(rounds=3, epochs=16, lr=3e-4,
                                                                    lr_schedule="cosine"),
               "rounds3-epochs16-lr1e-3-cosine": DistillationConfig(rounds=3, epochs=16, lr=1e-3,
-                                                                   lr_schedule="cosine")}
+                                                                   lr_schedule="cosine"),
+              "rounds3-steps16000-epochs16-lr1e-3-cosine": DistillationConfig(rounds=3, rollout_steps=16_000,
+                                                                              epochs=16, lr=1e-3,
+                                                                              lr_schedule="cosine"),
+              "rounds6-steps8000-epochs16-lr1e-3-cosine": DistillationConfig(rounds=6, rollout_steps=8_000,
+                                                                             epochs=16, lr=1e-3,
+                                                                             lr_schedule="cosine"),
+              "rounds3-steps32000-epochs16-lr1e-3-cosine": DistillationConfig(rounds=3, rollout_steps=32_000,
+                                                                              epochs=16, lr=1e-3,
+                                                                              lr_schedule="cosine")}
 """Each candidate names its schedule: the default's moved to the winner, and a label must keep meaning one fit."""
 OUT = Path(__file__).resolve().parent / "results" / "fidelity" / "distillation_budget.json"
 

@@ -171,7 +171,8 @@ def _by_teacher(docs: list[dict], key) -> str:
 def _budget(doc: dict) -> str:
     d = doc["config"]["distillation"]
     schedule = "" if d.get("lr_schedule", "constant") == "constant" else f" ({d['lr_schedule']} schedule)"
-    return f"{d['rounds']} DAgger rounds of {d['epochs']} epochs, lr {d['lr']:g}{schedule}"
+    return (f"{d['rounds']} DAgger rounds of {d['rollout_steps']:,} rollout steps and {d['epochs']} epochs, "
+            f"lr {d['lr']:g}{schedule}")
 
 
 def _tuning_rules(docs: list[dict]) -> str:
