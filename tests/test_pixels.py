@@ -82,8 +82,30 @@ def test_swimmer_is_followed_from_above_so_its_body_fills_the_frame():
         f = frame[-3:].astype(int)
         return int(((f[0] > f[2] + 60) & (f[1] > f[2] + 20)).sum())   # the orange body
 
-    assert body_pixels(0) >= 250 and body_pixels(200) >= 250    # snnrl.envs.pixels.CAMERAS: the camera follows it
+    assert body_pixels(0) >= 250 and body_pixels(200) >= 250    # snnrl.envs.pixels.CAMERAS, after 200 steps too
     assert body_pixels(0, default_camera_config={}) < 120        # Swimmer-v5's own view: a thin line far away
+
+
+@needs_gl
+def test_running_halfcheetah_stays_in_view_of_its_tracking_camera():
+    import torch
+
+    from snnrl.agents.zoo import load_teacher
+
+    teacher, _ = load_teacher("td3-halfcheetah")
+
+    def body_pixels_after_running(**kwargs) -> int:
+        env = make_pixel_env("HalfCheetah-v5", PixelConfig(action_repeat=1), **kwargs)
+        frame, info = env.reset(seed=3)
+        with torch.no_grad():
+            for _ in range(60):                                  # 13 m at the teacher's speed
+                frame, _, _, _, info = env.step(teacher(torch.as_tensor(info["state"][None], dtype=torch.float32))[0].numpy())
+        env.close()
+        f = frame[-3:].astype(int)
+        return int(((f[0] > f[2] + 40) & (f[1] > f[2] + 20) & (f[0] > 120)).sum())   # the tan body
+
+    assert body_pixels_after_running() >= 60                    # snnrl.envs.pixels.TRACKING_CAMERA_TASKS
+    assert body_pixels_after_running(camera_name=None) < 10       # gymnasium's free camera: the cheetah has left
 
 
 @needs_gl

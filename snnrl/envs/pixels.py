@@ -37,7 +37,7 @@ import numpy as np
 from gymnasium import spaces
 
 __all__ = ["PixelConfig", "PixelObservation", "RenderingError", "make_pixel_env", "GL_FIX", "PIXEL_TASKS", "CAMERAS",
-           "pixel_env_id", "register_pixel_envs"]
+           "TRACKING_CAMERA_TASKS", "camera_kwargs", "pixel_env_id", "register_pixel_envs"]
 
 PIXEL_TASKS = ("InvertedPendulum", "InvertedDoublePendulum", "Reacher", "HalfCheetah", "Hopper", "Walker2d",
                "Swimmer")
@@ -50,8 +50,14 @@ CAMERAS: dict[str, dict[str, Any]] = {
 """Cameras replacing a task's default view in :func:`make_pixel_env` (``default_camera_config``): Reacher's default
 view shows the arena from afar, its target 1 pixel wide at 84x84; from above, as DeepMind Control's reacher, the
 reachable disk fills the frame and the target is 3 pixels wide. Swimmer's default view looks along the floor from
-afar (the swimmer a thin line); from above, following its head, the body fills a third of the frame and the floor's
-squares sliding under it show its speed."""
+afar (the swimmer a thin line); from above, centred where it starts, the body fills a third of the frame (its
+``trackbodyid`` is ignored by a free camera: the view does not follow a swimmer that has swum far)."""
+
+TRACKING_CAMERA_TASKS = ("HalfCheetah", "Hopper", "Walker2d")
+"""Locomotion tasks rendered through their model's own ``track`` camera (MuJoCo ``trackcom``: a side view that
+follows the body's centre of mass, as DeepMind Control's). gymnasium renders them with a free camera that stays where
+the episode starts (a free camera ignores their ``trackbodyid`` settings): a running HalfCheetah leaves that view
+within about 40 steps, and a CNN would see an empty floor."""
 
 GL_FIX = ("install Debian's libosmesa6 (`apt-get install libosmesa6`, which `make` does) and set MUJOCO_GL=osmesa, "
           "or set MUJOCO_GL=egl on a machine with a working EGL driver")
@@ -165,9 +171,11 @@ def make_pixel_env(env_id: str, config: PixelConfig | None = None, **make_kwargs
     """
     config = config or PixelConfig()
     os.environ.setdefault("MUJOCO_GL", "osmesa")
-    camera = CAMERAS.get(env_id.split("-")[0])
-    if camera is not None and "default_camera_config" not in make_kwargs:
-        make_kwargs = {**make_kwargs, "default_camera_config": {**camera, "lookat": np.array(camera["lookat"])}}
+    if not {"default_camera_config", "camera_name", "camera_id"} & make_kwargs.keys():     # else the caller's view
+        make_kwargs = {**make_kwargs, **camera_kwargs(env_id)}
+        if "default_camera_config" in make_kwargs:
+            view = make_kwargs["default_camera_config"]
+            make_kwargs["default_camera_config"] = {**view, "lookat": np.array(view["lookat"])}
     try:
         env = gym.make(env_id, render_mode="rgb_array", width=config.size, height=config.size, **make_kwargs)
     except (ImportError, OSError, AttributeError, RuntimeError) as exc:
@@ -177,6 +185,16 @@ def make_pixel_env(env_id: str, config: PixelConfig | None = None, **make_kwargs
     wrapped = PixelObservation(env, frame_stack=config.frame_stack, action_repeat=config.action_repeat)
     wrapped._render(unwrapped=True)    # fail now, with the fix, rather than at the first reset of a long run
     return wrapped
+
+
+def camera_kwargs(env_id: str) -> dict[str, Any]:
+    """The ``gym.make`` keywords of the view :func:`make_pixel_env` renders ``env_id`` from (JSON-ready):
+    :data:`CAMERAS`' free camera, the model's ``track`` camera for :data:`TRACKING_CAMERA_TASKS`, else ``{}`` (the
+    task's own view)."""
+    task = env_id.split("-")[0]
+    if task in CAMERAS:
+        return {"default_camera_config": {k: list(v) if isinstance(v, tuple) else v for k, v in CAMERAS[task].items()}}
+    return {"camera_name": "track"} if task in TRACKING_CAMERA_TASKS else {}
 
 
 def pixel_env_id(task: str, action_repeat: int = 2) -> str:
