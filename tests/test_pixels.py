@@ -11,7 +11,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from snnrl.envs.pixels import PixelConfig, PixelObservation, RenderingError, make_pixel_env
+from snnrl.envs.pixels import PixelConfig, PixelObservation, RenderingError, camera_kwargs, make_pixel_env
 
 needs_gl = pytest.mark.skipif(not glob.glob("/usr/lib/*/libOSMesa.so*") and "MUJOCO_GL" not in os.environ,
                               reason="no offscreen OpenGL (install libosmesa6: `make data`)")
@@ -105,6 +105,7 @@ def test_running_halfcheetah_stays_in_view_of_its_tracking_camera():
         return int(((f[0] > f[2] + 40) & (f[1] > f[2] + 20) & (f[0] > 120)).sum())   # the tan body
 
     assert body_pixels_after_running() >= 60                    # snnrl.envs.pixels.TRACKING_CAMERA_TASKS
+    assert camera_kwargs("snnrl/HalfCheetahPixelsRepeat1-v5") == camera_kwargs("HalfCheetah-v5") != {}
     assert body_pixels_after_running(camera_name=None) < 10       # gymnasium's free camera: the cheetah has left
 
 

@@ -190,8 +190,8 @@ def make_pixel_env(env_id: str, config: PixelConfig | None = None, **make_kwargs
 def camera_kwargs(env_id: str) -> dict[str, Any]:
     """The ``gym.make`` keywords of the view :func:`make_pixel_env` renders ``env_id`` from (JSON-ready):
     :data:`CAMERAS`' free camera, the model's ``track`` camera for :data:`TRACKING_CAMERA_TASKS`, else ``{}`` (the
-    task's own view)."""
-    task = env_id.split("-")[0]
+    task's own view). ``env_id``: the MuJoCo id (``"HalfCheetah-v5"``) or its registered pixel id."""
+    task = env_id.split("/")[-1].split("-")[0].split("Pixels")[0]
     if task in CAMERAS:
         return {"default_camera_config": {k: list(v) if isinstance(v, tuple) else v for k, v in CAMERAS[task].items()}}
     return {"camera_name": "track"} if task in TRACKING_CAMERA_TASKS else {}
