@@ -99,7 +99,8 @@ def test_running_halfcheetah_stays_in_view_of_its_tracking_camera():
         frame, info = env.reset(seed=3)
         with torch.no_grad():
             for _ in range(60):                                  # 13 m at the teacher's speed
-                frame, _, _, _, info = env.step(teacher(torch.as_tensor(info["state"][None], dtype=torch.float32))[0].numpy())
+                action = teacher(torch.as_tensor(info["state"][None], dtype=torch.float32))[0].numpy()
+                frame, _, _, _, info = env.step(action)
         env.close()
         f = frame[-3:].astype(int)
         return int(((f[0] > f[2] + 40) & (f[1] > f[2] + 20) & (f[0] > 120)).sum())   # the tan body
