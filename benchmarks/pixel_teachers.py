@@ -18,8 +18,9 @@ Usage::
     .venv/bin/python benchmarks/pixel_teachers.py td3-reacher --rounds 6 --rollout-steps 6000   # a larger budget
     .venv/bin/python benchmarks/pixel_teachers.py td3-halfcheetah --rounds 8 --rollout-steps 6000 --shift 4
 
-A CNN distilled with other ``--rounds`` / ``--rollout-steps`` than the cached one, or on frames of another view
-(:func:`snnrl.envs.pixels.camera_kwargs`), is distilled again.
+A CNN distilled with other settings than the cached one (``--rounds``, ``--rollout-steps``, ``--shift`` or the
+defaults of :class:`~snnrl.agents.pixel_teacher.PixelDistillationConfig`), or on frames of another view or
+rendering (:func:`snnrl.envs.pixels.camera_kwargs`, :func:`snnrl.envs.pixels.scene_flags`), is distilled again.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from snnrl.agents.evaluation import run_episodes
 from snnrl.agents.pixel_teacher import PixelDistillationConfig, distill_pixel_actor
 from snnrl.agents.policy import AnnPolicy, ConstantPolicy
 from snnrl.agents.zoo import add_to_zoo, load_teacher
-from snnrl.envs.pixels import camera_kwargs, pixel_env_id
+from snnrl.envs.pixels import camera_kwargs, pixel_env_id, scene_flags
 from snnrl.io import atomic_write_json, snnrl_home
 from snnrl.results import load_result, write_result
 from snnrl.sweeps.statistics import fidelity_score
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         cached = args.work_dir / f"pixel-{name}-repeat{args.action_repeat}.pt"
         start = time.perf_counter()
         cnn, meta = load_actor(cached) if cached.exists() else (None, {})
-        setting = {"config": asdict(config), "camera": camera_kwargs(env_id)}     # what the frames were distilled on
+        setting = {"config": asdict(config), "camera": camera_kwargs(env_id),   # what the CNN was distilled on
+                   "scene": scene_flags(env_id)}
         if cnn is not None and json.dumps({k: meta.get(k) for k in setting}) == json.dumps(setting):
             wall = meta.get("distillation_wall_s")                       # same budget and view: reuse
         else:
@@ -105,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
                "zero_returns": zero, "pixel_return_mean": float(np.mean(pixel)),
                "state_return_mean": float(np.mean(state)), "return_ratio": float(np.mean(pixel) / np.mean(state)),
                "share_of_margin": share, "passed": share is not None and share >= BAR,
-               "distillation_wall_s": wall, "config": asdict(config), "camera": setting["camera"]}
+               "distillation_wall_s": wall, "config": asdict(config), "camera": setting["camera"],
+               "scene": setting["scene"]}
         key = f"pixel-{name}" if args.action_repeat == 1 else f"pixel-{name}-repeat{args.action_repeat}"
         rows[key] = row
         print(f"{key}: CNN {row['pixel_return_mean']:.4g} vs state teacher {row['state_return_mean']:.4g}, zero action "
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         if row["passed"] and not args.no_zoo:
             add_to_zoo(key, cnn, {
                 "algo": "DAgger", "env_id": env_id, "state_teacher": name, "obs_shape": list(cnn.obs_shape),
-                "camera": setting["camera"],
+                "camera": setting["camera"], "scene": setting["scene"],
                 "frames": config.teacher_steps + config.rounds * config.rollout_steps, "seed": config.seed,
                 "target_return": float(np.mean(zero)) + BAR * (row["state_return_mean"] - float(np.mean(zero))), "return_mean": row["pixel_return_mean"],
                 "return_std": float(np.std(pixel)), "eval_episodes": EVAL_EPISODES, "eval_seed": EVAL_SEED,

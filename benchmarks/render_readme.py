@@ -82,6 +82,24 @@ def pixel_teachers() -> str:
                       "distillation s"], rows))
 
 
+def pixel_fit() -> str:
+    path = RESULTS / "pixel_fit.json"
+    if not path.exists():
+        return _missing("pixel fit settings", "benchmarks/pixel_fit.py")
+    doc = _load(path)
+    c, chosen = doc["config"], doc["summary"]["chosen"]
+    rows = [[f"`{name}`" + (" (chosen)" if name == chosen else ""), r["config"]["epochs"], r["config"]["lr"],
+             r["config"]["lr_schedule"], r["config"]["state_weight"], r["config"]["shift"],
+             f"{r['train_mse_first_1500']:.4f}", f"**{r['validation_mse']:.4f}**" if name == chosen
+             else f"{r['validation_mse']:.4f}", f"{r['fit_s']:.0f}"] for name, r in doc["raw"].items()]
+    return (f"`{c['teacher']}` on {c['env_id']}: each candidate fits a fresh CNN on {c['train_frames']:,} frames "
+            f"(episodes seeded {c['train_seed']:,}+) and is scored on {c['validation_frames']:,} other frames "
+            f"(seeded {c['validation_seed']:,}+), the state teacher acting with action noise {c['action_noise']:g}; "
+            f"rule: {c['rule']} (`{path.relative_to(ROOT)}`).\n\n"
+            + _table(["fit", "epochs", "lr", "schedule", "state loss weight", "shift (px)", "train MSE",
+                      "validation MSE", "fit s"], rows))
+
+
 def _calibration_label(doc: dict) -> str:
     """'' for the reference calibration, else e.g. ' θ×0.6' (thresholds scaled after calibration)."""
     scale = doc["config"]["conversion"].get("threshold_scale", 1.0)
@@ -672,6 +690,7 @@ SECTIONS: dict[str, Callable[[], str]] = {
     "hardware": hardware,
     "zoo": zoo,
     "pixel-teachers": pixel_teachers,
+    "pixel-fit": pixel_fit,
     "conversion": conversion,
     "conversion-30ep": lambda: conversion("conversion-30ep"),
     "continual": continual,

@@ -11,7 +11,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from snnrl.envs.pixels import PixelConfig, PixelObservation, RenderingError, camera_kwargs, make_pixel_env
+from snnrl.envs.pixels import (PixelConfig, PixelObservation, RenderingError, camera_kwargs, make_pixel_env,
+                               scene_flags)
 
 needs_gl = pytest.mark.skipif(not glob.glob("/usr/lib/*/libOSMesa.so*") and "MUJOCO_GL" not in os.environ,
                               reason="no offscreen OpenGL (install libosmesa6: `make data`)")
@@ -111,6 +112,23 @@ def test_running_halfcheetah_stays_in_view_of_its_tracking_camera():
 
 
 @needs_gl
+def test_locomotion_tasks_render_without_shadows_and_reflections_and_others_as_the_task_does():
+    import mujoco
+
+    def flags(env_id: str) -> tuple[int, int]:
+        env = make_pixel_env(env_id)
+        frame, _ = env.reset(seed=0)
+        scene = env._viewer().scn
+        env.close()
+        assert frame.std() > 10                                          # a picture, not a blank frame
+        return int(scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW]), int(scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION])
+
+    assert scene_flags("snnrl/HopperPixels-v5") == scene_flags("Hopper-v5") == {"shadow": False, "reflection": False}
+    assert flags("Hopper-v5") == (0, 0)
+    assert scene_flags("InvertedPendulum-v5") == {} and flags("InvertedPendulum-v5") == (1, 1)
+
+
+@needs_gl
 def test_pixel_wrapper_refuses_an_env_that_does_not_render_frames():
     import gymnasium as gym
 
@@ -159,11 +177,12 @@ def test_labelled_rollout_labels_each_frame_with_the_state_teachers_action_on_it
         seen_states.append(states.copy())
         return np.zeros((2, 1), np.float32)
 
-    frames, labels = pixel_teacher.labelled_rollout(act, teacher, "snnrl/InvertedPendulumPixels-v5", steps=6, envs=2,
-                                                    seed=3)
+    frames, labels, states = pixel_teacher.labelled_rollout(act, teacher, "snnrl/InvertedPendulumPixels-v5", steps=6,
+                                                            envs=2, seed=3)
     assert frames.shape == (6, 9, 84, 84) and frames.dtype == torch.uint8 and labels.shape == (6, 1)
+    torch.testing.assert_close(states, torch.from_numpy(np.concatenate(seen_states)))
     with torch.no_grad():
-        expected = teacher(torch.from_numpy(np.concatenate(seen_states)))
+        expected = teacher(states)
     torch.testing.assert_close(labels, expected)                  # the state teacher labels the frames' states
     assert torch.unique(frames.flatten(1), dim=0).shape[0] > 2    # distinct frames, not one buffer repeated
 
@@ -180,6 +199,30 @@ def test_labelled_rollout_labels_each_frame_with_the_state_teachers_action_on_it
     cnn = pixel_teacher.distill_pixel_actor(teacher, "snnrl/InvertedPendulumPixels-v5", config)
     assert fits == [8, 12]                                         # round 1 refits on the aggregated frames
     assert cnn.obs_shape == (9, 84, 84) and cnn.info.algo == "DAgger"
+    assert not any("state_head" in key for key in cnn.state_dict())  # the auxiliary head stays behind
+
+
+def test_state_loss_is_the_weighted_mse_of_the_heads_standardised_state_prediction():
+    import torch
+
+    from snnrl.agents.pixel_teacher import PixelDistillationConfig, _Scaled, _state_loss, pixel_actor
+
+    torch.manual_seed(0)
+    actor = pixel_actor((3, 36, 36), np.array([-1.0]), np.array([1.0]), env_id="x", channels=(2, 2, 2), hidden=4)
+    student = _Scaled(actor, state_dim=2)
+    frames = torch.randint(0, 256, (5, 3, 36, 36), dtype=torch.uint8)
+    states = torch.tensor([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [3.0, 40.0], [4.0, 50.0]])
+    rows = torch.tensor([1, 3])
+    actions = student(frames[rows])
+    torch.testing.assert_close(actions, actor(frames[rows].float() / 255.0))      # the head leaves the actions alone
+    standard = (states - states.mean(0)) / states.std(0)
+    expected = 3.0 * ((student.state_head(student.features) - standard[rows]) ** 2).mean()
+    torch.testing.assert_close(_state_loss(student, states, 3.0)(rows), expected, rtol=1e-5, atol=1e-6)
+    assert _state_loss(student, states, 0.0) is None and _state_loss(_Scaled(actor), states, 1.0) is None
+    with pytest.raises(ValueError, match="state_weight must be >= 0"):
+        PixelDistillationConfig(state_weight=-1.0)
+    with pytest.raises(ValueError, match="lr_schedule must be 'cosine' or 'constant'"):
+        PixelDistillationConfig(lr_schedule="step")
 
 
 @needs_gl
@@ -213,7 +256,7 @@ def test_pixel_distillation_killed_after_a_round_resumes_to_the_uninterrupted_re
     for a, b in zip(reference.state_dict().values(), resumed.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
     with pytest.raises(ValueError, match="another env or config"):
-        pixel_teacher.distill_pixel_actor(teacher, env_id, replace(config, lr=1e-3), checkpoint_dir=folder)
+        pixel_teacher.distill_pixel_actor(teacher, env_id, replace(config, lr=3e-3), checkpoint_dir=folder)
 
 
 @needs_gl

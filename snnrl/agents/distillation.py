@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,10 +209,13 @@ class _SpikingStudent(nn.Module):
 
 
 def fit_actions(student: nn.Module, states: torch.Tensor, targets: torch.Tensor, config: Any,
-                generator: torch.Generator, low: torch.Tensor, high: torch.Tensor) -> float:
-    """Adam on the MSE of the actions scaled to [-1, 1]; returns the last mini-batch loss. ``config`` gives
+                generator: torch.Generator, low: torch.Tensor, high: torch.Tensor,
+                auxiliary: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
+    """Adam on the MSE of the actions scaled to [-1, 1]; returns the last mini-batch's action loss. ``config`` gives
     ``epochs``, ``batch_size``, ``lr`` and optionally ``lr_schedule`` (e.g. a :class:`DistillationConfig`;
-    without it the rate is constant)."""
+    without it the rate is constant). ``auxiliary(rows)``, called after the student's forward pass on the
+    mini-batch of row indices ``rows``, returns a loss added to the action loss (its parameters must be the
+    student's)."""
     optimiser = torch.optim.Adam(student.parameters(), lr=config.lr)
     batches = -(-states.shape[0] // config.batch_size)
     schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.epochs * batches)
@@ -223,8 +227,9 @@ def fit_actions(student: nn.Module, states: torch.Tensor, targets: torch.Tensor,
         for start in range(0, states.shape[0], config.batch_size):
             rows = order[start:start + config.batch_size]
             loss = (((student(states[rows]) - targets[rows]) / scale) ** 2).mean()
+            total = loss if auxiliary is None else loss + auxiliary(rows)
             optimiser.zero_grad()
-            loss.backward()
+            total.backward()
             optimiser.step()
             if schedule is not None:
                 schedule.step()

@@ -4,7 +4,9 @@ DAgger (Ross et al. 2011) across observation spaces: the pixel env (:mod:`snnrl.
 frames *and* the inner env's vector state (``info["state"]``), so the state teacher labels every frame with the
 action it would take there. Round 0 lets the state teacher act (behaviour cloning data); each later round lets
 the current CNN act, labels the frames it visits, aggregates them with all earlier data and refits the CNN on all
-of it (MSE of the actions scaled to [-1, 1]). The CNN is NatureCNN-shaped with ReLUs
+of it (MSE of the actions scaled to [-1, 1], plus an auxiliary loss: a linear head on the CNN's last hidden layer
+predicts the frame's standardised vector state, which the trainer has and the actor never sees; the head is
+dropped at export). The CNN is NatureCNN-shaped with ReLUs
 (:func:`pixel_actor`), so it converts to a spiking actor like an SB3 ``CnnPolicy``; it is trained on pixels
 divided by 255 and that division is folded into its first convolution, so the exported actor takes raw 8-bit
 values as SB3's would. With a ``checkpoint_dir`` every round's frames and the student after every refit are saved
@@ -39,7 +41,7 @@ __all__ = ["PixelDistillationConfig", "pixel_actor", "random_shift", "labelled_r
 
 logger = logging.getLogger("snnrl")
 
-CHECKPOINT_KIND, CHECKPOINT_VERSION = "snnrl-pixel-distillation", 1
+CHECKPOINT_KIND, CHECKPOINT_VERSION = "snnrl-pixel-distillation", 2     # 2: rollouts hold the states
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,13 @@ class PixelDistillationConfig:
         Agent steps of round 0 (state teacher acting) and of each later round (CNN acting).
     envs
         Parallel episodes of a rollout.
-    epochs, batch_size, lr
-        Adam passes over the aggregated frames per round, mini-batch size, learning rate.
+    epochs, batch_size, lr, lr_schedule
+        Adam passes over the aggregated frames per round (each refit starts from the last student), mini-batch
+        size, learning rate and its schedule within a refit (``"cosine"`` to zero, or ``"constant"``).
+    state_weight
+        Weight of the auxiliary state loss (module docstring; the MSE of the state standardised on the refit's
+        frames); ``0`` fits the actions alone. The state is privileged information for the fit only: the
+        exported CNN sees frames.
     channels, hidden
         Conv channels of the three NatureCNN layers (8x8/4, 4x4/2, 3x3/1) and the width of its Linear layer.
     shift
@@ -71,9 +78,11 @@ class PixelDistillationConfig:
     teacher_steps: int = 6000
     rollout_steps: int = 3000
     envs: int = 6
-    epochs: int = 4
+    epochs: int = 16
     batch_size: int = 64
-    lr: float = 3e-4
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"
+    state_weight: float = 1.0
     channels: tuple[int, int, int] = (16, 32, 32)
     hidden: int = 256
     shift: int = 0
@@ -89,6 +98,11 @@ class PixelDistillationConfig:
             raise ValueError(f"PixelDistillationConfig.shift must be >= 0 pixels, got {self.shift}.")
         if len(self.channels) != 3 or min(self.channels) < 1:
             raise ValueError(f"PixelDistillationConfig.channels must be three counts >= 1, got {self.channels}.")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"PixelDistillationConfig.lr_schedule must be 'cosine' or 'constant', got "
+                             f"{self.lr_schedule!r}.")
+        if not self.state_weight >= 0:
+            raise ValueError(f"PixelDistillationConfig.state_weight must be >= 0, got {self.state_weight}.")
         if not self.lr > 0:
             raise ValueError(f"PixelDistillationConfig.lr must be > 0, got {self.lr}.")
 
@@ -119,36 +133,44 @@ def random_shift(frames: torch.Tensor, shift: int, generator: torch.Generator) -
 
 
 class _Scaled(nn.Module):
-    """The actor on frames divided by 255 (what it is trained on), randomly shifted in training mode."""
+    """The actor on frames divided by 255 (what it is trained on), randomly shifted in training mode; with
+    ``state_dim``, a linear ``state_head`` on its last hidden layer, whose input of the last forward pass is kept
+    in :attr:`features`."""
 
-    def __init__(self, actor: TeacherActor, shift: int = 0, generator: torch.Generator | None = None) -> None:
+    def __init__(self, actor: TeacherActor, shift: int = 0, generator: torch.Generator | None = None,
+                 state_dim: int = 0) -> None:
         super().__init__()
         self.actor, self.shift, self.generator = actor, shift, generator
+        self.state_head = nn.Linear(actor.head.in_features, state_dim) if state_dim else None
+        self.features = torch.empty(0)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         if self.training and self.shift:
             frames = random_shift(frames, self.shift, self.generator)
-        return self.actor(frames.float() / 255.0)
+        self.features = self.actor.hidden(self.actor.normalise(frames.float() / 255.0))
+        return self.actor.squash(self.actor.head(self.features))
 
 
 @torch.no_grad()
 def labelled_rollout(act: Callable[[np.ndarray, np.ndarray], np.ndarray], teacher: TeacherActor, env_id: str, *,
-                     steps: int, envs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+                     steps: int, envs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frames ``uint8 [steps, C, H, W]`` visited when ``act(frames, states)`` chooses the actions in ``envs``
-    parallel episodes of the pixel env ``env_id``, and the state teacher's actions ``[steps, A]`` on their states.
+    parallel episodes of the pixel env ``env_id``, the state teacher's actions ``[steps, A]`` on their vector
+    states, and those states ``[steps, S]``.
 
     Env ``i`` is reset with ``seed + i`` and, after an episode ends, with the next unused seed."""
     episodes = SeededEpisodes(env_id, envs, seed)
-    seen, labels, total = [], [], 0
+    seen, labels, visited, total = [], [], [], 0
     while total < steps:
         frames = observation_rows(episodes.observations)
         states = np.stack([info["state"] for info in episodes.infos]).astype(np.float32)
         seen.append(torch.from_numpy(frames))
-        labels.append(teacher(torch.from_numpy(states)))
+        visited.append(torch.from_numpy(states))
+        labels.append(teacher(visited[-1]))
         total += envs
         episodes.step(act(frames, states))
     episodes.close()
-    return torch.cat(seen)[:steps], torch.cat(labels)[:steps]
+    return torch.cat(seen)[:steps], torch.cat(labels)[:steps], torch.cat(visited)[:steps]
 
 
 def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistillationConfig = PixelDistillationConfig(),
@@ -174,8 +196,9 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
                          "snnrl/InvertedPendulumPixels-v5.")
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
+    state_dim = teacher.obs_dim if config.state_weight else 0      # the vector state info['state']
     student = _Scaled(pixel_actor(tuple(space.shape), low, high, env_id=env_id, channels=config.channels,
-                                  hidden=config.hidden), config.shift, generator)
+                                  hidden=config.hidden), config.shift, generator, state_dim)
     tell = progress or (lambda line: logger.info("%s", line))
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
     identity = {"env_id": env_id, "config": asdict(config)}
@@ -192,18 +215,18 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
         with torch.no_grad():
             return student.actor(torch.from_numpy(frames).float() / 255.0).numpy()   # unshifted
 
-    def rollout(round_: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def rollout(round_: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         path = None if folder is None else folder / f"rollout-{round_}.pt"
         if path is not None and path.exists():
             saved = _load_checkpoint(path, identity)
-            return saved["frames"], saved["labels"]
+            return saved["frames"], saved["labels"], saved["states"]
         steps, seed = ((config.teacher_steps, config.seed) if round_ == 0
                        else (config.rollout_steps, config.seed + 1000 * round_))
-        frames, labels = labelled_rollout(teacher_acts if round_ == 0 else student_acts, teacher, env_id,
-                                          steps=steps, envs=config.envs, seed=seed)
+        frames, labels, states = labelled_rollout(teacher_acts if round_ == 0 else student_acts, teacher, env_id,
+                                                  steps=steps, envs=config.envs, seed=seed)
         if path is not None:
-            save(path.name, {"frames": frames, "labels": labels})
-        return frames, labels
+            save(path.name, {"frames": frames, "labels": labels, "states": states})
+        return frames, labels, states
 
     first = 0
     if folder is not None and (folder / "student.pt").exists():
@@ -215,8 +238,9 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
     parts = [rollout(r) for r in range(first)]                     # saved rounds, read back
     for round_ in range(first, config.rounds + 1):                 # round 0: the state teacher acts; then the CNN
         parts.append(rollout(round_))
-        data, labels = torch.cat([f for f, _ in parts]), torch.cat([y for _, y in parts])
-        loss = fit_actions(student, data, labels, config, generator, teacher.action_low, teacher.action_high)
+        data, labels, states = (torch.cat([part[i] for part in parts]) for i in range(3))
+        loss = fit_actions(student, data, labels, config, generator, teacher.action_low, teacher.action_high,
+                           _state_loss(student, states, config.state_weight))
         save("student.pt", {"fitted": round_, "student": student.state_dict(), "generator": generator.get_state()})
         tell(f"pixel distillation round {round_}: loss {loss:.3g} on {data.shape[0]} frames")
     actor = copy.deepcopy(student.actor).eval()
@@ -224,6 +248,20 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
     with torch.no_grad():
         first_conv.weight.div_(255.0)                                # raw 8-bit frames in, as SB3's CnnPolicy
     return actor
+
+
+def _state_loss(student: _Scaled, states: torch.Tensor, weight: float
+                ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """The auxiliary loss of :func:`~snnrl.agents.distillation.fit_actions`: ``weight`` times the MSE between the
+    student's state head on its last forward pass and the ``states`` of those rows, standardised on all
+    ``states``; ``None`` without a head or weight."""
+    if student.state_head is None or not weight:
+        return None
+    target = (states - states.mean(0)) / (states.std(0) + 1e-6)
+
+    def loss(rows: torch.Tensor) -> torch.Tensor:
+        return weight * ((student.state_head(student.features) - target[rows]) ** 2).mean()
+    return loss
 
 
 def _load_checkpoint(path: Path, identity: dict) -> dict:
