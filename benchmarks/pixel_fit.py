@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from snnrl.agents.distillation import fit_actions
-from snnrl.agents.pixel_teacher import PixelDistillationConfig, _Scaled, _state_loss, labelled_rollout, pixel_actor
-from snnrl.agents.zoo import load_teacher
+from snnrl.agents.pixel_teacher import (PixelDistillationConfig, PixelStudent, labelled_rollout, pixel_actor,
+                                        state_loss)
+from snnrl.agents.zoo import list_teachers, load_teacher
 from snnrl.envs.pixels import camera_kwargs, pixel_env_id, scene_flags
 from snnrl.results import write_result
 
@@ -50,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("teacher", nargs="?", default="td3-halfcheetah", help="a state teacher of the zoo")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
+    state_teachers = sorted(n for n, e in list_teachers().items() if "state_teacher" not in e)
+    if args.teacher not in state_teachers:
+        p.error(f"teacher {args.teacher!r}: not a state teacher of the zoo; give one of {', '.join(state_teachers)}.")
     teacher, entry = load_teacher(args.teacher)
     torch.set_num_threads(1)
     env_id = pixel_env_id(entry["env_id"], 1)
@@ -76,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         generator = torch.Generator().manual_seed(config.seed)
         actor = pixel_actor(tuple(frames.shape[1:]), teacher.action_low.numpy(), teacher.action_high.numpy(),
                             env_id=env_id, channels=config.channels, hidden=config.hidden)
-        student = _Scaled(actor, config.shift, generator, teacher.obs_dim if config.state_weight else 0)
+        student = PixelStudent(actor, config.shift, generator, teacher.obs_dim if config.state_weight else 0)
         fit_actions(student, train[0], train[1], config, generator, teacher.action_low, teacher.action_high,
-                    _state_loss(student, train[2], config.state_weight))
+                    state_loss(student, train[2], config.state_weight))
         student.eval()
         with torch.no_grad():
             error = torch.cat([student(frames[i:i + 500]) - labels[i:i + 500] for i in range(0, len(frames), 500)])
@@ -86,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         rows[name] = {"config": asdict(config), "validation_mse": float(((error / scale) ** 2).mean()),
                       "train_mse_first_1500": float(((train_error / scale) ** 2).mean()),
                       "fit_s": time.perf_counter() - began}
-        print(f"{name}: validation MSE {rows[name]['validation_mse']:.4f} (train {rows[name]['train_mse_first_1500']:.4f},"
-              f" {rows[name]['fit_s']:.0f} s)", flush=True)
+        row = rows[name]
+        print(f"{name}: validation MSE {row['validation_mse']:.4f} (train {row['train_mse_first_1500']:.4f}, "
+              f"{row['fit_s']:.0f} s)", flush=True)
     chosen = min(rows, key=lambda k: rows[k]["validation_mse"])
     print(f"chosen: {chosen}", flush=True)
     write_result(args.out, benchmark="pixel-fit",

@@ -205,11 +205,11 @@ def test_labelled_rollout_labels_each_frame_with_the_state_teachers_action_on_it
 def test_state_loss_is_the_weighted_mse_of_the_heads_standardised_state_prediction():
     import torch
 
-    from snnrl.agents.pixel_teacher import PixelDistillationConfig, _Scaled, _state_loss, pixel_actor
+    from snnrl.agents.pixel_teacher import PixelDistillationConfig, PixelStudent, pixel_actor, state_loss
 
     torch.manual_seed(0)
     actor = pixel_actor((3, 36, 36), np.array([-1.0]), np.array([1.0]), env_id="x", channels=(2, 2, 2), hidden=4)
-    student = _Scaled(actor, state_dim=2)
+    student = PixelStudent(actor, state_dim=2)
     frames = torch.randint(0, 256, (5, 3, 36, 36), dtype=torch.uint8)
     states = torch.tensor([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0], [3.0, 40.0], [4.0, 50.0]])
     rows = torch.tensor([1, 3])
@@ -217,8 +217,8 @@ def test_state_loss_is_the_weighted_mse_of_the_heads_standardised_state_predicti
     torch.testing.assert_close(actions, actor(frames[rows].float() / 255.0))      # the head leaves the actions alone
     standard = (states - states.mean(0)) / states.std(0)
     expected = 3.0 * ((student.state_head(student.features) - standard[rows]) ** 2).mean()
-    torch.testing.assert_close(_state_loss(student, states, 3.0)(rows), expected, rtol=1e-5, atol=1e-6)
-    assert _state_loss(student, states, 0.0) is None and _state_loss(_Scaled(actor), states, 1.0) is None
+    torch.testing.assert_close(state_loss(student, states, 3.0)(rows), expected, rtol=1e-5, atol=1e-6)
+    assert state_loss(student, states, 0.0) is None and state_loss(PixelStudent(actor), states, 1.0) is None
     with pytest.raises(ValueError, match="state_weight must be >= 0"):
         PixelDistillationConfig(state_weight=-1.0)
     with pytest.raises(ValueError, match="lr_schedule must be 'cosine' or 'constant'"):
@@ -284,7 +284,7 @@ def test_converted_cnn_runs_closed_loop_on_pixels_with_crpi_and_energy():
 def test_random_shift_moves_each_frame_stack_by_one_whole_pixel_offset_with_edge_padding():
     import torch
 
-    from snnrl.agents.pixel_teacher import PixelDistillationConfig, _Scaled, pixel_actor, random_shift
+    from snnrl.agents.pixel_teacher import PixelDistillationConfig, PixelStudent, pixel_actor, random_shift
 
     frames = torch.randint(0, 256, (32, 3, 10, 10), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     assert random_shift(frames, 0, torch.Generator()) is frames
@@ -299,8 +299,17 @@ def test_random_shift_moves_each_frame_stack_by_one_whole_pixel_offset_with_edge
     with pytest.raises(ValueError, match="shift must be >= 0"):
         PixelDistillationConfig(shift=-1)
     actor = pixel_actor((3, 36, 36), np.array([-1.0]), np.array([1.0]), env_id="x", channels=(2, 2, 2), hidden=4)
-    student = _Scaled(actor, 4, torch.Generator().manual_seed(0))
+    student = PixelStudent(actor, 4, torch.Generator().manual_seed(0))
     obs = torch.randint(0, 256, (8, 3, 36, 36), dtype=torch.uint8)
     clean = actor(obs.float() / 255.0)
     assert not torch.allclose(student(obs), clean)                  # training mode: shifted frames
     torch.testing.assert_close(student.eval()(obs), clean)          # acting: the frames as seen
+
+
+@pytest.mark.parametrize("script", ["pixel_teachers.py", "pixel_fit.py"])
+def test_pixel_teacher_benchmarks_refuse_a_teacher_that_is_not_a_state_teacher_in_one_line(script):
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks", script)
+    out = subprocess.run([sys.executable, bench, "pixel-td3-reacher"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "teacher 'pixel-td3-reacher': not a state teacher of the zoo; give one of" in out.stderr
+    assert "td3-halfcheetah" in out.stderr.splitlines()[-1]

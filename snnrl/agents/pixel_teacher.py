@@ -37,7 +37,8 @@ from snnrl.agents.conversion import observation_rows
 from snnrl.agents.distillation import SeededEpisodes, fit_actions
 from snnrl.io import load_versioned, save_versioned
 
-__all__ = ["PixelDistillationConfig", "pixel_actor", "random_shift", "labelled_rollout", "distill_pixel_actor"]
+__all__ = ["PixelDistillationConfig", "pixel_actor", "random_shift", "PixelStudent", "state_loss", "labelled_rollout",
+           "distill_pixel_actor"]
 
 logger = logging.getLogger("snnrl")
 
@@ -132,8 +133,8 @@ def random_shift(frames: torch.Tensor, shift: int, generator: torch.Generator) -
     return torch.stack([padded[i, :, y:y + h, x:x + w] for i, (y, x) in enumerate(zip(dy, dx))])
 
 
-class _Scaled(nn.Module):
-    """The actor on frames divided by 255 (what it is trained on), randomly shifted in training mode; with
+class PixelStudent(nn.Module):
+    """A CNN actor as it is fitted: on frames divided by 255, randomly shifted in training mode; with
     ``state_dim``, a linear ``state_head`` on its last hidden layer, whose input of the last forward pass is kept
     in :attr:`features`."""
 
@@ -197,7 +198,7 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     state_dim = teacher.obs_dim if config.state_weight else 0      # the vector state info['state']
-    student = _Scaled(pixel_actor(tuple(space.shape), low, high, env_id=env_id, channels=config.channels,
+    student = PixelStudent(pixel_actor(tuple(space.shape), low, high, env_id=env_id, channels=config.channels,
                                   hidden=config.hidden), config.shift, generator, state_dim)
     tell = progress or (lambda line: logger.info("%s", line))
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
@@ -240,7 +241,7 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
         parts.append(rollout(round_))
         data, labels, states = (torch.cat([part[i] for part in parts]) for i in range(3))
         loss = fit_actions(student, data, labels, config, generator, teacher.action_low, teacher.action_high,
-                           _state_loss(student, states, config.state_weight))
+                           state_loss(student, states, config.state_weight))
         save("student.pt", {"fitted": round_, "student": student.state_dict(), "generator": generator.get_state()})
         tell(f"pixel distillation round {round_}: loss {loss:.3g} on {data.shape[0]} frames")
     actor = copy.deepcopy(student.actor).eval()
@@ -250,8 +251,8 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
     return actor
 
 
-def _state_loss(student: _Scaled, states: torch.Tensor, weight: float
-                ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+def state_loss(student: PixelStudent, states: torch.Tensor, weight: float
+               ) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The auxiliary loss of :func:`~snnrl.agents.distillation.fit_actions`: ``weight`` times the MSE between the
     student's state head on its last forward pass and the ``states`` of those rows, standardised on all
     ``states``; ``None`` without a head or weight."""
