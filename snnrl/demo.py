@@ -101,7 +101,9 @@ def run_control_demo(*, timesteps: int = 8, alpha: float = 1.0, episodes: int = 
     jobs = [EvalJob("ann"), EvalJob("zero"), EvalJob("snn", timesteps), EvalJob("snn+crpi", timesteps, alpha)]
     results, calibration = run_sweep(actor, entry["env_id"], config, jobs=jobs, progress=progress)
     start = time.perf_counter()
-    (recipe,), meta = convert_tuned(actor, entry["env_id"], (timesteps,), tuning_episodes=tuning_episodes)
+    tell = (lambda line: print(f"recipe tuning, {line}", flush=True)) if progress else None
+    (recipe,), meta = convert_tuned(actor, entry["env_id"], (timesteps,), tuning_episodes=tuning_episodes,
+                                    progress=tell)
     recipe_episodes = run_episodes(recipe, entry["env_id"], episodes=episodes, seed=config.seed,
                                    teacher=AnnPolicy(actor, metering=False))
     results.append(JobResult(EvalJob("recipe", timesteps), recipe_episodes, time.perf_counter() - start))

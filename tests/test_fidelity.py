@@ -256,10 +256,11 @@ def test_tuning_rule_picks_the_closest_actions_among_returns_within_one_standard
     # mse+spiking (6.9, just outside one standard error) is not picked despite its closest actions
     assert table[4]["tuning_action_rms"] == 0.01
     # a shared cache plays each candidate once; with one episode the rule is the best return
-    cache, played[:] = {}, []
+    cache, played[:], lines = {}, [], []
     fidelity.tune(Builder(), 4, candidates[:2], seed=100, episodes=3, measured=cache)
-    fidelity.tune(Builder(), 4, candidates, seed=100, episodes=3, measured=cache)
+    fidelity.tune(Builder(), 4, candidates, seed=100, episodes=3, measured=cache, progress=lines.append)
     assert sorted(played) == sorted(r.label for r in candidates)
+    assert lines[0] == "T=4: candidate 3/5 max+crpi1: tuning return 8" and len(lines) == 3   # one per candidate played
     fake = {k: (v[0][:1], v[1]) for k, v in episodes.items()}
     monkeypatch.setattr(fidelity, "run_episodes", lambda policy, env_id, *, episodes, seed, teacher, **_: [
         EpisodeResult(seed, fake[policy][0][0], 1, {}, action_error_rms=fake[policy][1])])

@@ -119,12 +119,13 @@ def episode_stats(episodes: Sequence[EpisodeResult], time_limit: int | None) -> 
 
 
 def tune(builder: RecipeBuilder, timesteps: int, candidates: Sequence[Recipe], *, seed: int, episodes: int,
-         measured: dict[Recipe, dict[str, float]] | None = None) -> tuple[Recipe, list[dict[str, Any]]]:
+         measured: dict[Recipe, dict[str, float]] | None = None,
+         progress: Callable[[str], None] | None = None) -> tuple[Recipe, list[dict[str, Any]]]:
     """The candidate :data:`TUNING_RULE` picks on episodes seeded ``seed ..``, and the table of every candidate's
     tuning return (mean and standard error) and RMS action error against the ANN.
 
     ``measured``: a cache of tuning rows at this ``T`` and these seeds, read and filled (a candidate of two
-    tunings is played once).
+    tunings is played once). ``progress``: called with a line after each candidate played.
     """
     measured = {} if measured is None else measured
     teacher = AnnPolicy(builder.actor, metering=False)
@@ -138,6 +139,9 @@ def tune(builder: RecipeBuilder, timesteps: int, candidates: Sequence[Recipe], *
                                 "tuning_return_se": float(returns.std(ddof=1) / np.sqrt(len(returns)))
                                 if len(returns) > 1 else 0.0,
                                 "tuning_action_rms": float(np.mean([e.action_error_rms for e in results]))}
+            if progress is not None:
+                progress(f"T={timesteps}: candidate {len(table) + 1}/{len(candidates)} {recipe.label}: tuning return "
+                         f"{measured[recipe]['tuning_return']:.4g}")
         table.append({"recipe": recipe.label, **measured[recipe]})
     best = max(range(len(candidates)), key=lambda i: (table[i]["tuning_return"], -i))
     bar = table[best]["tuning_return"] - table[best]["tuning_return_se"]
@@ -157,7 +161,8 @@ def convert_tuned(actor: TeacherActor, env_id: str, timesteps: Sequence[int], *,
     builder = RecipeBuilder(actor, env_id, calibration_steps=calibration_steps, distillation=distillation)
     policies, tuning = [], {}
     for t in timesteps:
-        recipe, table = tune(builder, t, RECIPE_CANDIDATES, seed=tuning_seed, episodes=tuning_episodes)
+        recipe, table = tune(builder, t, RECIPE_CANDIDATES, seed=tuning_seed, episodes=tuning_episodes,
+                             progress=progress)
         policies.append(builder.policy(recipe, t))
         tuning[str(t)] = {"recipe": recipe.label, "candidates": table}
         if progress is not None:
