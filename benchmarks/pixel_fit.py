@@ -25,10 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnrl.agents.distillation import fit_actions
-from snnrl.agents.pixel_teacher import (PixelDistillationConfig, PixelStudent, labelled_rollout, pixel_actor,
-                                        state_loss)
-from snnrl.agents.zoo import list_teachers, load_teacher
+from snnrl.agents.pixel_teacher import PixelDistillationConfig, labelled_rollout, pixel_student, refit
+from snnrl.agents.zoo import load_teacher, state_teachers
 from snnrl.envs.pixels import camera_kwargs, pixel_env_id, scene_flags
 from snnrl.results import write_result
 
@@ -51,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("teacher", nargs="?", default="td3-halfcheetah", help="a state teacher of the zoo")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
-    state_teachers = sorted(n for n, e in list_teachers().items() if "state_teacher" not in e)
-    if args.teacher not in state_teachers:
-        p.error(f"teacher {args.teacher!r}: not a state teacher of the zoo; give one of {', '.join(state_teachers)}.")
+    if args.teacher not in state_teachers():
+        p.error(f"teacher {args.teacher!r}: not a state teacher of the zoo; give one of "
+                f"{', '.join(state_teachers())}.")
     teacher, entry = load_teacher(args.teacher)
     torch.set_num_threads(1)
     env_id = pixel_env_id(entry["env_id"], 1)
@@ -78,11 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         began = time.perf_counter()
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
-        actor = pixel_actor(tuple(frames.shape[1:]), teacher.action_low.numpy(), teacher.action_high.numpy(),
-                            env_id=env_id, channels=config.channels, hidden=config.hidden)
-        student = PixelStudent(actor, config.shift, generator, teacher.obs_dim if config.state_weight else 0)
-        fit_actions(student, train[0], train[1], config, generator, teacher.action_low, teacher.action_high,
-                    state_loss(student, train[2], config.state_weight))
+        student = pixel_student(teacher, tuple(frames.shape[1:]), env_id, config, generator)
+        refit(student, teacher, *train, config, generator)
         student.eval()
         with torch.no_grad():
             error = torch.cat([student(frames[i:i + 500]) - labels[i:i + 500] for i in range(0, len(frames), 500)])

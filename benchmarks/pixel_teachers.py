@@ -41,7 +41,7 @@ from snnrl.agents.actor import load_actor, save_actor
 from snnrl.agents.evaluation import run_episodes
 from snnrl.agents.pixel_teacher import PixelDistillationConfig, distill_pixel_actor
 from snnrl.agents.policy import AnnPolicy, ConstantPolicy
-from snnrl.agents.zoo import add_to_zoo, list_teachers, load_teacher
+from snnrl.agents.zoo import add_to_zoo, load_teacher, state_teachers
 from snnrl.envs.pixels import camera_kwargs, pixel_env_id, scene_flags
 from snnrl.io import atomic_write_json, snnrl_home
 from snnrl.results import load_result, write_result
@@ -70,10 +70,9 @@ def main(argv: list[str] | None = None) -> int:
                                ("--shift", args.shift, 0)):
         if value < least:
             p.error(f"{flag} {value}: must be >= {least}.")
-    state_teachers = sorted(n for n, e in list_teachers().items() if "state_teacher" not in e)
     for name in args.teachers:
-        if name not in state_teachers:
-            p.error(f"teacher {name!r}: not a state teacher of the zoo; give one of {', '.join(state_teachers)}.")
+        if name not in state_teachers():
+            p.error(f"teacher {name!r}: not a state teacher of the zoo; give one of {', '.join(state_teachers())}.")
     torch.set_num_threads(1)
     config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, shift=args.shift)
     rows = dict(load_result(args.out, benchmark="pixel-teachers")["raw"]) if args.out.exists() else {}

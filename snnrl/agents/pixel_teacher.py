@@ -37,8 +37,8 @@ from snnrl.agents.conversion import observation_rows
 from snnrl.agents.distillation import SeededEpisodes, fit_actions
 from snnrl.io import load_versioned, save_versioned
 
-__all__ = ["PixelDistillationConfig", "pixel_actor", "random_shift", "PixelStudent", "state_loss", "labelled_rollout",
-           "distill_pixel_actor"]
+__all__ = ["PixelDistillationConfig", "pixel_actor", "random_shift", "PixelStudent", "pixel_student", "refit",
+           "state_loss", "labelled_rollout", "distill_pixel_actor"]
 
 logger = logging.getLogger("snnrl")
 
@@ -190,16 +190,13 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
 
     probe = gym.make(env_id)
     space = probe.observation_space
-    low, high = probe.action_space.low, probe.action_space.high
     probe.close()
     if len(space.shape) != 3:
         raise ValueError(f"{env_id} observes {space.shape}, not [C, H, W] frames: use a pixel env, e.g. "
                          "snnrl/InvertedPendulumPixels-v5.")
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
-    state_dim = teacher.obs_dim if config.state_weight else 0      # the vector state info['state']
-    student = PixelStudent(pixel_actor(tuple(space.shape), low, high, env_id=env_id, channels=config.channels,
-                                  hidden=config.hidden), config.shift, generator, state_dim)
+    student = pixel_student(teacher, tuple(space.shape), env_id, config, generator)
     tell = progress or (lambda line: logger.info("%s", line))
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
     identity = {"env_id": env_id, "config": asdict(config)}
@@ -240,8 +237,7 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
     for round_ in range(first, config.rounds + 1):                 # round 0: the state teacher acts; then the CNN
         parts.append(rollout(round_))
         data, labels, states = (torch.cat([part[i] for part in parts]) for i in range(3))
-        loss = fit_actions(student, data, labels, config, generator, teacher.action_low, teacher.action_high,
-                           state_loss(student, states, config.state_weight))
+        loss = refit(student, teacher, data, labels, states, config, generator)
         save("student.pt", {"fitted": round_, "student": student.state_dict(), "generator": generator.get_state()})
         tell(f"pixel distillation round {round_}: loss {loss:.3g} on {data.shape[0]} frames")
     actor = copy.deepcopy(student.actor).eval()
@@ -249,6 +245,24 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
     with torch.no_grad():
         first_conv.weight.div_(255.0)                                # raw 8-bit frames in, as SB3's CnnPolicy
     return actor
+
+
+def pixel_student(teacher: TeacherActor, obs_shape: tuple[int, int, int], env_id: str,
+                  config: PixelDistillationConfig, generator: torch.Generator) -> PixelStudent:
+    """A fresh CNN student of ``config`` for ``teacher``'s actions on frames ``obs_shape`` of ``env_id``, with a
+    state head of ``teacher``'s observation size when ``config.state_weight`` is non-zero (weights from torch's
+    global seed; ``generator`` draws its random shifts)."""
+    actor = pixel_actor(obs_shape, teacher.action_low.numpy(), teacher.action_high.numpy(), env_id=env_id,
+                        channels=config.channels, hidden=config.hidden)
+    return PixelStudent(actor, config.shift, generator, teacher.obs_dim if config.state_weight else 0)
+
+
+def refit(student: PixelStudent, teacher: TeacherActor, frames: torch.Tensor, labels: torch.Tensor,
+          states: torch.Tensor, config: PixelDistillationConfig, generator: torch.Generator) -> float:
+    """One fit of a DAgger round: :func:`~snnrl.agents.distillation.fit_actions` of ``student`` on ``frames``
+    labelled with ``teacher``'s actions, plus the state loss on their ``states``; returns the last action loss."""
+    return fit_actions(student, frames, labels, config, generator, teacher.action_low, teacher.action_high,
+                       state_loss(student, states, config.state_weight))
 
 
 def state_loss(student: PixelStudent, states: torch.Tensor, weight: float

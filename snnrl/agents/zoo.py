@@ -19,8 +19,8 @@ from snnrl.agents.actor import TeacherActor, actor_from_sb3, load_actor, save_ac
 from snnrl.io import ArtifactError, atomic_write_json, sha256_file
 from snnrl.results import package_versions
 
-__all__ = ["ZOO_DIR", "SB3_ALGOS", "TeacherLoadError", "list_teachers", "load_teacher", "load_sb3_teacher",
-           "export_teacher", "add_to_zoo"]
+__all__ = ["ZOO_DIR", "SB3_ALGOS", "TeacherLoadError", "list_teachers", "state_teachers", "load_teacher",
+           "load_sb3_teacher", "export_teacher", "add_to_zoo"]
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
@@ -47,6 +47,12 @@ def list_teachers(zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> dict[str, dict[s
         raise ArtifactError(f"Teacher manifest '{path}' is damaged ({type(exc).__name__}: {exc}); restore it from "
                             "version control.") from exc
     return teachers
+
+
+def state_teachers(zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> list[str]:
+    """Sorted names of the zoo's teachers on vector states (not the CNNs distilled from them, which name their
+    ``state_teacher``)."""
+    return sorted(name for name, entry in list_teachers(zoo_dir).items() if "state_teacher" not in entry)
 
 
 def load_teacher(name: str, zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> tuple[TeacherActor, dict[str, Any]]:
