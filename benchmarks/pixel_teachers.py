@@ -75,7 +75,6 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"teacher {name!r}: not a state teacher of the zoo; give one of {', '.join(state_teachers())}.")
     torch.set_num_threads(1)
     config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, shift=args.shift)
-    rows = dict(load_result(args.out, benchmark="pixel-teachers")["raw"]) if args.out.exists() else {}
     for name in args.teachers:
         teacher, entry = load_teacher(name)
         env_id = pixel_env_id(entry["env_id"], args.action_repeat)
@@ -113,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                "distillation_wall_s": wall, "config": asdict(config), "camera": setting["camera"],
                "scene": setting["scene"]}
         key = f"pixel-{name}" if args.action_repeat == 1 else f"pixel-{name}-repeat{args.action_repeat}"
-        rows[key] = row
+        write_row(args.out, key, row)
         print(f"{key}: CNN {row['pixel_return_mean']:.4g} vs state teacher {row['state_return_mean']:.4g}, zero action "
               f"{np.mean(zero):.4g}: keeps {'-' if share is None else format(100 * share, '.1f')}% of the margin",
               flush=True)
@@ -125,13 +124,20 @@ def main(argv: list[str] | None = None) -> int:
                 "target_return": float(np.mean(zero)) + BAR * (row["state_return_mean"] - float(np.mean(zero))), "return_mean": row["pixel_return_mean"],
                 "return_std": float(np.std(pixel)), "eval_episodes": EVAL_EPISODES, "eval_seed": EVAL_SEED,
                 "state_teacher_return_mean": row["state_return_mean"]})
-    write_result(args.out, benchmark="pixel-teachers",
+    return 0
+
+
+def write_row(out: Path, key: str, row: dict) -> None:
+    """Add one CNN's row to ``out``, read again just before the write so that runs on other teachers that finished
+    in the meantime keep theirs (each row is written as soon as its CNN is evaluated)."""
+    rows = dict(load_result(out, benchmark="pixel-teachers")["raw"]) if out.exists() else {}
+    rows[key] = row
+    write_result(out, benchmark="pixel-teachers",
                  config={"bar": BAR, "eval_seed": EVAL_SEED, "eval_episodes": EVAL_EPISODES,
                          "rule": "the CNN keeps >= 80% of the state teacher's margin over the zero action on the same seeds "
                                  "(fidelity score; right for negative rewards)"},
                  raw=rows, summary={k: {"return_ratio": r["return_ratio"], "passed": r["passed"]}
                                     for k, r in rows.items()})
-    return 0
 
 
 if __name__ == "__main__":

@@ -313,3 +313,16 @@ def test_pixel_teacher_benchmarks_refuse_a_teacher_that_is_not_a_state_teacher_i
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "teacher 'pixel-td3-reacher': not a state teacher of the zoo; give one of" in out.stderr
     assert "td3-halfcheetah" in out.stderr.splitlines()[-1]
+
+
+def test_pixel_fit_rule_prefers_the_cheaper_of_two_fits_within_the_tie_margin():
+    from conftest import load_benchmark
+
+    choose = load_benchmark("pixel_fit").chosen_fit
+    rows = {"long": {"validation_mse": 0.100, "cost": 4}, "short": {"validation_mse": 0.104, "cost": 2},
+            "worse": {"validation_mse": 0.200, "cost": 1}}
+    assert choose(rows) == "short"                                  # within 0.005 of the best and cheaper
+    rows["short"]["validation_mse"] = 0.106
+    assert choose(rows) == "long"                                   # beyond the margin: the lowest error wins
+    rows["same"] = {"validation_mse": 0.101, "cost": 4}
+    assert choose(rows) == "long"                                   # equal cost: the lower error
