@@ -234,13 +234,18 @@ def distill_pixel_actor(teacher: TeacherActor, env_id: str, config: PixelDistill
         generator.set_state(saved["generator"])
         first = saved["fitted"] + 1
         tell(f"pixel distillation: resuming {folder} after round {saved['fitted']}")
-    parts = [rollout(r) for r in range(first)]                     # saved rounds, read back
+
+    def merged(parts: list[tuple[torch.Tensor, ...]]) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.cat([part[i] for part in parts]) for i in range(3))
+
+    pool = merged([rollout(r) for r in range(first)]) if first else None   # saved rounds, read back
     for round_ in range(first, config.rounds + 1):                 # round 0: the state teacher acts; then the CNN
-        parts.append(rollout(round_))
-        data, labels, states = (torch.cat([part[i] for part in parts]) for i in range(3))
-        loss = refit(student, teacher, data, labels, states, config, generator)
+        # one aggregate, grown in place of the old one: frames are the memory (64 kB a stack), so the rounds are
+        # not kept beside it (at 78k frames that had taken 15 GB and was killed for memory)
+        pool = rollout(round_) if pool is None else merged([pool, rollout(round_)])
+        loss = refit(student, teacher, *pool, config, generator)
         save("student.pt", {"fitted": round_, "student": student.state_dict(), "generator": generator.get_state()})
-        tell(f"pixel distillation round {round_}: loss {loss:.3g} on {data.shape[0]} frames")
+        tell(f"pixel distillation round {round_}: loss {loss:.3g} on {pool[0].shape[0]} frames")
     actor = copy.deepcopy(student.actor).eval()
     first_conv = next(m for m in actor.hidden if isinstance(m, nn.Conv2d))
     with torch.no_grad():
