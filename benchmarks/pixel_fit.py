@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("teacher", nargs="?", default="td3-halfcheetah", help="a state teacher of the zoo")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
-    if args.teacher not in state_teachers():
-        p.error(f"teacher {args.teacher!r}: not a state teacher of the zoo; give one of "
-                f"{', '.join(state_teachers())}.")
+    known = state_teachers()
+    if args.teacher not in known:
+        p.error(f"teacher {args.teacher!r}: not a state teacher of the zoo; give one of {', '.join(known)}.")
     teacher, entry = load_teacher(args.teacher)
     torch.set_num_threads(1)
     env_id = pixel_env_id(entry["env_id"], 1)

@@ -70,9 +70,10 @@ def main(argv: list[str] | None = None) -> int:
                                ("--shift", args.shift, 0)):
         if value < least:
             p.error(f"{flag} {value}: must be >= {least}.")
+    known = state_teachers()
     for name in args.teachers:
-        if name not in state_teachers():
-            p.error(f"teacher {name!r}: not a state teacher of the zoo; give one of {', '.join(state_teachers())}.")
+        if name not in known:
+            p.error(f"teacher {name!r}: not a state teacher of the zoo; give one of {', '.join(known)}.")
     torch.set_num_threads(1)
     config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, shift=args.shift)
     for name in args.teachers:

@@ -98,8 +98,7 @@ def pixel_fit() -> str:
             f"(seeded {c['validation_seed']:,}+), the state teacher acting with action noise {c['action_noise']:g}; "
             f"rule: {c['rule']} (`{path.relative_to(ROOT)}`).\n\n"
             + _table(["fit", "epochs", "lr", "schedule", "state loss weight", "shift (px)", "conv channels, Linear",
-                      "train MSE",
-                      "validation MSE", "fit s"], rows))
+                      "train MSE", "validation MSE", "fit s"], rows))
 
 
 def _calibration_label(doc: dict) -> str:
