@@ -18,9 +18,10 @@ Usage::
     .venv/bin/python benchmarks/pixel_teachers.py td3-reacher --rounds 6 --rollout-steps 6000   # a larger budget
     .venv/bin/python benchmarks/pixel_teachers.py td3-halfcheetah --rounds 8 --rollout-steps 6000 --shift 4
 
-A CNN distilled with other settings than the cached one (``--rounds``, ``--rollout-steps``, ``--shift`` or the
-defaults of :class:`~snnrl.agents.pixel_teacher.PixelDistillationConfig`), or on frames of another view or
-rendering (:func:`snnrl.envs.pixels.camera_kwargs`, :func:`snnrl.envs.pixels.scene_flags`), is distilled again.
+A CNN distilled with other settings than the cached one (``--rounds``, ``--rollout-steps``, ``--epochs``,
+``--shift`` or the defaults of :class:`~snnrl.agents.pixel_teacher.PixelDistillationConfig`), or on frames of
+another view or rendering (:func:`snnrl.envs.pixels.camera_kwargs`, :func:`snnrl.envs.pixels.scene_flags`), is
+distilled again.
 """
 
 from __future__ import annotations
@@ -63,11 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     defaults = PixelDistillationConfig()
     p.add_argument("--rounds", type=int, default=defaults.rounds, help="DAgger rounds (a budget)")
     p.add_argument("--rollout-steps", type=int, default=defaults.rollout_steps, help="CNN steps per DAgger round")
+    p.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the frames per fit (a budget)")
     p.add_argument("--shift", type=int, default=defaults.shift,
                    help="random-shift augmentation of the fits, in pixels (DrQ: 4; default %(default)s)")
     args = p.parse_args(argv)
     for flag, value, least in (("--rounds", args.rounds, 1), ("--rollout-steps", args.rollout_steps, 1),
-                               ("--shift", args.shift, 0)):
+                               ("--epochs", args.epochs, 1), ("--shift", args.shift, 0)):
         if value < least:
             p.error(f"{flag} {value}: must be >= {least}.")
     known = state_teachers()
@@ -75,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         if name not in known:
             p.error(f"teacher {name!r}: not a state teacher of the zoo; give one of {', '.join(known)}.")
     torch.set_num_threads(1)
-    config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, shift=args.shift)
+    config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, epochs=args.epochs,
+                     shift=args.shift)
     for name in args.teachers:
         teacher, entry = load_teacher(name)
         env_id = pixel_env_id(entry["env_id"], args.action_repeat)
