@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from snnrl.agents.pixel_teacher import PixelDistillationConfig, labelled_rollout, pixel_student, refit
-from snnrl.agents.zoo import load_teacher, state_teachers
+from snnrl.agents.zoo import load_teacher, not_state_teacher
 from snnrl.envs.pixels import camera_kwargs, pixel_env_id, scene_flags
 from snnrl.results import write_result
 
@@ -64,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("teacher", nargs="?", default="td3-halfcheetah", help="a state teacher of the zoo")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
-    known = state_teachers()
-    if args.teacher not in known:
-        p.error(f"teacher {args.teacher!r}: not a state teacher of the zoo; give one of {', '.join(known)}.")
+    if (problem := not_state_teacher([args.teacher])) is not None:
+        p.error(problem)
     teacher, entry = load_teacher(args.teacher)
     torch.set_num_threads(1)
     env_id = pixel_env_id(entry["env_id"], 1)

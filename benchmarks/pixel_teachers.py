@@ -42,7 +42,7 @@ from snnrl.agents.actor import load_actor, save_actor
 from snnrl.agents.evaluation import run_episodes
 from snnrl.agents.pixel_teacher import PixelDistillationConfig, distill_pixel_actor
 from snnrl.agents.policy import AnnPolicy, ConstantPolicy
-from snnrl.agents.zoo import add_to_zoo, load_teacher, state_teachers
+from snnrl.agents.zoo import add_to_zoo, load_teacher, not_state_teacher
 from snnrl.envs.pixels import camera_kwargs, pixel_env_id, scene_flags
 from snnrl.io import atomic_write_json, snnrl_home
 from snnrl.results import load_result, write_result
@@ -72,10 +72,8 @@ def main(argv: list[str] | None = None) -> int:
                                ("--epochs", args.epochs, 1), ("--shift", args.shift, 0)):
         if value < least:
             p.error(f"{flag} {value}: must be >= {least}.")
-    known = state_teachers()
-    for name in args.teachers:
-        if name not in known:
-            p.error(f"teacher {name!r}: not a state teacher of the zoo; give one of {', '.join(known)}.")
+    if (problem := not_state_teacher(args.teachers)) is not None:
+        p.error(problem)
     torch.set_num_threads(1)
     config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, epochs=args.epochs,
                      shift=args.shift)

@@ -412,13 +412,10 @@ def test_protocol_script_resumes_a_killed_forced_run(monkeypatch, tmp_path, caps
 
 def test_distillation_budget_labels_keep_the_fit_their_committed_rows_measured():
     """A moved default must not change what a budget label runs: every committed row's settings are its label's."""
-    from pathlib import Path
-
     from conftest import load_benchmark
 
-    candidates = load_benchmark("distillation_budget").CANDIDATES
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "fidelity" / "distillation_budget.json"
-    rows = json.loads(path.read_text())["raw"]
+    budget = load_benchmark("distillation_budget")
+    rows = json.loads(budget.OUT.read_text())["raw"]
     assert rows
     for row in rows:
-        assert asdict(candidates[row["candidate"]]) == row["config"], row["candidate"]
+        assert asdict(budget.CANDIDATES[row["candidate"]]) == row["config"], row["candidate"]

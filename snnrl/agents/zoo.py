@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,8 @@ from snnrl.agents.actor import TeacherActor, actor_from_sb3, load_actor, save_ac
 from snnrl.io import ArtifactError, atomic_write_json, sha256_file
 from snnrl.results import package_versions
 
-__all__ = ["ZOO_DIR", "SB3_ALGOS", "TeacherLoadError", "list_teachers", "state_teachers", "load_teacher",
-           "load_sb3_teacher", "export_teacher", "add_to_zoo"]
+__all__ = ["ZOO_DIR", "SB3_ALGOS", "TeacherLoadError", "list_teachers", "state_teachers", "not_state_teacher",
+           "load_teacher", "load_sb3_teacher", "export_teacher", "add_to_zoo"]
 
 ZOO_DIR = Path(__file__).resolve().parent.parent / "zoo"
 
@@ -53,6 +54,16 @@ def state_teachers(zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> list[str]:
     """Sorted names of the zoo's teachers on vector states (not the CNNs distilled from them, which name their
     ``state_teacher``)."""
     return sorted(name for name, entry in list_teachers(zoo_dir).items() if "state_teacher" not in entry)
+
+
+def not_state_teacher(names: Sequence[str], zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> str | None:
+    """One line naming the first of ``names`` that is not in :func:`state_teachers` and the names that are, for a
+    command's argument check; ``None`` when every name is one."""
+    known = state_teachers(zoo_dir)
+    bad = next((name for name in names if name not in known), None)
+    if bad is None:
+        return None
+    return f"teacher {bad!r}: not a state teacher of the zoo; give one of {', '.join(known)}."
 
 
 def load_teacher(name: str, zoo_dir: str | os.PathLike[str] = ZOO_DIR) -> tuple[TeacherActor, dict[str, Any]]:
