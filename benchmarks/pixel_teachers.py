@@ -17,9 +17,10 @@ Usage::
     .venv/bin/python benchmarks/pixel_teachers.py                                   # td3-invertedpendulum
     .venv/bin/python benchmarks/pixel_teachers.py td3-reacher --rounds 6 --rollout-steps 6000   # a larger budget
     .venv/bin/python benchmarks/pixel_teachers.py td3-halfcheetah --rounds 8 --rollout-steps 6000 --shift 4
+    .venv/bin/python benchmarks/pixel_teachers.py td3-halfcheetah --kernels 8 4 3 --strides 4 2 1  # NatureCNN's
 
 A CNN distilled with other settings than the cached one (``--rounds``, ``--rollout-steps``, ``--epochs``,
-``--shift`` or the defaults of :class:`~snnrl.agents.pixel_teacher.PixelDistillationConfig`), or on frames of
+``--shift``, ``--kernels``, ``--strides`` or the defaults of :class:`~snnrl.agents.pixel_teacher.PixelDistillationConfig`), or on frames of
 another view or rendering (:func:`snnrl.envs.pixels.camera_kwargs`, :func:`snnrl.envs.pixels.scene_flags`), is
 distilled again.
 """
@@ -67,7 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=defaults.epochs, help="passes over the frames per fit (a budget)")
     p.add_argument("--shift", type=int, default=defaults.shift,
                    help="random-shift augmentation of the fits, in pixels (DrQ: 4; default %(default)s)")
+    p.add_argument("--kernels", type=int, nargs=3, default=defaults.kernels, metavar="K",
+                   help="kernel sizes of the three convs (default %(default)s; NatureCNN's: 8 4 3)")
+    p.add_argument("--strides", type=int, nargs=3, default=defaults.strides, metavar="S",
+                   help="strides of the three convs (default %(default)s; NatureCNN's: 4 2 1)")
     args = p.parse_args(argv)
+    for flag, values in (("--kernels", args.kernels), ("--strides", args.strides)):
+        if min(values) < 1:
+            p.error(f"{flag} {' '.join(map(str, values))}: each must be >= 1.")
     for flag, value, least in (("--rounds", args.rounds, 1), ("--rollout-steps", args.rollout_steps, 1),
                                ("--epochs", args.epochs, 1), ("--shift", args.shift, 0)):
         if value < least:
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(problem)
     torch.set_num_threads(1)
     config = replace(defaults, rounds=args.rounds, rollout_steps=args.rollout_steps, epochs=args.epochs,
-                     shift=args.shift)
+                     shift=args.shift, kernels=tuple(args.kernels), strides=tuple(args.strides))
     for name in args.teachers:
         teacher, entry = load_teacher(name)
         env_id = pixel_env_id(entry["env_id"], args.action_repeat)

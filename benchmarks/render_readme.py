@@ -90,14 +90,17 @@ def pixel_fit() -> str:
     c, chosen = doc["config"], doc["summary"]["chosen"]
     rows = [[f"`{name}`" + (" (chosen)" if name == chosen else ""), r["config"]["epochs"], r["config"]["lr"],
              r["config"]["lr_schedule"], r["config"]["state_weight"], r["config"]["shift"],
-             "/".join(map(str, r["config"]["channels"])) + f", {r['config']['hidden']}",
+             ", ".join(f"{n} {k}/{s}" for n, k, s in zip(r["config"]["channels"], r["config"].get("kernels", (8, 4, 3)),
+                                                      r["config"].get("strides", (4, 2, 1))))
+             + f"; {r['config']['hidden']}",
              f"{r['train_mse_first_1500']:.4f}", f"**{r['validation_mse']:.4f}**" if name == chosen
              else f"{r['validation_mse']:.4f}", f"{r['fit_s']:.0f}"] for name, r in doc["raw"].items()]
     return (f"`{c['teacher']}` on {c['env_id']}: each candidate fits a fresh CNN on {c['train_frames']:,} frames "
             f"(episodes seeded {c['train_seed']:,}+) and is scored on {c['validation_frames']:,} other frames "
             f"(seeded {c['validation_seed']:,}+), the state teacher acting with action noise {c['action_noise']:g}; "
             f"rule: {c['rule']} (`{path.relative_to(ROOT)}`).\n\n"
-            + _table(["fit", "epochs", "lr", "schedule", "state loss weight", "shift (px)", "conv channels, Linear",
+            + _table(["fit", "epochs", "lr", "schedule", "state loss weight", "shift (px)",
+                      "convs (channels kernel/stride); Linear",
                       "train MSE", "validation MSE", "fit s"], rows))
 
 

@@ -315,6 +315,14 @@ def test_pixel_teacher_benchmarks_refuse_a_teacher_that_is_not_a_state_teacher_i
     assert "td3-halfcheetah" in out.stderr.splitlines()[-1]
 
 
+def test_pixel_teachers_refuses_a_stride_below_one_in_one_line_naming_the_flag():
+    bench = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "benchmarks", "pixel_teachers.py")
+    out = subprocess.run([sys.executable, bench, "td3-hopper", "--strides", "0", "2", "1"], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.splitlines()[-1].endswith("error: --strides 0 2 1: each must be >= 1.")
+
+
 def test_pixel_fit_rule_prefers_the_cheaper_of_two_fits_within_the_tie_margin():
     from conftest import load_benchmark
 
@@ -326,3 +334,40 @@ def test_pixel_fit_rule_prefers_the_cheaper_of_two_fits_within_the_tie_margin():
     assert choose(rows) == "long"                                   # beyond the margin: the lowest error wins
     rows["same"] = {"validation_mse": 0.101, "cost": 4}
     assert choose(rows) == "long"                                   # equal cost: the lower error
+
+
+def test_pixel_fit_committed_rows_were_fitted_with_their_labels_settings_and_the_default_is_the_chosen_fit():
+    import json
+    from dataclasses import asdict, fields
+
+    from conftest import load_benchmark
+
+    from snnrl.agents.pixel_teacher import PixelDistillationConfig
+
+    bench = load_benchmark("pixel_fit")
+    doc = json.loads(bench.OUT.read_text())
+    assert set(doc["raw"]) == set(bench.CANDIDATES)
+    for name, row in doc["raw"].items():                        # a moved default must not relabel a committed row
+        assert row["config"] == json.loads(json.dumps(asdict(bench.CANDIDATES[name]))), name
+    chosen = bench.CANDIDATES[doc["summary"]["chosen"]]
+    default = PixelDistillationConfig()
+    fit = ("epochs", "lr", "lr_schedule", "state_weight", "shift", "channels", "hidden", "kernels", "strides")
+    assert {f.name for f in fields(default)} >= set(fit)
+    assert all(getattr(default, f) == getattr(chosen, f) for f in fit), "PixelDistillationConfig is not the chosen fit"
+
+
+def test_pixel_actor_layout_follows_the_kernels_and_strides():
+    import torch
+    from torch import nn
+
+    from snnrl.agents.pixel_teacher import PixelDistillationConfig, pixel_actor
+
+    nature = pixel_actor((9, 84, 84), np.array([-1.0]), np.array([1.0]), env_id="x", kernels=(8, 4, 3),
+                         strides=(4, 2, 1))
+    convs = [m for m in nature.hidden if isinstance(m, nn.Conv2d)]
+    assert [(c.kernel_size[0], c.stride[0]) for c in convs] == [(8, 4), (4, 2), (3, 1)]
+    assert nature.hidden[:6](torch.zeros(1, 9, 84, 84)).shape[-2:] == (7, 7)                     # 84 -> 20 -> 9 -> 7
+    fine = pixel_actor((9, 84, 84), np.array([-1.0]), np.array([1.0]), env_id="x")             # the default
+    assert fine.hidden[:6](torch.zeros(1, 9, 84, 84)).shape[-2:] == (17, 17)                    # 84 -> 41 -> 19 -> 17
+    with pytest.raises(ValueError, match="strides must be three counts >= 1"):
+        PixelDistillationConfig(strides=(2, 0, 1))
