@@ -9,8 +9,9 @@ distilled by
 :func:`snnrl.agents.pixel_teacher.distill_pixel_actor` at its defaults (rollout seeds 30,000+). Evaluation: 10
 episodes seeded 1000-1009 (the zoo's evaluation seeds), the CNN in the pixel env and the state teacher in the state
 env from the same initial states, and the zero action as reference. The CNN is cached in ``--work-dir`` (a rerun
-only evaluates; a killed distillation resumes from its last round, saved beside it). Writes ``benchmarks/results/pixel_teachers.json`` and, for CNNs that pass, the zoo entry
-``pixel-NAME`` (``snnrl/zoo``).
+only evaluates; a killed distillation resumes from its last round, saved beside it). Writes
+``benchmarks/results/pixel_teachers.json`` (``--out``) and, for CNNs that pass, the zoo entry ``pixel-NAME``
+(``snnrl/zoo``).
 
 Usage::
 
@@ -20,9 +21,9 @@ Usage::
     .venv/bin/python benchmarks/pixel_teachers.py td3-halfcheetah --kernels 8 4 3 --strides 4 2 1  # NatureCNN's
 
 A CNN distilled with other settings than the cached one (``--rounds``, ``--rollout-steps``, ``--epochs``,
-``--shift``, ``--kernels``, ``--strides`` or the defaults of :class:`~snnrl.agents.pixel_teacher.PixelDistillationConfig`), or on frames of
-another view or rendering (:func:`snnrl.envs.pixels.camera_kwargs`, :func:`snnrl.envs.pixels.scene_flags`), is
-distilled again.
+``--shift``, ``--kernels``, ``--strides`` or the defaults of
+:class:`~snnrl.agents.pixel_teacher.PixelDistillationConfig`), or on frames of another view or rendering
+(:func:`snnrl.envs.pixels.camera_kwargs`, :func:`snnrl.envs.pixels.scene_flags`), is distilled again.
 """
 
 from __future__ import annotations
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         zero = [e.episode_return for e in run_episodes(ConstantPolicy(teacher.action_dim, teacher.obs_dim),
                                                        entry["env_id"], **evaluate)]
         share = fidelity_score(float(np.mean(pixel)), float(np.mean(state)), float(np.mean(zero)))
-        row = {"state_teacher": name, "env_id": env_id, "action_repeat": args.action_repeat, "pixel_returns": pixel, "state_returns": state,
+        row = {"state_teacher": name, "env_id": env_id, "action_repeat": args.action_repeat, "pixel_returns": pixel,
+               "state_returns": state,
                "zero_returns": zero, "pixel_return_mean": float(np.mean(pixel)),
                "state_return_mean": float(np.mean(state)), "return_ratio": float(np.mean(pixel) / np.mean(state)),
                "share_of_margin": share, "passed": share is not None and share >= BAR,
@@ -131,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                 "algo": "DAgger", "env_id": env_id, "state_teacher": name, "obs_shape": list(cnn.obs_shape),
                 "camera": setting["camera"], "scene": setting["scene"],
                 "frames": config.teacher_steps + config.rounds * config.rollout_steps, "seed": config.seed,
-                "target_return": float(np.mean(zero)) + BAR * (row["state_return_mean"] - float(np.mean(zero))), "return_mean": row["pixel_return_mean"],
+                "target_return": float(np.mean(zero)) + BAR * (row["state_return_mean"] - float(np.mean(zero))),
+                "return_mean": row["pixel_return_mean"],
                 "return_std": float(np.std(pixel)), "eval_episodes": EVAL_EPISODES, "eval_seed": EVAL_SEED,
                 "state_teacher_return_mean": row["state_return_mean"]})
     return 0
@@ -144,8 +147,8 @@ def write_row(out: Path, key: str, row: dict) -> None:
     rows[key] = row
     write_result(out, benchmark="pixel-teachers",
                  config={"bar": BAR, "eval_seed": EVAL_SEED, "eval_episodes": EVAL_EPISODES,
-                         "rule": "the CNN keeps >= 80% of the state teacher's margin over the zero action on the same seeds "
-                                 "(fidelity score; right for negative rewards)"},
+                         "rule": "the CNN keeps >= 80% of the state teacher's margin over the zero action on the "
+                                 "same seeds (fidelity score; right for negative rewards)"},
                  raw=rows, summary={k: {"return_ratio": r["return_ratio"], "passed": r["passed"]}
                                     for k, r in rows.items()})
 
