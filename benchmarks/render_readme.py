@@ -90,9 +90,8 @@ def pixel_fit() -> str:
     c, chosen = doc["config"], doc["summary"]["chosen"]
     rows = [[f"`{name}`" + (" (chosen)" if name == chosen else ""), r["config"]["epochs"], r["config"]["lr"],
              r["config"]["lr_schedule"], r["config"]["state_weight"], r["config"]["shift"],
-             ", ".join(f"{n} {k}/{s}" for n, k, s in zip(r["config"]["channels"], r["config"].get("kernels", (8, 4, 3)),
-                                                      r["config"].get("strides", (4, 2, 1))))
-             + f"; {r['config']['hidden']}",
+             ", ".join(f"{n} {k}/{s}" for n, k, s in zip(r["config"]["channels"], r["config"]["kernels"],
+                                                      r["config"]["strides"])) + f"; {r['config']['hidden']}",
              f"{r['train_mse_first_1500']:.4f}", f"**{r['validation_mse']:.4f}**" if name == chosen
              else f"{r['validation_mse']:.4f}", f"{r['fit_s']:.0f}"] for name, r in doc["raw"].items()]
     return (f"`{c['teacher']}` on {c['env_id']}: each candidate fits a fresh CNN on {c['train_frames']:,} frames "

@@ -118,10 +118,12 @@ class PixelDistillationConfig:
 
 
 def pixel_actor(obs_shape: tuple[int, int, int], action_low: np.ndarray, action_high: np.ndarray, *, env_id: str,
-                channels: tuple[int, int, int] = (16, 32, 32), hidden: int = 256,
-                kernels: tuple[int, int, int] = (4, 4, 3), strides: tuple[int, int, int] = (2, 2, 1)) -> TeacherActor:
+                channels: tuple[int, int, int] = PixelDistillationConfig.channels,
+                hidden: int = PixelDistillationConfig.hidden,
+                kernels: tuple[int, int, int] = PixelDistillationConfig.kernels,
+                strides: tuple[int, int, int] = PixelDistillationConfig.strides) -> TeacherActor:
     """A ReLU actor on ``[C, H, W]`` frames: three convs (``kernels`` / ``strides``; NatureCNN's are (8, 4, 3) /
-    (4, 2, 1)), Linear, tanh-squashed head."""
+    (4, 2, 1)), Linear, tanh-squashed head. The defaults are :class:`PixelDistillationConfig`'s."""
     c, h, w = obs_shape
     layers: list[nn.Module] = []
     for into, out, kernel, stride in zip((c, *channels[:2]), channels, kernels, strides):
