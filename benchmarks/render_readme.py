@@ -202,12 +202,13 @@ def _tuning_rules(docs: list[dict]) -> str:
     predate the QCFS candidates) and the distillation budget (``config.distillation``)."""
     rules = {doc["tuning_rule"] for doc in docs}
     text = ("rule: " if len(rules) == 1 else "rules: ") + _by_teacher(docs, lambda doc: doc["tuning_rule"])
-    with_qcfs = [f"`{d['teacher']}`" for d in docs if any("qcfs" in c for c in d.get("recipe_candidates", []))]
-    if with_qcfs and len(with_qcfs) < len(docs):
-        text += (f"; the recipe's candidates include the QCFS-distilled actors for {', '.join(with_qcfs)} only, the "
-                 "other files predate them")
-    elif with_qcfs:
-        text += "; the recipe's candidates include the QCFS-distilled actors"
+    for part, what in (("qcfs", "the QCFS-distilled actors"), ("pop", "the populations")):
+        having = [f"`{d['teacher']}`" for d in docs
+                  if any(p.startswith(part) for c in d.get("recipe_candidates", []) for p in c.split("+"))]
+        if having and len(having) < len(docs):
+            text += f"; the recipe's candidates include {what} for {', '.join(having)} only, the other files predate them"
+        elif having:
+            text += f"; the recipe's candidates include {what}"
     budgets = {_budget(doc) for doc in docs}
     return text + ("; distillation " if len(budgets) == 1 else "; distillation budgets: ") + _by_teacher(docs, _budget)
 
@@ -222,11 +223,14 @@ def fidelity_ablation() -> str:
     docs = _fidelity_docs()
     if not docs:
         return _missing("the tuned fidelity protocol", ".venv/bin/python benchmarks/conversion_fidelity.py --protocol")
-    names = ("plain", "crpi", "mse", "bias", "qcfs", "spiking", "recipe")
-    rows = [[f"`{doc['teacher']}`", block["timesteps"], *[_pct(block["rows"][n]["fidelity"]) for n in names]]
+    names = ("plain", "crpi", "mse", "bias", "qcfs", "spiking", "population", "recipe")
+    rows = [[f"`{doc['teacher']}`", block["timesteps"],
+             *[_pct(block["rows"][n]["fidelity"]) if n in block["rows"] else "–" for n in names]]
             for doc in docs for block in doc["per_timesteps"]]
-    return _table(["teacher", "T", "plain", "CRPI (α tuned)", "MSE thresholds", "bias calibration (max θ)",
-                   "QCFS distillation", "spiking distillation", "recipe (tuned)"], rows)
+    return (_table(["teacher", "T", "plain", "CRPI (α tuned)", "MSE thresholds", "bias calibration (max θ)",
+                    "QCFS distillation", "spiking distillation", "population of 2 (MSE θ at 2T)", "recipe (tuned)"],
+                   rows)
+            + "\n– : the file predates the population row.\n")
 
 
 def action_noise() -> str:

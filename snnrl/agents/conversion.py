@@ -347,6 +347,12 @@ class SpikingActor(nn.Module):
         return any(self._image_feed)
 
     @property
+    def start_potentials(self) -> list[torch.Tensor]:
+        """Each IF layer's fresh start potential ``V₀`` per neuron: ``θ/2``, or staggered for a population
+        (:mod:`snnrl.agents.population`)."""
+        return [n.v_init.expand_as(n.threshold) for n in self.neurons]
+
+    @property
     def action_dim(self) -> int:
         return self.output_layer.layer.out_features
 
@@ -392,8 +398,8 @@ class SpikingActor(nn.Module):
         return Decision(pre_action, v_end, counts)
 
     def forward(self, obs: torch.Tensor, timesteps: int = 16) -> torch.Tensor:
-        """Action for ``obs`` with every neuron starting at ``θ/2`` (plain conversion, no state)."""
-        start = [n.v_init.expand(obs.shape[0], -1) for n in self.neurons]
+        """Action for ``obs`` with every neuron at its fresh start (:attr:`start_potentials`, no CRPI state)."""
+        start = [v0.expand(obs.shape[0], -1) for v0 in self.start_potentials]
         return self.squash_action(self.decide(obs, start, timesteps).pre_action)
 
 

@@ -4,7 +4,7 @@ A converted policy runs ``T`` IF timesteps per decision. Without CRPI every deci
 ``V_0 = θ/2``, so the spike count's quantisation error has the same sign decision after decision and the
 closed loop drifts. With CRPI the residual of decision ``k`` seeds decision ``k+1``::
 
-    V_start(k+1) = θ/2 + c(k+1)
+    V_start(k+1) = V₀ + c(k+1)                               (V₀ = θ/2: the fresh start)
     Δ            = V_end(k) − V_start(k)                     (net charge left by decision k)
     c(k+1)       = clip(α · max(Δ, −n·θ), −θ/2, θ/2)
 
@@ -51,9 +51,10 @@ class CRPIConfig:
             raise ValueError(f"CRPI floor_spikes must be >= 0 (or None for the spike count), got {self.floor_spikes}.")
 
 
-def start_potential(theta: torch.Tensor, carry: torch.Tensor, *, half: torch.Tensor | None = None) -> torch.Tensor:
-    """``V_start = θ/2 + c`` (``half``: ``0.5 * θ`` when already computed)."""
-    return (0.5 * theta if half is None else half) + carry
+def start_potential(v_init: torch.Tensor, carry: torch.Tensor) -> torch.Tensor:
+    """``V_start = V₀ + c``: ``V₀`` is the neuron's fresh start, ``θ/2`` after plain conversion (the copies of a
+    population start staggered, :mod:`snnrl.agents.population`)."""
+    return v_init + carry
 
 
 def next_carry(v_start: torch.Tensor, v_end: torch.Tensor, spike_count: torch.Tensor, theta: torch.Tensor,

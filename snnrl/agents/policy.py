@@ -156,7 +156,7 @@ class SpikingPolicy(_MeteredPolicy):
     timesteps
         IF timesteps ``T`` per decision (>= 1).
     crpi
-        CRPI settings, or ``None`` for plain conversion (every decision starts at ``θ/2``).
+        CRPI settings, or ``None`` for plain conversion (every decision starts fresh, at ``θ/2``).
     metering
         Count operations per decision (:attr:`last_decision_ops`); never changes actions.
     meta
@@ -177,8 +177,8 @@ class SpikingPolicy(_MeteredPolicy):
         self.engine = engine_setting(engine)             # a bad setting fails here, before any decision
         self._kernel_runs = engine_supports(actor)
         if self.engine == "kernel" and not self._kernel_runs:
-            raise ValueError("engine='kernel' needs convolutions with numeric zero padding; this actor runs on "
-                             "'torch' (or 'auto').")
+            raise ValueError("engine='kernel' needs convolutions with numeric zero padding and neurons starting at "
+                             "theta/2 (no population); this actor runs on 'torch' (or 'auto').")
         self._obs_dim = actor.obs_dim
         self._obs_shape = actor.obs_shape
         self._engine: SpikeEngine | None = None
@@ -240,7 +240,7 @@ class SpikingPolicy(_MeteredPolicy):
             carries = [c * keep for c in carries]
         thetas = self.actor.thresholds
         halves = [0.5 * theta for theta in thetas]
-        v_start = [start_potential(theta, c, half=h) for theta, c, h in zip(thetas, carries, halves)]
+        v_start = [start_potential(v0, c) for v0, c in zip(self.actor.start_potentials, carries)]
         decision = self._metered(self.actor.decide, obs, v_start, self.timesteps)
         if self.crpi is not None:
             carries = [next_carry(vs, ve, n, theta, self.crpi, half=h) for vs, ve, n, theta, h

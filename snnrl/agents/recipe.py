@@ -11,12 +11,17 @@ Ingredients, each usable alone:
 * ``distill``: ``None``, ``"qcfs"`` or ``"spiking"`` (:func:`~snnrl.agents.distillation.distill_actor`;
   its DAgger rollouts run without CRPI, so one distilled actor serves every ``alpha``);
 * ``bias``: :func:`~snnrl.agents.calibration.calibrate_biases`, measured under the recipe's CRPI;
-* ``alpha``: CRPI strength (``None``: no CRPI).
+* ``alpha``: CRPI strength (``None``: no CRPI);
+* ``copies``: population coding (:mod:`snnrl.agents.population`), ``K`` staggered copies of every hidden neuron,
+  which quantise like one neuron in ``T·K`` steps; its thresholds are chosen at ``T·K`` (MSE or max). Composes with
+  thresholds, bias calibration and CRPI, not with distillation.
 
 Example
 -------
 >>> Recipe(thresholds="mse", distill="spiking", bias=True, alpha=0.5).label
 'mse+spiking+bias+crpi0.5'
+>>> Recipe("mse", copies=2, alpha=0.5).label
+'mse+pop2+crpi0.5'
 >>> Recipe().label
 'max'
 """
@@ -33,6 +38,7 @@ from snnrl.agents.conversion import SpikingActor, collect_states, convert_actor,
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.distillation import STUDENTS, DistillationConfig, distill_actor
 from snnrl.agents.policy import SpikingPolicy
+from snnrl.agents.population import convert_population, widen_actor
 from snnrl.encoding import check_timesteps
 
 __all__ = ["Recipe", "RecipeBuilder", "CALIBRATION_SEED"]
@@ -49,6 +55,7 @@ class Recipe:
     distill: str | None = None
     bias: bool = False
     alpha: float | None = None
+    copies: int = 1
 
     def __post_init__(self) -> None:
         if self.thresholds not in ("max", "mse"):
@@ -57,6 +64,11 @@ class Recipe:
             raise ValueError(f"Recipe.distill must be None or one of {STUDENTS}, got {self.distill!r}.")
         if self.alpha is not None:
             CRPIConfig(alpha=self.alpha)
+        if isinstance(self.copies, bool) or not isinstance(self.copies, int) or self.copies < 1:
+            raise ValueError(f"Recipe.copies must be an integer >= 1, got {self.copies!r}.")
+        if self.copies > 1 and self.distill is not None:
+            raise ValueError(f"Recipe.copies={self.copies} (population coding) does not compose with distillation "
+                             f"(distill={self.distill!r}); use one of them.")
 
     @property
     def crpi(self) -> CRPIConfig | None:
@@ -64,7 +76,8 @@ class Recipe:
 
     @property
     def label(self) -> str:
-        parts = [self.thresholds] + ([self.distill] if self.distill else []) + (["bias"] if self.bias else [])
+        parts = ([self.thresholds] + ([f"pop{self.copies}"] if self.copies > 1 else [])
+                 + ([self.distill] if self.distill else []) + (["bias"] if self.bias else []))
         if self.alpha is not None:
             parts.append(f"crpi{self.alpha:g}")
         return "+".join(parts)
@@ -104,8 +117,10 @@ class RecipeBuilder:
     def spiking_actor(self, recipe: Recipe, timesteps: int) -> SpikingActor:
         """The converted actor of ``recipe`` at ``timesteps``."""
         check_timesteps(timesteps)
-        thresholds = self.thresholds(recipe.thresholds, timesteps)
-        if recipe.distill is None:
+        thresholds = self.thresholds(recipe.thresholds, timesteps * recipe.copies)
+        if recipe.copies > 1:
+            snn = convert_population(self.actor, thresholds, recipe.copies)
+        elif recipe.distill is None:
             snn = convert_actor(self.actor, thresholds)
         else:
             key = (recipe.thresholds, recipe.distill, timesteps)
@@ -116,7 +131,7 @@ class RecipeBuilder:
         if recipe.bias:
             if (recipe, timesteps) not in self._calibrated:
                 self._calibrated[recipe, timesteps] = calibrate_biases(
-                    snn, self.actor, self.states, timesteps, crpi=recipe.crpi, episode_starts=self.episode_starts)
+                    snn, widen_actor(self.actor, recipe.copies), self.states, timesteps, crpi=recipe.crpi, episode_starts=self.episode_starts)
             snn = self._calibrated[recipe, timesteps]
         return snn
 

@@ -348,8 +348,11 @@ def resolve_engine(setting: str) -> str:
 
 def engine_supports(actor: SpikingActor) -> bool:
     """Whether the kernel runs ``actor``: any MLP, and convolutions with numeric zero padding (a first convolution is
-    computed by torch, later ones event-driven)."""
+    computed by torch, later ones event-driven), with every neuron starting at ``θ/2`` (a population's staggered
+    starts run on the torch path)."""
     feeds = [actor.input_layer, *[h.layer for h in actor.hidden_layers]]
+    if any(not torch.equal(v0, 0.5 * n.threshold) for v0, n in zip(actor.start_potentials, actor.neurons)):
+        return False
     return all(not isinstance(f, nn.Conv2d) or (not isinstance(f.padding, str) and f.padding_mode == "zeros")
                for f in feeds)
 

@@ -16,7 +16,7 @@ Conventions (discrete time, one NIR evaluation per timestep; the readers of snnT
 What NIR cannot say (NIR's IF and LIF reset *to* ``v_reset`` and start at 0; it has no clamp, no time average and no
 squashing node) is kept in metadata, which our readers use and other readers ignore: per neuron node
 ``snnrl_reset`` (``"subtract"``: ``v −= θ·s``), ``snnrl_v_init`` (the start potential, ``θ/2`` for converted
-actors), ``snnrl_beta``, ``snnrl_reset_delay`` and ``snnrl_decay_input`` (LIF); per graph ``snnrl_config`` (JSON:
+actors, staggered for a population), ``snnrl_beta``, ``snnrl_reset_delay`` and ``snnrl_decay_input`` (LIF); per graph ``snnrl_config`` (JSON:
 kind, ``T``, squashing, CRPI), ``obs_low``/``obs_high`` (the observation clamp before the first layer),
 ``action_low``/``action_high``, and ``snnrl_not_in_nir``, a sentence per semantic a plain NIR reader loses.
 :func:`clamp_observation` and :func:`readout_action` apply the actor's input and output conventions for a peer
@@ -67,7 +67,8 @@ LIF_DT = 1e-4
 NOT_IN_NIR: dict[str, str] = {
     "fire_at_threshold": "our neurons fire at v >= theta, NIR's at v > theta (they differ when v == theta exactly).",
     "reset_subtract": "IF/LIF reset by subtraction (v -= theta*s); NIR's IF and LIF reset to v_reset.",
-    "start_potential": "converted actors start every decision at v = theta/2; NIR neurons start at 0.",
+    "start_potential": "converted actors start every decision at v = theta/2 (a population's copies staggered "
+                       "in [0, theta)); NIR neurons start at 0.",
     "crpi_carry": "the CRPI carry: the residual potential of one decision seeds the next (SpikingPolicy state).",
     "output_accumulation": "the output layer is non-spiking and read as its mean over the T steps of a decision.",
     "action_squash": "the action is the teacher's squashing of that mean (tanh to [action_low, action_high], or "
@@ -244,19 +245,27 @@ def actor_from_nir(graph: Any) -> SpikingActor:
         raise NIRError(f"an actor graph is Affine, IF, (Affine, IF)*, Affine; got {kinds}.")
     neurons = [n for n in chain if isinstance(n, nir.IF)]
     thresholds = [_tensor(n.v_threshold) for n in neurons]
+    starts = []
     for index, (node, theta) in enumerate(zip(neurons, thresholds)):
         reset = _metadata_value(node.metadata, "snnrl_reset", "zero")
         v_init = node.metadata.get("snnrl_v_init")
-        if reset != "subtract" or v_init is None or not torch.equal(_tensor(v_init), 0.5 * theta):
+        start = None if v_init is None else _tensor(v_init)
+        if (reset != "subtract" or start is None or start.shape != theta.shape
+                or not bool(((start >= 0) & (start < theta)).all())):
             raise NIRError(f"IF node {index} has reset {reset!r} and start potential {v_init!r}: a converted actor "
-                           "needs reset by subtraction and start potential theta/2 (snnrl metadata).")
+                           "needs reset by subtraction and a start potential in [0, theta) per neuron, theta/2 "
+                           "after plain conversion (snnrl metadata).")
+        starts.append(start)
     meta = graph.metadata
     obs_low = _tensor(meta["obs_low"]) if "obs_low" in meta else None
     obs_high = _tensor(meta["obs_high"]) if "obs_high" in meta else None
     layers = [_linear(n) for n in chain if isinstance(n, nir.Affine)]
-    return SpikingActor(layers[0], layers[1:-1], layers[-1], thresholds, obs_low=obs_low, obs_high=obs_high,
-                        action_low=_tensor(meta["action_low"]), action_high=_tensor(meta["action_high"]),
-                        squash=config["squash"]).eval()
+    actor = SpikingActor(layers[0], layers[1:-1], layers[-1], thresholds, obs_low=obs_low, obs_high=obs_high,
+                         action_low=_tensor(meta["action_low"]), action_high=_tensor(meta["action_high"]),
+                         squash=config["squash"]).eval()
+    for neuron, start in zip(actor.neurons, starts):
+        neuron.v_init = start                          # θ/2, or a population's staggered starts
+    return actor
 
 
 def policy_from_nir(graph: Any, *, timesteps: int | None = None) -> SpikingPolicy:

@@ -37,7 +37,7 @@ from snnrl.agents.recipe import Recipe, RecipeBuilder
 from snnrl.encoding import check_timesteps
 from snnrl.sweeps.statistics import fidelity_score
 
-__all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "RECIPE_CANDIDATES", "candidate_labels",
+__all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "POPULATION_COPIES", "RECIPE_CANDIDATES", "candidate_labels",
            "run_fidelity_protocol", "resumable", "episode_stats", "tune", "convert_tuned"]
 
 logger = logging.getLogger("snnrl")
@@ -45,15 +45,22 @@ logger = logging.getLogger("snnrl")
 CRPI_ALPHAS = (0.25, 0.5, 0.75, 1.0)
 """Candidates of the CRPI-alone row's ``alpha``."""
 
+POPULATION_COPIES = (2, 3)
+"""Population sizes ``K`` of the recipe's population candidates (:mod:`snnrl.agents.population`): 2 and 3 copies
+of every hidden neuron, at about 4 and 9 times the hidden-to-hidden synaptic operations."""
+
 RECIPE_CANDIDATES = (Recipe(), Recipe("mse"), *(Recipe(alpha=a) for a in CRPI_ALPHAS),
                      *(Recipe("mse", "spiking", bias, alpha) for bias in (False, True) for alpha in (None, 0.5, 1.0)),
-                     *(Recipe("mse", "qcfs", alpha=alpha) for alpha in (None, 0.5, 1.0)))
+                     *(Recipe("mse", "qcfs", alpha=alpha) for alpha in (None, 0.5, 1.0)),
+                     *(Recipe("mse", copies=k) for k in POPULATION_COPIES))
 """Candidates of the recommended recipe, simplest first: plain conversion, MSE thresholds, CRPI alone (the
 CRPI row's candidates, so the recipe cannot lose to it or to plain conversion on the tuning episodes), then MSE
 thresholds and a distilled spiking actor, with or without bias calibration, without CRPI or with ``alpha`` 0.5 or 1,
 and MSE thresholds and a QCFS-distilled actor (the issue's conversion-aware distillation: T-level clip-floor-shift
-activations fitted, then converted) without CRPI or with ``alpha`` 0.5 or 1. Documents record the labels they were
-tuned over (``recipe_candidates``; files without it predate the QCFS candidates)."""
+activations fitted, then converted) without CRPI or with ``alpha`` 0.5 or 1, and MSE thresholds at ``T·K`` with a
+population of ``K`` staggered copies per hidden neuron (:data:`POPULATION_COPIES`, training-free). Documents record
+the labels they were tuned over (``recipe_candidates``; files without it predate the QCFS candidates, files without
+``mse+pop2`` the population ones)."""
 
 
 def candidate_labels() -> list[str]:
@@ -70,9 +77,10 @@ ABLATION = {
     "bias": Recipe("max", bias=True),
     "qcfs": Recipe("mse", "qcfs"),
     "spiking": Recipe("mse", "spiking"),
+    "population": Recipe("mse", copies=2),
 }
-"""Rows with one ingredient each (``qcfs``/``spiking`` start from MSE thresholds); ``crpi`` and ``recipe`` are
-added with their tuned settings."""
+"""Rows with one ingredient each (``qcfs``/``spiking``/``population`` start from MSE thresholds; ``population``
+with 2 copies); ``crpi`` and ``recipe`` are added with their tuned settings."""
 
 
 @dataclass(frozen=True)
