@@ -62,13 +62,10 @@ def test_population_lowers_the_action_error_of_a_deep_actor():
     assert pop3 < pop2 < 0.5 * plain
 
 
-def test_population_policy_file_round_trip_and_engine_path(tmp_path):
+def test_population_policy_file_round_trip(tmp_path):
     actor = random_actor(4, widths=(3, 16, 16, 2))
     snn = convert_population(actor, mse_thresholds(actor.hidden_activations(_inputs(6)), 8), 2)
     policy = SpikingPolicy(snn, timesteps=4, crpi=CRPIConfig(alpha=0.5))
-    assert policy.engine_path == "torch"                 # the kernel starts every neuron at θ/2
-    with pytest.raises(ValueError, match="theta/2"):
-        SpikingPolicy(snn, timesteps=4, engine="kernel")
     loaded = SpikingPolicy.load(policy.save(tmp_path / "pop.snnpol"))
     assert all(torch.equal(a, b) for a, b in zip(loaded.actor.start_potentials, snn.start_potentials))
     state_a = state_b = None
@@ -79,10 +76,31 @@ def test_population_policy_file_round_trip_and_engine_path(tmp_path):
         assert np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_kernels_start_from_the_staggered_potentials_as_the_torch_path(native):
+    from snnrl.agents.spike_engine import SpikeEngine, kernel_available, native_kernel
+
+    if not kernel_available() or (native and native_kernel() is None):
+        pytest.skip("no numba / no C compiler")
+    actor = random_actor(7, widths=(3, 24, 24, 2))
+    snn = convert_population(actor, mse_thresholds(actor.hidden_activations(_inputs(11)), 8), 2)
+    engine = SpikeEngine(snn, native=native)
+    torch_policy = SpikingPolicy(snn, timesteps=4, crpi=CRPIConfig(alpha=1.0), engine="torch")
+    state, carry = None, np.zeros((16, engine.n_neurons), np.float32)
+    for step in range(3):
+        obs = _inputs(12 + step, 16).numpy()
+        expected, state = torch_policy.decide(torch.from_numpy(obs), state, np.full(16, step == 0))
+        out = engine.run(obs, carry, np.full(16, step == 0), 4, CRPIConfig(alpha=1.0))
+        carry = out.carry
+        assert all(np.array_equal(a, b.numpy()) for a, b in zip(engine.split(out.spike_counts), expected.spike_counts))
+        assert np.allclose(out.pre_action, expected.pre_action.numpy(), atol=1e-6)   # BLAS sums in another order
+        assert np.allclose(np.concatenate(state, axis=1), out.carry, atol=1e-6)
+
+
 def test_crpi_starts_from_the_staggered_potentials():
     actor = random_actor(5, widths=(3, 8, 2))
     snn = convert_population(actor, [torch.ones(8)], 2)
-    policy = SpikingPolicy(snn, timesteps=2, crpi=CRPIConfig(alpha=1.0))
+    policy = SpikingPolicy(snn, timesteps=2, crpi=CRPIConfig(alpha=1.0), engine="torch")
     obs = _inputs(8, 4)
     first, state = policy.decide(obs)
     second, _ = policy.decide(obs, state)

@@ -177,8 +177,8 @@ class SpikingPolicy(_MeteredPolicy):
         self.engine = engine_setting(engine)             # a bad setting fails here, before any decision
         self._kernel_runs = engine_supports(actor)
         if self.engine == "kernel" and not self._kernel_runs:
-            raise ValueError("engine='kernel' needs convolutions with numeric zero padding and neurons starting at "
-                             "theta/2 (no population); this actor runs on 'torch' (or 'auto').")
+            raise ValueError("engine='kernel' needs convolutions with numeric zero padding; this actor runs on "
+                             "'torch' (or 'auto').")
         self._obs_dim = actor.obs_dim
         self._obs_shape = actor.obs_shape
         self._engine: SpikeEngine | None = None

@@ -190,6 +190,7 @@ typedef struct {
     const float *theta_pad;              /* IF layer l at pad_off[l]: [chunks(w_l) * 16], +inf past the layer */
     const int64_t *pad_off, *n_off;      /* [L] padded and plain neuron offsets */
     const float *action_low, *action_high;
+    const float *start_pad;              /* IF layer l at pad_off[l]: fresh start potentials V0 (θ/2 unless staggered) */
 } snnrl_mlp;
 
 /* One IF step of 16 neurons: charge, fire, soft reset (V -= θ·s); the spike mask goes to *mask. */
@@ -289,7 +290,7 @@ int snnrl_decide_mlp(
         const int64_t nb = batch - b0 < block ? batch - b0 : block;
         const int64_t w0 = widths[0], c0n = chunks_of(w0);
         memset(counts + b0 * records * 4, 0, nb * records * 4 * sizeof(int64_t));
-        /* the first layer (dense, once; inputs in order, as numba adds them), start potentials θ/2 + c */
+        /* the first layer (dense, once; inputs in order, as numba adds them), start potentials V0 + c */
         for (int64_t bb = 0; bb < nb; bb++) {
             const int64_t b = b0 + bb;
             float *x = s.x;
@@ -306,13 +307,13 @@ int snnrl_decide_mlp(
             const float *c_in = carry_in + b * n_total;
             memset(vs, 0, padded * sizeof(float));
             for (int64_t l = 0; l < layers; l++) {
-                const float *th = net->theta_pad + pad_off[l];
+                const float *v0 = net->start_pad + pad_off[l];
                 const int64_t w = widths[l], o = net->n_off[l];
                 float *vs_l = vs + pad_off[l];
                 if (reset[b])
-                    for (int64_t i = 0; i < w; i++) vs_l[i] = half * th[i];
+                    for (int64_t i = 0; i < w; i++) vs_l[i] = v0[i];
                 else
-                    for (int64_t i = 0; i < w; i++) vs_l[i] = half * th[i] + c_in[o + i];
+                    for (int64_t i = 0; i < w; i++) vs_l[i] = v0[i] + c_in[o + i];
             }
             if (crpi) memcpy(s.v + bb * padded, vs, padded * sizeof(float));
             memset(s.n_spk + bb * padded, 0, padded * sizeof(float));

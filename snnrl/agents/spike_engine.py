@@ -11,7 +11,7 @@ NatureCNN) runs as one compiled (numba) call per batch:
    convolution's column ``W[:, j]`` holds only the outputs input ``j`` reaches, kept channel-last so each position's
    output channels are one contiguous block);
 3. the output layer accumulates the same way and the pre-action is its mean over ``T``;
-4. start potentials ``θ/2 + c`` and the CRPI carry ``c`` (:mod:`snnrl.agents.crpi`) are computed in the call, and
+4. start potentials ``V₀ + c`` (``V₀ = θ/2``, or a population's staggered starts) and the CRPI carry ``c`` (:mod:`snnrl.agents.crpi`) are computed in the call, and
    the operation counts of :class:`~snnrl.opcount.OperationCounter` (MACs, accumulates, neuron updates, spikes per
    layer and batch row) come out as a by-product, so metering costs nothing.
 
@@ -73,7 +73,7 @@ the kernel (an error without numba); ``torch``: the reference path. The environm
 overrides the default ``auto``."""
 
 
-def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biases, b_off, widths, thetas, n_off,
+def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biases, b_off, widths, thetas, starts, n_off,
                  tanh, action_low, action_high, order, in_order, sparse, sp_len, sp_ptr, p_off, blk_dst, blk_w,
                  sp_val, precomputed, first_in, first_macs, carry_in, reset, timesteps, crpi, alpha, use_floor, floor,
                  pre, action, v_end, spikes, carry_out, counts):  # pragma: no cover - compiled by numba
@@ -89,7 +89,8 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
     ``sp_ptr[p_off[l] + j] : sp_ptr[p_off[l] + j + 1]``, the ``sp_len[l]`` weights ``sp_val[blk_w[e]:]`` to the
     currents ``blk_dst[e]:`` (every structural connection, zero weights kept, so the accumulate count is the op
     counter's fan-out). With ``precomputed`` the first layer's current is ``first_in`` (a convolution computed by
-    torch, actor order; ``first_macs`` its MACs) and ``obs`` is not read.
+    torch, actor order; ``first_macs`` its MACs) and ``obs`` is not read. ``starts`` are the neurons' fresh start
+    potentials ``V₀`` (engine order; ``θ/2`` unless a population staggers them).
 
     Inner loops run over array *views* indexed from 0, so numba drops negative-index checks and vectorises them;
     the indices of a step's spikes are read eight neurons (one 64-bit word of spike bytes) at a time, skipping words
@@ -137,15 +138,15 @@ def _decide_rows(obs, clip, obs_low, obs_high, w_in, b_in, weights, w_off, biase
                 for i in range(first.shape[0]):
                     first[i] += w_row[i] * xk
             counts[b, 0, 0] = widths[0] * obs_dim
-        c_in = carry_in[b]                                            # start potentials θ/2 + c
+        c_in = carry_in[b]                                            # start potentials V₀ + c
         if reset[b]:
-            v_start[:] = half_theta
+            v_start[:] = starts
         elif in_order:
             for i in range(n_total):
-                v_start[i] = half_theta[i] + c_in[i]
+                v_start[i] = starts[i] + c_in[i]
         else:
             for i in range(n_total):
-                v_start[i] = half_theta[i] + c_in[order[i]]
+                v_start[i] = starts[i] + c_in[order[i]]
         v[:] = v_start
         n_spk[:] = 0.0
         total[:] = 0.0
@@ -285,7 +286,8 @@ class _NativeMLP(ctypes.Structure):
     _fields_ = [("obs_dim", _I64), ("layers", _I64), ("widths", _P), ("clip", _I64), ("tanh_squash", _I64),
                 ("obs_low", _P), ("obs_high", _P), ("w_in", _P), ("b_in", _P), ("packed", _P),
                 ("packed_off", _P), ("bias_pad", _P), ("bias_off", _P), ("w_out", _P), ("b_out", _P),
-                ("theta_pad", _P), ("pad_off", _P), ("n_off", _P), ("action_low", _P), ("action_high", _P)]
+                ("theta_pad", _P), ("pad_off", _P), ("n_off", _P), ("action_low", _P), ("action_high", _P),
+                ("start_pad", _P)]
 
 
 def native_kernel() -> Any:
@@ -348,11 +350,8 @@ def resolve_engine(setting: str) -> str:
 
 def engine_supports(actor: SpikingActor) -> bool:
     """Whether the kernel runs ``actor``: any MLP, and convolutions with numeric zero padding (a first convolution is
-    computed by torch, later ones event-driven), with every neuron starting at ``θ/2`` (a population's staggered
-    starts run on the torch path)."""
+    computed by torch, later ones event-driven)."""
     feeds = [actor.input_layer, *[h.layer for h in actor.hidden_layers]]
-    if any(not torch.equal(v0, 0.5 * n.threshold) for v0, n in zip(actor.start_potentials, actor.neurons)):
-        return False
     return all(not isinstance(f, nn.Conv2d) or (not isinstance(f.padding, str) and f.padding_mode == "zeros")
                for f in feeds)
 
@@ -550,6 +549,7 @@ class SpikeEngine:
         self.b_off = np.cumsum([0] + [b.size for b in biases[:-1]]).astype(np.int64)
         self.layer_widths = np.asarray([*self.widths, a.action_dim], dtype=np.int64)
         self.thetas = np.concatenate([_f32(t) for t in a.thresholds])[self.order]
+        self.starts = np.concatenate([_f32(v) for v in a.start_potentials])[self.order]
         self.clip = a.obs_low is not None and not self.precomputed      # torch clamps before a first convolution
         self.tanh = a.squash == "tanh"
         self.action_low, self.action_high = _f32(a.action_low), _f32(a.action_high)
@@ -558,7 +558,7 @@ class SpikeEngine:
         self.obs_high = _f32(a.obs_high) if self.clip else np.zeros(dim, np.float32)
         self._actions = a.action_dim
         self._static = (self.clip, self.obs_low, self.obs_high, self.w_in, self.b_in, self.weights, self.w_off,
-                        self.biases, self.b_off, self.layer_widths, self.thetas, self.n_off, self.tanh,
+                        self.biases, self.b_off, self.layer_widths, self.thetas, self.starts, self.n_off, self.tanh,
                         self.action_low, self.action_high, self.order, self.in_order, self.sparse, self.sp_len,
                         self.sp_ptr, self.p_off, self.blk_dst, self.blk_w, self.sp_val, self.precomputed)
         self._crpi_key: object = False
@@ -581,11 +581,14 @@ class SpikeEngine:
         widths = self.widths
         layers = len(widths)
         pad = [-(-w // 16) * 16 for w in widths]
-        packed, bias_pad, theta_pad = [np.zeros(16, np.float32)], [np.zeros(16, np.float32)], []
+        packed, bias_pad, theta_pad, start_pad = [np.zeros(16, np.float32)], [np.zeros(16, np.float32)], [], []
         for l in range(layers):
             theta = np.full(pad[l], np.inf, np.float32)
             theta[:widths[l]] = self.thetas[self.n_off[l]:self.n_off[l] + widths[l]]
             theta_pad.append(theta)
+            start = np.zeros(pad[l], np.float32)
+            start[:widths[l]] = self.starts[self.n_off[l]:self.n_off[l] + widths[l]]
+            start_pad.append(start)
         for l in range(1, layers):
             rows = self.weights[self.w_off[l - 1]:self.w_off[l - 1] + widths[l - 1] * widths[l]]
             block = np.zeros((widths[l - 1] + 1, pad[l]), np.float32)       # the last row: zeros
@@ -606,12 +609,13 @@ class SpikeEngine:
             "w_out": np.concatenate([self.weights[self.w_off[layers - 1]:], np.zeros(self._actions, np.float32)]),
             "b_out": np.ascontiguousarray(self.biases[self.b_off[layers - 1]:]),
             "theta_pad": np.concatenate(theta_pad), "pad_off": np.cumsum([0, *pad[:-1]]).astype(np.int64),
-            "n_off": self.n_off, "action_low": self.action_low, "action_high": self.action_high}
+            "n_off": self.n_off, "action_low": self.action_low, "action_high": self.action_high,
+            "start_pad": np.concatenate(start_pad)}
         self._native_arrays = keep                          # the struct points into these
         self._native_net = _NativeMLP(self.actor.obs_dim, layers, *(
             keep["widths"].ctypes.data, int(self.clip), int(self.tanh), *(keep[k].ctypes.data for k in (
                 "obs_low", "obs_high", "w_in", "b_in", "packed", "packed_off", "bias_pad", "bias_off", "w_out",
-                "b_out", "theta_pad", "pad_off", "n_off", "action_low", "action_high"))))
+                "b_out", "theta_pad", "pad_off", "n_off", "action_low", "action_high", "start_pad"))))
         self._native_ref = ctypes.byref(self._native_net)
         self._scratch = threading.local()                   # per thread: concurrent decisions never share one
         self._zero_arrays: dict[tuple[int, int], np.ndarray] = {}
@@ -635,7 +639,7 @@ class SpikeEngine:
     def run(self, obs: np.ndarray, carry: np.ndarray, reset: np.ndarray, timesteps: int,
             crpi: CRPIConfig | None, *, detail: bool = True) -> EngineDecision:
         """One decision on ``obs [B, obs_dim]`` float32 from carries ``[B, N]`` (rows with ``reset`` start at
-        ``θ/2``), ``timesteps`` IF steps, CRPI or plain conversion (all arrays C-contiguous). ``detail=False``: the
+        ``V₀``, :attr:`~snnrl.agents.conversion.SpikingActor.start_potentials`), ``timesteps`` IF steps, CRPI or plain conversion (all arrays C-contiguous). ``detail=False``: the
         end potentials and spike counts may be left out (``None``), as a policy's ``predict`` does not read them."""
         if self._versions() != self._version:
             self._pack()
