@@ -134,3 +134,20 @@ def test_population_round_trips_through_nir(tmp_path):
     loaded = policy_from_nir(read_nir(write_nir(policy_to_nir(policy), tmp_path / "pop.nir")))
     obs = _inputs(10, 16).numpy()
     assert np.array_equal(policy.predict(obs)[0], loaded.predict(obs)[0])
+
+
+def test_a_population_student_distils_and_keeps_its_staggered_starts():
+    from snnrl.agents.distillation import DistillationConfig, distill_actor
+    from snnrl.agents.zoo import load_teacher
+
+    actor, _ = load_teacher("td3-invertedpendulum")
+    start = torch.randn(64, 4, generator=torch.Generator().manual_seed(0)) * 0.05
+    thresholds = mse_thresholds(actor.hidden_activations(start), 8)
+    config = DistillationConfig(rounds=1, rollout_steps=16, envs=2, epochs=1)
+    snn = distill_actor(actor, "InvertedPendulum-v5", thresholds, 4, start, student="spiking", copies=2,
+                        config=config)
+    reference = convert_population(actor, thresholds, 2)
+    assert [t.numel() for t in snn.thresholds] == [t.numel() for t in reference.thresholds]
+    assert all(torch.equal(a, b) for a, b in zip(snn.start_potentials, reference.start_potentials))
+    with pytest.raises(ValueError, match="only the 'spiking' student"):
+        distill_actor(actor, "InvertedPendulum-v5", thresholds, 4, start, student="qcfs", copies=2, config=config)

@@ -39,6 +39,7 @@ from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import SpikingActor, conversion_plan, convert_actor, observation_rows
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.policy import SpikingPolicy
+from snnrl.agents.population import convert_population
 from snnrl.encoding import check_timesteps
 
 __all__ = ["DistillationConfig", "QCFS", "QCFSActor", "visited_states", "distill_actor", "fit_actions",
@@ -258,7 +259,7 @@ def _fit_in_frame_units(model: nn.Module, data: torch.Tensor, labels: torch.Tens
 
 def distill_actor(actor: TeacherActor, env_id: str, thresholds: list[torch.Tensor], timesteps: int,
                   states: torch.Tensor, *, student: str = "spiking", crpi: CRPIConfig | None = None,
-                  config: DistillationConfig = DistillationConfig()) -> SpikingActor:
+                  config: DistillationConfig = DistillationConfig(), copies: int = 1) -> SpikingActor:
     """DAgger-distil ``actor`` into a spiking actor at ``timesteps`` (module docstring).
 
     Parameters
@@ -272,6 +273,9 @@ def distill_actor(actor: TeacherActor, env_id: str, thresholds: list[torch.Tenso
         ``"spiking"`` or ``"qcfs"``.
     crpi
         CRPI of the spiking policy that collects the DAgger states.
+    copies
+        The ``"spiking"`` student starts as a population of ``copies`` staggered copies of every hidden neuron
+        (:func:`~snnrl.agents.population.convert_population`; ``thresholds`` per neuron of ``actor``).
 
     On 8-bit frames (``uint8`` states) the student is fitted in the units of pixels / 255, as the pixel teacher
     was trained (:func:`_fit_in_frame_units`).
@@ -279,9 +283,11 @@ def distill_actor(actor: TeacherActor, env_id: str, thresholds: list[torch.Tenso
     check_timesteps(timesteps)
     if student not in STUDENTS:
         raise ValueError(f"student must be one of {STUDENTS}, got {student!r}.")
+    if copies != 1 and student != "spiking":
+        raise ValueError(f"copies={copies}: only the 'spiking' student starts as a population.")
     generator = torch.Generator().manual_seed(config.seed)
     model: nn.Module = (QCFSActor(actor, thresholds, timesteps) if student == "qcfs"
-                        else _SpikingStudent(convert_actor(actor, thresholds), timesteps))
+                        else _SpikingStudent(convert_population(actor, thresholds, copies), timesteps))
 
     def current() -> SpikingActor:
         return convert_actor(*model.export()) if student == "qcfs" else model.spiking_actor()
