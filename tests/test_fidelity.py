@@ -271,6 +271,32 @@ def test_tuning_rule_picks_the_closest_actions_among_returns_within_one_standard
         fidelity.FidelityConfig(ablation=("plain", "bogus"))
 
 
+def test_tuning_rule_never_picks_a_candidate_costing_as_much_as_the_ann(monkeypatch):
+    import snnrl.sweeps.fidelity as fidelity
+    from snnrl.agents.evaluation import EpisodeResult
+
+    # label: (returns, RMS action error, energy per decision in pJ); the ANN spends 100 pJ a decision
+    fake = {"mse": ([7, 7, 7], 0.2, 40.0), "mse+spiking": ([8, 8, 8], 0.1, 60.0),
+            "mse+pop3": ([9, 9, 9], 0.01, 100.0)}
+
+    class Builder:
+        env_id, actor = "none", random_actor()
+
+        def policy(self, recipe, timesteps, metering=True):
+            return recipe.label
+
+    monkeypatch.setattr(fidelity, "run_episodes", lambda policy, env_id, *, episodes, seed, teacher, **_: [
+        EpisodeResult(seed, r, 10, {"energy_pj": 10 * fake[policy][2], "steps": 10},
+                      action_error_rms=fake[policy][1]) for r in fake[policy][0]])
+    candidates = [Recipe("mse"), Recipe("mse", "spiking"), Recipe("mse", copies=3)]
+    best, table = fidelity.tune(Builder(), 8, candidates, seed=100, episodes=3, ann_energy_pj=100.0)
+    assert best == Recipe("mse", "spiking") and [r["eligible"] for r in table] == [True, True, False]
+    assert table[2]["tuning_energy_pj"] == 100.0
+    assert fidelity.tune(Builder(), 8, candidates, seed=100, episodes=3)[0] == Recipe("mse", copies=3)
+    assert fidelity.tune(Builder(), 8, candidates, seed=100, episodes=3, ann_energy_pj=1.0)[0] == Recipe(
+        "mse", copies=3)                                   # none is cheaper: every candidate stays eligible
+
+
 def test_policy_set_round_trip_gives_the_same_actions_and_bad_files_the_toolkits_error(tmp_path):
     actor = random_actor()
     obs = torch.randn(200, 3)

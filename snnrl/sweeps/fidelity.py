@@ -4,12 +4,14 @@ For one teacher and each ``T``:
 
 1. **Tuning** (episodes seeded ``tuning_seed .. tuning_seed + tuning_episodes − 1``, default 100–129): CRPI's
    ``alpha`` for the CRPI-alone row, and the recipe (:data:`RECIPE_CANDIDATES`: plain conversion, MSE thresholds,
-   CRPI alone and the distilled actors with and without bias calibration and CRPI), each by :data:`TUNING_RULE`:
-   **of the candidates whose mean tuning return is within one standard error of the best mean (the best
-   candidate's standard error), the one whose actions are closest to the ANN's (lowest RMS action error on its
-   own visited states); ties go to the earlier candidate** (listed simplest first). Returns alone pick noise
-   where teachers fall in some episodes (a ±950 spread on Hopper): the action error, measured at every decision,
-   separates candidates whose returns do not.
+   CRPI alone, the distilled actors with and without bias calibration and CRPI, the populations), each by
+   :data:`TUNING_RULE`: **of the candidates spending less energy per decision than the ANN on the tuning
+   episodes, those whose mean tuning return is within one standard error of the best mean (the best eligible
+   candidate's standard error), and of those the one whose actions are closest to the ANN's (lowest RMS action
+   error on its own visited states); ties go to the earlier candidate** (listed simplest first). A spiking policy
+   costing more than its ANN defeats the purpose of converting (a population of 3 at T=8 can). Returns alone pick
+   noise where teachers fall in some episodes (a ±950 spread on Hopper): the action error, measured at every
+   decision, separates candidates whose returns do not.
 2. **Report** (episodes seeded ``seed .. seed + episodes − 1``, default 0–29): the ANN, the zero-action reference
    and one row per recipe of :data:`ABLATION` plus the tuned recipe, all on the same seeds; the fidelity score
    (:func:`~snnrl.sweeps.statistics.fidelity_score`) of each against the ANN and the reference measured there.
@@ -38,7 +40,7 @@ from snnrl.encoding import check_timesteps
 from snnrl.sweeps.statistics import fidelity_score
 
 __all__ = ["FidelityConfig", "ABLATION", "CRPI_ALPHAS", "POPULATION_COPIES", "RECIPE_CANDIDATES", "candidate_labels",
-           "run_fidelity_protocol", "resumable", "episode_stats", "tune", "convert_tuned"]
+           "run_fidelity_protocol", "resumable", "episode_stats", "ann_energy_per_decision", "tune", "convert_tuned"]
 
 logger = logging.getLogger("snnrl")
 
@@ -68,8 +70,9 @@ def candidate_labels() -> list[str]:
     return [r.label for r in RECIPE_CANDIDATES]
 
 
-TUNING_RULE = ("within one standard error of the best mean tuning return, the lowest RMS action error against "
-               "the ANN; ties to the earlier candidate")
+TUNING_RULE = ("of the candidates spending less energy per decision than the ANN, those within one standard error "
+               "of the best mean tuning return, and of those the lowest RMS action error against the ANN; ties to the "
+               "earlier candidate")
 
 ABLATION = {
     "plain": Recipe(),
@@ -126,12 +129,21 @@ def episode_stats(episodes: Sequence[EpisodeResult], time_limit: int | None) -> 
             "energy_per_decision_pj": (sum(e.energy["energy_pj"] for e in episodes) / steps) if steps else None}
 
 
+def ann_energy_per_decision(actor: TeacherActor, env_id: str, seed: int) -> float:
+    """The ANN's energy per decision (pJ, the digital model of :func:`~snnrl.agents.evaluation.run_episodes`): dense
+    MACs, the same for every state, read from one decision of an episode seeded ``seed``."""
+    (result,) = run_episodes(AnnPolicy(actor), env_id, episodes=1, seed=seed, max_steps=1)
+    return result.energy["energy_pj"] / result.energy["steps"]
+
+
 def tune(builder: RecipeBuilder, timesteps: int, candidates: Sequence[Recipe], *, seed: int, episodes: int,
-         measured: dict[Recipe, dict[str, float]] | None = None,
+         ann_energy_pj: float | None = None, measured: dict[Recipe, dict[str, float]] | None = None,
          progress: Callable[[str], None] | None = None) -> tuple[Recipe, list[dict[str, Any]]]:
     """The candidate :data:`TUNING_RULE` picks on episodes seeded ``seed ..``, and the table of every candidate's
-    tuning return (mean and standard error) and RMS action error against the ANN.
+    tuning return (mean and standard error), RMS action error against the ANN and energy per decision.
 
+    ``ann_energy_pj``: the ANN's energy per decision (:func:`ann_energy_per_decision`); candidates spending as much
+    or more are not eligible (``None``: every candidate is; so is every one when none is below it).
     ``measured``: a cache of tuning rows at this ``T`` and these seeds, read and filled (a candidate of two
     tunings is played once). ``progress``: called with a line after each candidate played.
     """
@@ -140,22 +152,31 @@ def tune(builder: RecipeBuilder, timesteps: int, candidates: Sequence[Recipe], *
     table = []
     for recipe in candidates:
         if recipe not in measured:
-            results = run_episodes(builder.policy(recipe, timesteps, metering=False), builder.env_id,
+            results = run_episodes(builder.policy(recipe, timesteps), builder.env_id,
                                    episodes=episodes, seed=seed, teacher=teacher)
             returns = np.array([e.episode_return for e in results])
+            steps = sum(e.energy.get("steps", 0) for e in results)
             measured[recipe] = {"tuning_return": float(returns.mean()),
                                 "tuning_return_se": float(returns.std(ddof=1) / np.sqrt(len(returns)))
                                 if len(returns) > 1 else 0.0,
-                                "tuning_action_rms": float(np.mean([e.action_error_rms for e in results]))}
+                                "tuning_action_rms": float(np.mean([e.action_error_rms for e in results])),
+                                "tuning_energy_pj": (sum(e.energy["energy_pj"] for e in results) / steps
+                                                     if steps else None)}
             if progress is not None:
                 progress(f"T={timesteps}: candidate {len(table) + 1}/{len(candidates)} {recipe.label}: tuning return "
                          f"{measured[recipe]['tuning_return']:.4g}")
         table.append({"recipe": recipe.label, **measured[recipe]})
-    best = max(range(len(candidates)), key=lambda i: (table[i]["tuning_return"], -i))
+    def cheaper(i: int) -> bool:
+        energy = table[i]["tuning_energy_pj"]
+        return ann_energy_pj is None or energy is None or energy < ann_energy_pj
+
+    eligible = [i for i in range(len(candidates)) if cheaper(i)] or list(range(len(candidates)))
+    best = max(eligible, key=lambda i: (table[i]["tuning_return"], -i))
     bar = table[best]["tuning_return"] - table[best]["tuning_return_se"]
-    close = [i for i in range(len(candidates)) if table[i]["tuning_return"] >= bar]
+    close = [i for i in eligible if table[i]["tuning_return"] >= bar]
     pick = min(close, key=lambda i: (table[i]["tuning_action_rms"], i))
     for i, row in enumerate(table):
+        row["eligible"] = i in eligible
         row["picked"] = i == pick
     return candidates[pick], table
 
@@ -167,10 +188,11 @@ def convert_tuned(actor: TeacherActor, env_id: str, timesteps: Sequence[int], *,
     """The recommended recipe tuned per ``T`` (:data:`RECIPE_CANDIDATES`, the module's rule): the spiking
     policies, one per ``T``, and the provenance (calibration, tuning tables) to save with them."""
     builder = RecipeBuilder(actor, env_id, calibration_steps=calibration_steps, distillation=distillation)
+    ann_energy = ann_energy_per_decision(actor, env_id, tuning_seed)
     policies, tuning = [], {}
     for t in timesteps:
         recipe, table = tune(builder, t, RECIPE_CANDIDATES, seed=tuning_seed, episodes=tuning_episodes,
-                             progress=progress)
+                             ann_energy_pj=ann_energy, progress=progress)
         policies.append(builder.policy(recipe, t))
         tuning[str(t)] = {"recipe": recipe.label, "candidates": table}
         if progress is not None:
@@ -229,7 +251,8 @@ def run_fidelity_protocol(actor: TeacherActor, env_id: str, config: FidelityConf
         if t in done:
             out["per_timesteps"].append(done[t])
             continue
-        tuning = {"seed": config.tuning_seed, "episodes": config.tuning_episodes}
+        tuning = {"seed": config.tuning_seed, "episodes": config.tuning_episodes,
+                  "ann_energy_pj": ann["energy_per_decision_pj"]}
         measured_t: dict[Recipe, dict[str, float]] = {}                 # CRPI's candidates are the recipe's too
         crpi, crpi_table = tune(builder, t, [Recipe(alpha=a) for a in CRPI_ALPHAS], **tuning, measured=measured_t)
         recipe, recipe_table = tune(builder, t, RECIPE_CANDIDATES, **tuning, measured=measured_t)
