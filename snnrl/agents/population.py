@@ -11,7 +11,8 @@ the quantisation with ``T·K + 1`` levels: what one neuron reaches in ``T·K`` t
 receive spike trains rather than constant currents, where the staggered copies also spread the spikes over the
 decision. The ANN computes the same function (:func:`widen_actor` is exact); the cost is ``K`` times the neurons
 and spikes and about ``K²`` times the hidden-to-hidden synaptic operations, which the energy estimate counts, as
-it counts every spike.
+it counts every spike. The first (analog) layer is counted ``K`` times too, as built, although the copies' input
+rows are identical and an implementation could compute them once.
 
 The thresholds of a population are chosen for the quantiser it implements: MSE-optimal thresholds at ``T·K``
 (:func:`~snnrl.agents.calibration.mse_thresholds`), repeated for the copies.
