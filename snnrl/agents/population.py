@@ -29,12 +29,13 @@ from torch import nn
 from snnrl.agents.actor import TeacherActor
 from snnrl.agents.conversion import ConversionError, SpikingActor, convert_actor
 
-__all__ = ["widen_actor", "population_thresholds", "population_starts", "convert_population"]
+__all__ = ["check_copies", "widen_actor", "population_thresholds", "population_starts", "convert_population"]
 
 
-def _check_copies(copies: int) -> int:
+def check_copies(copies: int, name: str = "copies") -> int:
+    """``copies`` if it is an integer >= 1, else a ``ValueError`` naming ``name``."""
     if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
-        raise ValueError(f"copies must be an integer >= 1, got {copies!r}.")
+        raise ValueError(f"{name} must be an integer >= 1, got {copies!r}.")
     return copies
 
 
@@ -43,7 +44,7 @@ def widen_actor(actor: TeacherActor, copies: int) -> TeacherActor:
     unit ``j·width + i``), each taking the original's input weights and passing on ``1/copies`` of its output
     weights. Only MLP actors (``Linear`` + ``ReLU``) widen; a convolution raises
     :class:`~snnrl.agents.conversion.ConversionError`."""
-    k = _check_copies(copies)
+    k = check_copies(copies)
     if any(isinstance(m, nn.Conv2d) for m in actor.hidden.modules()):
         raise ConversionError("population coding widens MLP actors only; this actor has convolutions "
                               "(use copies=1).")
@@ -73,13 +74,13 @@ def widen_actor(actor: TeacherActor, copies: int) -> TeacherActor:
 def population_thresholds(thresholds: Sequence[torch.Tensor], widths: Sequence[int],
                           copies: int) -> list[torch.Tensor]:
     """Per-neuron thresholds ``[width]`` (or scalars) of the original layers, repeated for ``copies`` copies."""
-    k = _check_copies(copies)
+    k = check_copies(copies)
     return [torch.as_tensor(t, dtype=torch.float32).expand(w).repeat(k) for t, w in zip(thresholds, widths)]
 
 
 def population_starts(thresholds: Sequence[torch.Tensor], copies: int) -> list[torch.Tensor]:
     """Start potentials ``θ·(j + ½)/copies`` of copy ``j``, per layer (copy-major, as :func:`widen_actor`)."""
-    k = _check_copies(copies)
+    k = check_copies(copies)
     starts = []
     for theta in thresholds:
         theta = torch.as_tensor(theta, dtype=torch.float32)
@@ -94,7 +95,7 @@ def convert_population(actor: TeacherActor, thresholds: Sequence[torch.Tensor], 
     """The :class:`~snnrl.agents.conversion.SpikingActor` of ``actor`` with ``copies`` staggered copies of every
     hidden neuron (module docstring); ``thresholds`` are per neuron of ``actor``'s layers (or scalars).
     ``copies=1`` is :func:`~snnrl.agents.conversion.convert_actor`."""
-    k = _check_copies(copies)
+    k = check_copies(copies)
     widths = [layer.out_features for layer in actor.hidden if isinstance(layer, nn.Linear)]
     if k == 1:
         return convert_actor(actor, list(thresholds))

@@ -38,7 +38,7 @@ from snnrl.agents.conversion import SpikingActor, collect_states, convert_actor,
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.distillation import STUDENTS, DistillationConfig, distill_actor
 from snnrl.agents.policy import SpikingPolicy
-from snnrl.agents.population import convert_population, widen_actor
+from snnrl.agents.population import check_copies, convert_population, widen_actor
 from snnrl.encoding import check_timesteps
 
 __all__ = ["Recipe", "RecipeBuilder", "CALIBRATION_SEED"]
@@ -64,8 +64,7 @@ class Recipe:
             raise ValueError(f"Recipe.distill must be None or one of {STUDENTS}, got {self.distill!r}.")
         if self.alpha is not None:
             CRPIConfig(alpha=self.alpha)
-        if isinstance(self.copies, bool) or not isinstance(self.copies, int) or self.copies < 1:
-            raise ValueError(f"Recipe.copies must be an integer >= 1, got {self.copies!r}.")
+        check_copies(self.copies, "Recipe.copies")
         if self.copies > 1 and self.distill is not None:
             raise ValueError(f"Recipe.copies={self.copies} (population coding) does not compose with distillation "
                              f"(distill={self.distill!r}); use one of them.")
