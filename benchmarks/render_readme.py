@@ -206,7 +206,8 @@ def _tuning_rules(docs: list[dict]) -> str:
         having = [f"`{d['teacher']}`" for d in docs
                   if any(p.startswith(part) for c in d.get("recipe_candidates", []) for p in c.split("+"))]
         if having and len(having) < len(docs):
-            text += f"; the recipe's candidates include {what} for {', '.join(having)} only, the other files predate them"
+            text += (f"; the recipe's candidates include {what} for {', '.join(having)} only, the other files "
+                     "predate them")
         elif having:
             text += f"; the recipe's candidates include {what}"
     budgets = {_budget(doc) for doc in docs}

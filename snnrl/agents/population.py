@@ -96,9 +96,9 @@ def convert_population(actor: TeacherActor, thresholds: Sequence[torch.Tensor], 
     hidden neuron (module docstring); ``thresholds`` are per neuron of ``actor``'s layers (or scalars).
     ``copies=1`` is :func:`~snnrl.agents.conversion.convert_actor`."""
     k = check_copies(copies)
-    widths = [layer.out_features for layer in actor.hidden if isinstance(layer, nn.Linear)]
     if k == 1:
         return convert_actor(actor, list(thresholds))
+    widths = [layer.out_features for layer in actor.hidden if isinstance(layer, nn.Linear)]
     snn = convert_actor(widen_actor(actor, k), population_thresholds(thresholds, widths, k))
     for neuron, start in zip(snn.neurons, population_starts(snn.thresholds, k)):
         neuron.v_init = start

@@ -34,7 +34,7 @@ import torch
 
 from snnrl.agents.actor import TeacherActor
 from snnrl.agents.calibration import calibrate_biases, mse_thresholds
-from snnrl.agents.conversion import SpikingActor, collect_states, convert_actor, thresholds_from_activations
+from snnrl.agents.conversion import SpikingActor, collect_states, thresholds_from_activations
 from snnrl.agents.crpi import CRPIConfig
 from snnrl.agents.distillation import STUDENTS, DistillationConfig, distill_actor
 from snnrl.agents.policy import SpikingPolicy
@@ -117,10 +117,8 @@ class RecipeBuilder:
         """The converted actor of ``recipe`` at ``timesteps``."""
         check_timesteps(timesteps)
         thresholds = self.thresholds(recipe.thresholds, timesteps * recipe.copies)
-        if recipe.copies > 1:
-            snn = convert_population(self.actor, thresholds, recipe.copies)
-        elif recipe.distill is None:
-            snn = convert_actor(self.actor, thresholds)
+        if recipe.distill is None:
+            snn = convert_population(self.actor, thresholds, recipe.copies)      # copies=1: convert_actor
         else:
             key = (recipe.thresholds, recipe.distill, timesteps)
             if key not in self._distilled:
@@ -130,7 +128,8 @@ class RecipeBuilder:
         if recipe.bias:
             if (recipe, timesteps) not in self._calibrated:
                 self._calibrated[recipe, timesteps] = calibrate_biases(
-                    snn, widen_actor(self.actor, recipe.copies), self.states, timesteps, crpi=recipe.crpi, episode_starts=self.episode_starts)
+                    snn, widen_actor(self.actor, recipe.copies), self.states, timesteps, crpi=recipe.crpi,
+                    episode_starts=self.episode_starts)
             snn = self._calibrated[recipe, timesteps]
         return snn
 

@@ -190,7 +190,8 @@ typedef struct {
     const float *theta_pad;              /* IF layer l at pad_off[l]: [chunks(w_l) * 16], +inf past the layer */
     const int64_t *pad_off, *n_off;      /* [L] padded and plain neuron offsets */
     const float *action_low, *action_high;
-    const float *start_pad;              /* IF layer l at pad_off[l]: fresh start potentials V0 (θ/2 unless staggered) */
+    const float *start_pad;              /* IF layer l at pad_off[l]: fresh start potentials V0 (θ/2 unless
+                                          * staggered) */
 } snnrl_mlp;
 
 /* One IF step of 16 neurons: charge, fire, soft reset (V -= θ·s); the spike mask goes to *mask. */

@@ -11,9 +11,10 @@ NatureCNN) runs as one compiled (numba) call per batch:
    convolution's column ``W[:, j]`` holds only the outputs input ``j`` reaches, kept channel-last so each position's
    output channels are one contiguous block);
 3. the output layer accumulates the same way and the pre-action is its mean over ``T``;
-4. start potentials ``V₀ + c`` (``V₀ = θ/2``, or a population's staggered starts) and the CRPI carry ``c`` (:mod:`snnrl.agents.crpi`) are computed in the call, and
-   the operation counts of :class:`~snnrl.opcount.OperationCounter` (MACs, accumulates, neuron updates, spikes per
-   layer and batch row) come out as a by-product, so metering costs nothing.
+4. start potentials ``V₀ + c`` (``V₀ = θ/2``, or a population's staggered starts) and the CRPI carry ``c``
+   (:mod:`snnrl.agents.crpi`) are computed in the call, and the operation counts of
+   :class:`~snnrl.opcount.OperationCounter` (MACs, accumulates, neuron updates, spikes per layer and batch row) come
+   out as a by-product, so metering costs nothing.
 
 Batches of an MLP actor (8 rows or more) run on a register-blocked C build of the same decision
 (``spike_engine.c``, built with the system's C compiler for this CPU, :func:`native_kernel`): layer after layer over a
@@ -639,8 +640,9 @@ class SpikeEngine:
     def run(self, obs: np.ndarray, carry: np.ndarray, reset: np.ndarray, timesteps: int,
             crpi: CRPIConfig | None, *, detail: bool = True) -> EngineDecision:
         """One decision on ``obs [B, obs_dim]`` float32 from carries ``[B, N]`` (rows with ``reset`` start at
-        ``V₀``, :attr:`~snnrl.agents.conversion.SpikingActor.start_potentials`), ``timesteps`` IF steps, CRPI or plain conversion (all arrays C-contiguous). ``detail=False``: the
-        end potentials and spike counts may be left out (``None``), as a policy's ``predict`` does not read them."""
+        ``V₀``, :attr:`~snnrl.agents.conversion.SpikingActor.start_potentials`), ``timesteps`` IF steps, CRPI or
+        plain conversion (all arrays C-contiguous). ``detail=False``: the end potentials and spike counts may be
+        left out (``None``), as a policy's ``predict`` does not read them."""
         if self._versions() != self._version:
             self._pack()
         batch = obs.shape[0]

@@ -16,9 +16,10 @@ Conventions (discrete time, one NIR evaluation per timestep; the readers of snnT
 What NIR cannot say (NIR's IF and LIF reset *to* ``v_reset`` and start at 0; it has no clamp, no time average and no
 squashing node) is kept in metadata, which our readers use and other readers ignore: per neuron node
 ``snnrl_reset`` (``"subtract"``: ``v −= θ·s``), ``snnrl_v_init`` (the start potential, ``θ/2`` for converted
-actors, staggered for a population), ``snnrl_beta``, ``snnrl_reset_delay`` and ``snnrl_decay_input`` (LIF); per graph ``snnrl_config`` (JSON:
-kind, ``T``, squashing, CRPI), ``obs_low``/``obs_high`` (the observation clamp before the first layer),
-``action_low``/``action_high``, and ``snnrl_not_in_nir``, a sentence per semantic a plain NIR reader loses.
+actors, staggered for a population), ``snnrl_beta``, ``snnrl_reset_delay`` and ``snnrl_decay_input`` (LIF); per
+graph ``snnrl_config`` (JSON: kind, ``T``, squashing, CRPI), ``obs_low``/``obs_high`` (the observation clamp
+before the first layer), ``action_low``/``action_high``, and ``snnrl_not_in_nir``, a sentence per semantic a plain
+NIR reader loses.
 :func:`clamp_observation` and :func:`readout_action` apply the actor's input and output conventions for a peer
 simulator's per-step outputs. ``docs/nir.md`` lists the gaps and the measured drift of peers' re-imports.
 
